@@ -1,0 +1,223 @@
+/*
+ * stephost.h: the plugin ABI of stephost, the provisioning step host.
+ *
+ * This header is the only contract between the host and its plugins. A plugin is a
+ * shared object (.so) that exports exactly one symbol, `stephost_plugin_init`, with C
+ * linkage. Print this header from an installed host with `stephost plugin-header`.
+ *
+ * VERSIONS
+ *   ABI versions are major.minor, packed by STEPHOST_ABI_VERSION. The host offers the
+ *   range it supports; the plugin picks one version in that range and writes it into
+ *   the descriptor. A different major is refused. Minor versions only append fields.
+ *
+ * STRUCT GROWTH
+ *   Every struct begins with `struct_size`, its size in bytes as the writer knew it.
+ *   Structs only grow by appending fields. A reader reads only the fields that lie
+ *   inside `struct_size` and that it knows; a field outside `struct_size` is absent.
+ *   The host fills `struct_size` of the plugin descriptor with the capacity it
+ *   allocated; the plugin must not write past it and sets `struct_size` to the size of
+ *   the descriptor it wrote (the smaller of that capacity and its own sizeof).
+ *
+ * OWNERSHIP
+ *   Everything the host passes in (the offer, the services, the operation JSON, the
+ *   call) is borrowed for the duration of the call and must not be kept. Every host
+ *   callback that takes a string or a buffer copies it before returning. Nothing the
+ *   plugin allocates is ever freed by the host. The descriptor's strings, the step
+ *   array and the step descriptors must stay valid for the life of the process: the
+ *   host never unloads a plugin.
+ *
+ * STRINGS
+ *   UTF-8 with an explicit length in bytes; no terminating NUL is needed or read.
+ *
+ * THREADING
+ *   `stephost_plugin_init` is called once, before any step runs. A step's run function
+ *   may be called from any thread, and concurrently for different operations, but
+ *   never concurrently for the same operation. Callbacks in a call's services table
+ *   may only be used on the calling thread, during that call.
+ *
+ * FAULTS
+ *   Nothing may unwind across this boundary: no C++ exception, Swift error, Rust panic
+ *   or longjmp. A plugin reports failure through return values and messages only.
+ *
+ * INIT
+ *   `stephost_plugin_init` has no side effects beyond filling the descriptor (no
+ *   threads, no network, no files): the host may load a plugin only to list it.
+ */
+#ifndef STEPHOST_H
+#define STEPHOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Versions ---------------------------------------------------------------- */
+
+#define STEPHOST_ABI_VERSION(major, minor) ((((uint32_t)(major)) << 16) | ((uint32_t)(minor) & 0xFFFFu))
+#define STEPHOST_ABI_MAJOR(version) (((uint32_t)(version)) >> 16)
+#define STEPHOST_ABI_MINOR(version) (((uint32_t)(version)) & 0xFFFFu)
+
+/** The ABI version this header describes. */
+#define STEPHOST_ABI_CURRENT_MAJOR 1
+#define STEPHOST_ABI_CURRENT_MINOR 0
+
+/** The name of the one symbol a plugin exports. */
+#define STEPHOST_ENTRY_SYMBOL "stephost_plugin_init"
+
+/** The weight of the built-in `create_runtime` step. Plugin steps use any other weight >= 1. */
+#define STEPHOST_CREATE_RUNTIME_WEIGHT 100
+
+/* ---- Status codes ------------------------------------------------------------ */
+
+/** Returned by `stephost_plugin_init` and by host callbacks. */
+typedef int32_t stephost_status;
+#define STEPHOST_STATUS_OK 0
+/** The call failed; a message explains why (reported through `report_error` at init). */
+#define STEPHOST_STATUS_ERROR 1
+/** An argument was invalid (bad UTF-8, invalid JSON, reserved or malformed key). */
+#define STEPHOST_STATUS_INVALID_ARGUMENT 2
+
+/* ---- Log levels -------------------------------------------------------------- */
+
+typedef int32_t stephost_log_level;
+#define STEPHOST_LOG_DEBUG 0
+#define STEPHOST_LOG_INFO 1
+#define STEPHOST_LOG_WARNING 2
+#define STEPHOST_LOG_ERROR 3
+
+/* ---- Step outcomes ----------------------------------------------------------- */
+
+/** What a step run returns. */
+typedef int32_t stephost_outcome;
+/** The step finished; the operation goes on to the next step. */
+#define STEPHOST_OUTCOME_DONE 0
+/**
+ * Repeat the whole operation from the first step later. The delay is the last value
+ * passed to `set_retry_after` during the call (the host's default retry delay if none).
+ */
+#define STEPHOST_OUTCOME_RETRY 1
+/** The operation fails. The message is the last one passed to `set_error` during the call. */
+#define STEPHOST_OUTCOME_FAIL 2
+
+/* ---- Host services at init --------------------------------------------------- */
+
+/** Services the host offers to `stephost_plugin_init`. Valid only during that call. */
+typedef struct stephost_host_services {
+    uint32_t struct_size;
+    /** The host's context; pass it back as the first argument of every callback. */
+    void *ctx;
+    /** Explain why init fails. Call before returning STEPHOST_STATUS_ERROR. Copies the message. */
+    void (*report_error)(void *ctx, const char *message, size_t message_len);
+    /** Write a line to the host's log. Copies the message. */
+    void (*log)(void *ctx, stephost_log_level level, const char *message, size_t message_len);
+} stephost_host_services;
+
+/** What the host offers: the ABI versions it supports and its services. */
+typedef struct stephost_host_offer {
+    uint32_t struct_size;
+    /** The lowest ABI version the host supports (STEPHOST_ABI_VERSION). */
+    uint32_t abi_min;
+    /** The highest ABI version the host supports (STEPHOST_ABI_VERSION). */
+    uint32_t abi_max;
+    const stephost_host_services *services;
+} stephost_host_offer;
+
+/* ---- Step calls -------------------------------------------------------------- */
+
+/**
+ * Callbacks a step uses during one run. Every callback takes the call's `ctx` first,
+ * copies what it is given, and returns STEPHOST_STATUS_OK or an error status.
+ */
+typedef struct stephost_call_services {
+    uint32_t struct_size;
+    /**
+     * Set the custom field `key` of the operation to `json` (one complete JSON value).
+     * Field keys are 1 to 128 bytes of UTF-8; the host reserves the prefix "stephost".
+     */
+    stephost_status (*set_field)(void *ctx, const char *key, size_t key_len, const char *json, size_t json_len);
+    /** Remove the custom field `key`. Removing an absent field succeeds. */
+    stephost_status (*remove_field)(void *ctx, const char *key, size_t key_len);
+    /** Add an override for one component. A later override of the same component and key replaces an earlier one. */
+    stephost_status (*add_component_override)(
+        void *ctx, const char *component, size_t component_len, const char *key, size_t key_len, const char *value,
+        size_t value_len, int32_t secret);
+    /** Add an override for every component (a global override). */
+    stephost_status (*add_global_override)(
+        void *ctx, const char *key, size_t key_len, const char *value, size_t value_len, int32_t secret);
+    /** Add a label to the runtime. */
+    stephost_status (*add_label)(void *ctx, const char *key, size_t key_len, const char *value, size_t value_len);
+    /** Write a line to the host's log, attributed to this step and operation. */
+    void (*log)(void *ctx, stephost_log_level level, const char *message, size_t message_len);
+    /** Persist the custom fields set so far now, before the step returns. */
+    stephost_status (*checkpoint)(void *ctx);
+    /** Set the delay before the operation is repeated, for STEPHOST_OUTCOME_RETRY. */
+    void (*set_retry_after)(void *ctx, uint64_t milliseconds);
+    /** Set the failure message, for STEPHOST_OUTCOME_FAIL. */
+    void (*set_error)(void *ctx, const char *message, size_t message_len);
+} stephost_call_services;
+
+/** One run of one step for one operation. Borrowed for the call. */
+typedef struct stephost_step_call {
+    uint32_t struct_size;
+    /**
+     * The operation as one JSON object: {"id", "instance_id", "type", "attempt",
+     * "parameters": {...}, "fields": {...}}. UTF-8, not NUL-terminated.
+     */
+    const char *operation_json;
+    size_t operation_json_len;
+    /** The call's context; pass it to every callback in `services`. */
+    void *ctx;
+    const stephost_call_services *services;
+} stephost_step_call;
+
+/** Runs one step. `step_ctx` is the step descriptor's `step_ctx`. Returns a STEPHOST_OUTCOME_* value. */
+typedef stephost_outcome (*stephost_step_run_fn)(void *step_ctx, const stephost_step_call *call);
+
+/* ---- Descriptors ------------------------------------------------------------- */
+
+/** One step of a plugin. Owned by the plugin; must stay valid for the life of the process. */
+typedef struct stephost_step_descriptor {
+    uint32_t struct_size;
+    /** Weight >= 1 and != 100: steps below 100 run before create_runtime, above 100 after it. */
+    int32_t weight;
+    /** The step's name: 1 to 64 bytes of [A-Za-z0-9_.-], unique across all plugins. */
+    const char *name;
+    size_t name_len;
+    stephost_step_run_fn run;
+    /** Passed back as the first argument of `run`. */
+    void *step_ctx;
+} stephost_step_descriptor;
+
+/** What the plugin fills in at init. Allocated by the host, zeroed, `struct_size` set to its capacity. */
+typedef struct stephost_plugin_descriptor {
+    uint32_t struct_size;
+    /** The ABI version the plugin chose, within the host's offer (STEPHOST_ABI_VERSION). */
+    uint32_t abi_version;
+    /** The plugin's name: 1 to 64 bytes of [A-Za-z0-9_.-], unique across plugins. */
+    const char *name;
+    size_t name_len;
+    /** The plugin's own version, free-form UTF-8 (for example "1.4.2"). */
+    const char *version;
+    size_t version_len;
+    /** The plugin's steps, in the order the plugin wants them among equal weights. */
+    const stephost_step_descriptor *const *steps;
+    size_t step_count;
+} stephost_plugin_descriptor;
+
+/**
+ * The entry point every plugin exports. Fill `descriptor` and return
+ * STEPHOST_STATUS_OK, or report a message through `offer->services->report_error` and
+ * return STEPHOST_STATUS_ERROR.
+ */
+stephost_status stephost_plugin_init(const stephost_host_offer *offer, stephost_plugin_descriptor *descriptor);
+
+/** The type of `stephost_plugin_init`, for hosts that look it up with dlsym. */
+typedef stephost_status (*stephost_plugin_init_fn)(const stephost_host_offer *, stephost_plugin_descriptor *);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* STEPHOST_H */

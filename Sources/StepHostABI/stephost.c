@@ -1,0 +1,2 @@
+// The ABI is a header only; SwiftPM needs one source file per C target.
+#include "stephost.h"

@@ -1,0 +1,80 @@
+import StepHostABI
+
+/// A plugin that passed every check, with its steps in the order it declared them.
+public struct LoadedPlugin: Sendable {
+    /// The plugin's declared name.
+    public var name: String
+    /// The plugin's declared version.
+    public var version: String
+    /// The file it was loaded from.
+    public var file: String
+    /// The ABI version it chose, as major.minor.
+    public var abiVersion: ABIVersion
+    /// Its steps, in declaration order.
+    public var steps: [PluginStep]
+}
+
+/// One step of a loaded plugin.
+public struct PluginStep: Sendable {
+    /// The step's name, unique across all plugins.
+    public var name: String
+    /// The step's weight: below 100 runs before `create_runtime`, above after it.
+    public var weight: Int
+    /// The position of the step in its plugin's list, for ordering equal weights.
+    public var index: Int
+    /// The name of the plugin that declares it.
+    public var plugin: String
+    /// The version of that plugin.
+    public var pluginVersion: String
+    /// The plugin's file.
+    public var file: String
+
+    let entry: Entry
+
+    /// The plugin's C function and context for this step.
+    struct Entry: @unchecked Sendable {
+        // Unchecked: both are owned by a plugin that is never unloaded, and the host never writes them.
+        // The ABI lets `run` be called from any thread.
+        let run: stephost_step_run_fn
+        let context: UnsafeMutableRawPointer?
+    }
+}
+
+/// A packed ABI version (major in the high 16 bits, minor in the low 16), printed as major.minor.
+public struct ABIVersion: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var packed: UInt32
+
+    public init(packed: UInt32) { self.packed = packed }
+
+    public init(major: Int, minor: Int) {
+        packed = UInt32(truncatingIfNeeded: major) << 16 | UInt32(truncatingIfNeeded: minor) & 0xFFFF
+    }
+
+    public var major: Int { Int(packed >> 16) }
+    public var minor: Int { Int(packed & 0xFFFF) }
+    public var description: String { "\(major).\(minor)" }
+
+    public static func < (lhs: ABIVersion, rhs: ABIVersion) -> Bool { lhs.packed < rhs.packed }
+
+    /// The version this host was built with, from `stephost.h`.
+    public static let current = ABIVersion(
+        major: Int(STEPHOST_ABI_CURRENT_MAJOR),
+        minor: Int(STEPHOST_ABI_CURRENT_MINOR)
+    )
+}
+
+/// What loading a plugin directory produced: the plugins that passed and the ones that did not.
+public struct PluginCatalog: Sendable {
+    /// The directory, resolved to its real path.
+    public var directory: String
+    /// Plugins that passed every check, sorted by name.
+    public var plugins: [LoadedPlugin]
+    /// Plugins that failed a check, sorted by file.
+    public var broken: [BrokenPlugin]
+
+    public init(directory: String, plugins: [LoadedPlugin], broken: [BrokenPlugin]) {
+        self.directory = directory
+        self.plugins = plugins
+        self.broken = broken
+    }
+}

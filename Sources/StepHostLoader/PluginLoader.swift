@@ -1,0 +1,197 @@
+import Glibc
+public import Logging
+import StepHostABI
+
+/// Loads every plugin in a plugin directory: discovery, trust checks, `dlopen`, ABI negotiation and
+/// descriptor validation, then the checks across plugins (unique plugin and step names).
+///
+/// A plugin that fails any check is reported as a ``BrokenPlugin`` with the check and the fix, and
+/// none of its steps are used; the other plugins still load. Plugins are never unloaded: a Swift image
+/// cannot be `dlclose`d safely, so a broken plugin that got as far as `dlopen` stays mapped, unused.
+public struct PluginLoader: Sendable {
+    /// The ABI versions this host offers to plugins.
+    public static let supportedVersions = ABIVersion(major: 1, minor: 0)...ABIVersion.current
+
+    private let logger: Logger
+
+    public init(logger: Logger) {
+        self.logger = logger
+    }
+
+    /// Loads the plugins of `directory`.
+    ///
+    /// - Throws: ``PluginDirectoryError`` when the directory itself is missing or untrusted; then nothing
+    ///   is loaded from it.
+    public func load(directory: String) throws(PluginDirectoryError) -> PluginCatalog {
+        let pluginDirectory = try PluginDirectory(directory)
+        var loaded: [LoadedPlugin] = []
+        var broken: [BrokenPlugin] = []
+        for candidate in try pluginDirectory.candidates() {
+            do {
+                let plugin = try load(candidate, in: pluginDirectory)
+                logger.debug(
+                    "loaded plugin",
+                    metadata: ["plugin": "\(plugin.name)", "file": "\(plugin.file)", "abi": "\(plugin.abiVersion)"]
+                )
+                loaded.append(plugin)
+            } catch {
+                logger.debug("broken plugin", metadata: ["file": "\(candidate.path)", "error": "\(error.error)"])
+                broken.append(error)
+            }
+        }
+        let (accepted, conflicting) = Self.rejectConflicts(loaded)
+        return PluginCatalog(
+            directory: pluginDirectory.realPath,
+            plugins: accepted.sorted { $0.name < $1.name },
+            broken: (broken + conflicting).sorted { $0.file < $1.file }
+        )
+    }
+
+    private func load(
+        _ candidate: PluginDirectory.Candidate,
+        in directory: PluginDirectory
+    ) throws(BrokenPlugin)
+        -> LoadedPlugin
+    {
+        func broken(_ code: PluginLoadError.Code, _ message: String, fix: String) -> BrokenPlugin {
+            BrokenPlugin(file: candidate.path, error: PluginLoadError(code, message, fix: fix))
+        }
+
+        // A symlink may point at another file of the directory, never outside it.
+        var linkInfo = stat()
+        guard lstat(candidate.path, &linkInfo) == 0 else {
+            throw broken(.unreadable, "it cannot be inspected (\(Self.lastError()))", fix: "check its permissions")
+        }
+        var target = candidate.path
+        if linkInfo.st_mode & S_IFMT == S_IFLNK {
+            guard let resolved = realpath(candidate.path, nil) else {
+                throw broken(.notRegularFile, "it is a dangling symlink", fix: "remove it or point it at a plugin file")
+            }
+            target = String(cString: resolved)
+            free(resolved)
+            let parent = target.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(
+                separator: "/"
+            )
+            guard parent == directory.realPath || (parent.isEmpty && directory.realPath == "/") else {
+                throw broken(
+                    .symlinkEscape,
+                    "it is a symlink to \(target), outside the plugin directory \(directory.realPath)",
+                    fix: "copy the plugin into the plugin directory instead of linking to it"
+                )
+            }
+        }
+
+        // Check the opened file, not the path; O_NONBLOCK so a FIFO named *.so cannot hang the host.
+        let descriptor = open(target, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard descriptor >= 0 else {
+            throw broken(.unreadable, "it cannot be opened (\(Self.lastError()))", fix: "check its permissions")
+        }
+        defer { close(descriptor) }
+        var opened = stat()
+        guard fstat(descriptor, &opened) == 0 else {
+            throw broken(.unreadable, "it cannot be inspected (\(Self.lastError()))", fix: "check its permissions")
+        }
+        guard opened.st_mode & S_IFMT == S_IFREG else {
+            throw broken(.notRegularFile, "it is not a regular file", fix: "remove it from the plugin directory")
+        }
+        if let problem = Trust.problem(with: opened) {
+            throw broken(
+                .untrustedFile,
+                "refusing to load it: it \(problem)",
+                fix: Trust.fix(for: opened, path: target)
+            )
+        }
+
+        guard let handle = dlopen(target, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
+            throw broken(
+                .loadFailed,
+                "dlopen failed: \(Self.dlopenError())",
+                fix: "make sure it is a shared object built for this machine "
+                    + "(`swift build` of a .dynamic product, or `cc -shared -fPIC`) and that its libraries are installed"
+            )
+        }
+        // The path was checked through the open file; make sure dlopen mapped that same file.
+        var mapped = stat()
+        guard stat(target, &mapped) == 0, mapped.st_dev == opened.st_dev, mapped.st_ino == opened.st_ino else {
+            throw broken(.fileChanged, "it was replaced while it was being loaded", fix: "run the command again")
+        }
+
+        _ = dlerror()
+        guard let symbol = dlsym(handle, STEPHOST_ENTRY_SYMBOL) else {
+            throw broken(
+                .missingEntrySymbol,
+                "it does not export \(STEPHOST_ENTRY_SYMBOL)",
+                fix: "define `stephost_status stephost_plugin_init(const stephost_host_offer *, "
+                    + "stephost_plugin_descriptor *)` with C linkage and default visibility "
+                    + "(Swift: `@c @implementation public func stephost_plugin_init`)"
+            )
+        }
+        let entry = unsafeBitCast(symbol, to: stephost_plugin_init_fn.self)
+        do {
+            return try PluginNegotiation(file: candidate.path, logger: logger).run(entry)
+        } catch {
+            throw BrokenPlugin(file: candidate.path, name: error.name, error: error.error)
+        }
+    }
+
+    /// Splits off plugins whose name or step names collide with another plugin's: all of them are broken,
+    /// since the host cannot tell which one the operator meant.
+    static func rejectConflicts(_ plugins: [LoadedPlugin]) -> (accepted: [LoadedPlugin], broken: [BrokenPlugin]) {
+        var filesByPlugin: [String: [String]] = [:]
+        var pluginsByStep: [String: [LoadedPlugin]] = [:]
+        for plugin in plugins {
+            filesByPlugin[plugin.name, default: []].append(plugin.file)
+            for step in plugin.steps { pluginsByStep[step.name, default: []].append(plugin) }
+        }
+        var accepted: [LoadedPlugin] = []
+        var broken: [BrokenPlugin] = []
+        for plugin in plugins {
+            if let files = filesByPlugin[plugin.name], files.count > 1 {
+                let others = files.filter { $0 != plugin.file }.joined(separator: ", ")
+                broken.append(
+                    BrokenPlugin(
+                        file: plugin.file,
+                        name: plugin.name,
+                        error: PluginLoadError(
+                            .duplicatePluginName,
+                            "plugin name '\(plugin.name)' is also declared by \(others)",
+                            fix: "remove one of the files, or give each plugin its own name"
+                        )
+                    )
+                )
+                continue
+            }
+            let clashes = plugin.steps.compactMap { step -> String? in
+                let owners = (pluginsByStep[step.name] ?? []).filter { $0.file != plugin.file }
+                guard !owners.isEmpty else { return nil }
+                let where_ = owners.map { "plugin '\($0.name)' (\($0.file))" }.joined(separator: ", ")
+                return "step '\(step.name)' is also declared by \(where_)"
+            }
+            if !clashes.isEmpty {
+                broken.append(
+                    BrokenPlugin(
+                        file: plugin.file,
+                        name: plugin.name,
+                        error: PluginLoadError(
+                            .duplicateStepName,
+                            clashes.joined(separator: "; "),
+                            fix: "step names are unique across all plugins: rename the step in one of the plugins"
+                        )
+                    )
+                )
+                continue
+            }
+            accepted.append(plugin)
+        }
+        return (accepted, broken)
+    }
+
+    private static func lastError() -> String {
+        String(cString: strerror(errno))
+    }
+
+    private static func dlopenError() -> String {
+        guard let message = dlerror() else { return "unknown error" }
+        return String(cString: message)
+    }
+}

@@ -1,0 +1,267 @@
+import Logging
+import StepHostABI
+
+/// Calls one plugin's `stephost_plugin_init` with the host's offer and validates what it filled in.
+///
+/// The host reads only the fields that lie inside the `struct_size` the plugin reported, and names
+/// the field and the values whenever something does not fit (PostgreSQL's magic-block rule).
+struct PluginNegotiation {
+    /// A failed check, with the plugin's name when it declared one.
+    struct Failure: Error {
+        var name: String?
+        var error: PluginLoadError
+    }
+
+    let file: String
+    let logger: Logger
+
+    /// The size of the 1.0 structs. A later minor version appends fields, and these stay the minimum.
+    static let descriptorSize = MemoryLayout<stephost_plugin_descriptor>.size
+    static let stepDescriptorSize = MemoryLayout<stephost_step_descriptor>.size
+    /// Room past the descriptor, so a plugin that writes more than it was given corrupts nothing.
+    private static let guardBytes = 256
+    /// More steps than this is a corrupt descriptor, not a plugin.
+    static let maximumSteps = 4096
+
+    func run(_ entry: stephost_plugin_init_fn) throws(Failure) -> LoadedPlugin {
+        let context = InitContext(logger: logger, file: file)
+        let (status, raw) = callInit(entry, context: context)
+        defer { raw.deallocate() }
+
+        guard status == STEPHOST_STATUS_OK else {
+            let reason = context.errorMessage.map { "'\($0)'" } ?? "no message (it did not call report_error)"
+            throw fail(
+                nil,
+                .initFailed,
+                "stephost_plugin_init returned status \(status): \(reason)",
+                fix: "correct what the message names, or ask the plugin's authors"
+            )
+        }
+        let size = Int(raw.load(as: UInt32.self))
+        guard size >= Self.descriptorSize else {
+            throw fail(
+                nil,
+                .structTooSmall,
+                "its plugin descriptor struct_size is \(size) bytes; ABI 1.0 needs at least \(Self.descriptorSize) "
+                    + "(struct_size, abi_version, name, name_len, version, version_len, steps, step_count)",
+                fix: "set descriptor->struct_size = sizeof(stephost_plugin_descriptor) and rebuild against stephost.h"
+            )
+        }
+        guard size <= Self.descriptorSize else {
+            throw fail(
+                nil,
+                .invalidDescriptor,
+                "its plugin descriptor struct_size is \(size) bytes, more than the \(Self.descriptorSize) the host "
+                    + "allocated",
+                fix: "write no more than the struct_size the host passes in"
+            )
+        }
+        let descriptor = raw.load(as: stephost_plugin_descriptor.self)
+        let version = ABIVersion(packed: descriptor.abi_version)
+        try checkVersion(version)
+
+        let name: String
+        switch Names.validate(descriptor.name, descriptor.name_len) {
+        case .success(let valid): name = valid
+        case .failure(let problem):
+            throw fail(
+                nil,
+                .invalidPluginName,
+                "its plugin name \(problem)",
+                fix: "name the plugin with 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', '-'"
+            )
+        }
+        guard let pluginVersion = Names.text(descriptor.version, descriptor.version_len, limit: 128) else {
+            throw fail(
+                name,
+                .invalidDescriptor,
+                "its version is not UTF-8 text of at most 128 bytes",
+                fix: "set version to a string such as \"1.4.2\""
+            )
+        }
+        let steps = try readSteps(descriptor, plugin: name, version: pluginVersion)
+        return LoadedPlugin(name: name, version: pluginVersion, file: file, abiVersion: version, steps: steps)
+    }
+
+    private func callInit(
+        _ entry: stephost_plugin_init_fn,
+        context: InitContext
+    ) -> (stephost_status, UnsafeMutableRawPointer) {
+        let raw = UnsafeMutableRawPointer.allocate(
+            byteCount: Self.descriptorSize + Self.guardBytes,
+            alignment: MemoryLayout<stephost_plugin_descriptor>.alignment
+        )
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: Self.descriptorSize + Self.guardBytes)
+        raw.storeBytes(of: UInt32(Self.descriptorSize), as: UInt32.self)
+
+        let unmanaged = Unmanaged.passRetained(context)
+        defer { unmanaged.release() }
+        var services = stephost_host_services(
+            struct_size: UInt32(MemoryLayout<stephost_host_services>.size),
+            ctx: unmanaged.toOpaque(),
+            report_error: initReportError,
+            log: initLog
+        )
+        let status = withUnsafePointer(to: &services) { services in
+            var offer = stephost_host_offer(
+                struct_size: UInt32(MemoryLayout<stephost_host_offer>.size),
+                abi_min: PluginLoader.supportedVersions.lowerBound.packed,
+                abi_max: PluginLoader.supportedVersions.upperBound.packed,
+                services: services
+            )
+            return entry(&offer, raw.assumingMemoryBound(to: stephost_plugin_descriptor.self))
+        }
+        return (status, raw)
+    }
+
+    private func checkVersion(_ version: ABIVersion) throws(Failure) {
+        let supported = PluginLoader.supportedVersions
+        guard !supported.contains(version) else { return }
+        let range = "\(supported.lowerBound) to \(supported.upperBound)"
+        if version.major != supported.upperBound.major {
+            throw fail(
+                nil,
+                .abiVersion,
+                "it chose ABI \(version); this host supports ABI \(range), and a different major version is "
+                    + "incompatible",
+                fix: "rebuild the plugin against this host's stephost.h (`stephost plugin-header`)"
+            )
+        }
+        throw fail(
+            nil,
+            .abiVersion,
+            "it chose ABI \(version), outside the \(range) this host offered",
+            fix: "choose a version within the offer's abi_min and abi_max, or upgrade stephost"
+        )
+    }
+
+    private func readSteps(
+        _ descriptor: stephost_plugin_descriptor,
+        plugin: String,
+        version: String
+    ) throws(Failure) -> [PluginStep] {
+        guard descriptor.step_count > 0 else {
+            throw fail(plugin, .invalidDescriptor, "it declares no steps", fix: "list at least one step in steps")
+        }
+        guard descriptor.step_count <= Self.maximumSteps, let array = descriptor.steps else {
+            throw fail(
+                plugin,
+                .invalidDescriptor,
+                "its steps array is null or its step_count (\(descriptor.step_count)) is above \(Self.maximumSteps)",
+                fix: "point steps at an array of step_count step descriptor pointers"
+            )
+        }
+        var steps: [PluginStep] = []
+        for index in 0..<descriptor.step_count {
+            let position = index + 1
+            guard let pointer = array[index] else {
+                throw fail(
+                    plugin,
+                    .invalidDescriptor,
+                    "step \(position) is a null pointer",
+                    fix: "fill every entry of steps"
+                )
+            }
+            let size = Int(UnsafeRawPointer(pointer).load(as: UInt32.self))
+            guard size >= Self.stepDescriptorSize else {
+                throw fail(
+                    plugin,
+                    .structTooSmall,
+                    "step \(position)'s descriptor struct_size is \(size) bytes; ABI 1.0 needs at least "
+                        + "\(Self.stepDescriptorSize) (struct_size, weight, name, name_len, run, step_ctx)",
+                    fix: "set struct_size = sizeof(stephost_step_descriptor) and rebuild against stephost.h"
+                )
+            }
+            // Reads the 1.0 fields only; fields a newer plugin appended are ignored.
+            let step = pointer.pointee
+            let name: String
+            switch Names.validate(step.name, step.name_len) {
+            case .success(let valid): name = valid
+            case .failure(let problem):
+                throw fail(
+                    plugin,
+                    .invalidStepName,
+                    "step \(position)'s name \(problem)",
+                    fix: "name the step with 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', '-'"
+                )
+            }
+            if name == "create_runtime" {
+                throw fail(
+                    plugin,
+                    .reservedStepName,
+                    "step \(position) is named 'create_runtime', the host's built-in step",
+                    fix: "rename the step; create_runtime always runs at weight 100"
+                )
+            }
+            if steps.contains(where: { $0.name == name }) {
+                throw fail(
+                    plugin,
+                    .invalidStepName,
+                    "step '\(name)' is declared twice",
+                    fix: "give each step its own name"
+                )
+            }
+            let weight = Int(step.weight)
+            guard weight >= 1, weight != Int(STEPHOST_CREATE_RUNTIME_WEIGHT) else {
+                let why = weight == 100 ? "the weight of the built-in create_runtime step" : "weights start at 1"
+                throw fail(
+                    plugin,
+                    .invalidWeight,
+                    "step '\(name)' has weight \(weight), \(why)",
+                    fix: "use a weight from 1 to 99 to run before create_runtime, or above 100 to run after it"
+                )
+            }
+            guard let run = step.run else {
+                throw fail(plugin, .invalidDescriptor, "step '\(name)' has no run function", fix: "set run")
+            }
+            steps.append(
+                PluginStep(
+                    name: name,
+                    weight: weight,
+                    index: index,
+                    plugin: plugin,
+                    pluginVersion: version,
+                    file: file,
+                    entry: .init(run: run, context: step.step_ctx)
+                )
+            )
+        }
+        return steps
+    }
+
+    private func fail(_ name: String?, _ code: PluginLoadError.Code, _ message: String, fix: String) -> Failure {
+        Failure(name: name, error: PluginLoadError(code, message, fix: fix))
+    }
+}
+
+/// What `stephost_plugin_init` reports through the host services while it runs.
+private final class InitContext {
+    let logger: Logger
+    let file: String
+    var errorMessage: String?
+
+    init(logger: Logger, file: String) {
+        self.logger = logger
+        self.file = file
+    }
+}
+
+private let initReportError: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?, Int) -> Void = {
+    context,
+    message,
+    length in
+    guard let context else { return }
+    let initContext = Unmanaged<InitContext>.fromOpaque(context).takeUnretainedValue()
+    initContext.errorMessage = Names.message(message, length)
+}
+
+private let initLog: @convention(c) (UnsafeMutableRawPointer?, stephost_log_level, UnsafePointer<CChar>?, Int) -> Void =
+    { context, level, message, length in
+        guard let context else { return }
+        let initContext = Unmanaged<InitContext>.fromOpaque(context).takeUnretainedValue()
+        initContext.logger.log(
+            level: LogLevels.swiftLog(level),
+            "\(Names.message(message, length))",
+            metadata: ["file": "\(initContext.file)"]
+        )
+    }

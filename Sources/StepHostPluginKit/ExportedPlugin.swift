@@ -1,0 +1,74 @@
+import StepHostABI
+import Synchronization
+
+/// The C descriptor data of this image's plugin, built once and kept for the life of the process.
+///
+/// The host never unloads a plugin and may read the descriptor's strings and step array at any
+/// time, so they are allocated once and never freed.
+struct ExportedPlugin: @unchecked Sendable {
+    // Unchecked: every pointer is written once, before the value is published through `cache`'s lock,
+    // and never written or freed afterwards.
+    var name: CString
+    var version: CString
+    var steps: UnsafePointer<UnsafePointer<stephost_step_descriptor>?>
+    var stepCount: Int
+
+    private static let cache = Mutex<ExportedPlugin?>(nil)
+
+    /// The descriptor data for `plugin`, built on the first call; later calls return the same data.
+    static func shared(for plugin: Plugin) -> ExportedPlugin {
+        cache.withLock { cached in
+            if let cached { return cached }
+            let built = ExportedPlugin(plugin)
+            cached = built
+            return built
+        }
+    }
+
+    private init(_ plugin: Plugin) {
+        name = CString(plugin.name)
+        version = CString(plugin.version)
+        let array = UnsafeMutablePointer<UnsafePointer<stephost_step_descriptor>?>.allocate(
+            capacity: max(plugin.steps.count, 1)
+        )
+        for (index, step) in plugin.steps.enumerated() {
+            let stepName = CString(step.name)
+            let descriptor = UnsafeMutablePointer<stephost_step_descriptor>.allocate(capacity: 1)
+            descriptor.initialize(
+                to: stephost_step_descriptor(
+                    struct_size: UInt32(MemoryLayout<stephost_step_descriptor>.size),
+                    // Out-of-range weights are passed on clamped so the host reports them instead of wrapping.
+                    weight: Int32(clamping: step.weight),
+                    name: stepName.pointer,
+                    name_len: stepName.count,
+                    run: runStep,
+                    step_ctx: Unmanaged.passRetained(StepBox(step)).toOpaque()
+                )
+            )
+            (array + index).initialize(to: UnsafePointer(descriptor))
+        }
+        steps = UnsafePointer(array)
+        stepCount = plugin.steps.count
+    }
+}
+
+/// A UTF-8 string copied into memory that is never freed.
+struct CString {
+    var pointer: UnsafePointer<CChar>
+    var count: Int
+
+    init(_ string: String) {
+        let bytes = Array(string.utf8)
+        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
+        for (index, byte) in bytes.enumerated() { buffer[index] = CChar(bitPattern: byte) }
+        buffer[bytes.count] = 0
+        pointer = UnsafePointer(buffer)
+        count = bytes.count
+    }
+}
+
+/// Holds a step behind the descriptor's `step_ctx`.
+final class StepBox: Sendable {
+    let step: any Step
+    init(_ step: any Step) { self.step = step }
+}

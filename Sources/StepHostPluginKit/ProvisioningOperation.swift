@@ -1,0 +1,216 @@
+import StepHostABI
+
+import struct FoundationEssentials.Data
+import class FoundationEssentials.JSONDecoder
+import class FoundationEssentials.JSONEncoder
+
+/// The operation a step runs for, as the host passed it for this one call.
+///
+/// Reads come from the operation the host sent; writes (fields, overrides, labels, logs,
+/// checkpoints) go straight to the host, which copies them. The object is valid only during
+/// ``Step/run(_:)``: do not keep it.
+public final class ProvisioningOperation {
+    /// The operation's id.
+    public let id: String
+    /// The service instance the operation provisions.
+    public let instanceID: String
+    /// The operation's type, for example `provision`.
+    public let type: String
+    /// How many passes the operation has started, counting this one (1 on the first pass).
+    public let attempt: Int
+    /// The provisioning parameters the operation was created with.
+    public let parameters: [String: JSONValue]
+    /// The custom step fields, including those this step set during this run.
+    public private(set) var fields: [String: JSONValue]
+
+    private let call: UnsafePointer<stephost_step_call>
+    private let services: UnsafeRawPointer
+    private let servicesSize: Int
+
+    init(call: UnsafePointer<stephost_step_call>) throws {
+        guard Int(call.pointee.struct_size) >= MemoryLayout<stephost_step_call>.size,
+            let servicesPointer = call.pointee.services,
+            let json = call.pointee.operation_json
+        else {
+            throw PluginKitError("the host passed an incomplete step call (struct_size \(call.pointee.struct_size))")
+        }
+        self.call = call
+        self.services = UnsafeRawPointer(servicesPointer)
+        self.servicesSize = Int(servicesPointer.pointee.struct_size)
+        let bytes = UnsafeRawBufferPointer(start: json, count: call.pointee.operation_json_len)
+        let document: Document
+        do {
+            document = try JSONDecoder().decode(Document.self, from: Data(bytes))
+        } catch {
+            throw PluginKitError("the operation JSON from the host cannot be read: \(error)")
+        }
+        id = document.id
+        instanceID = document.instance_id
+        type = document.type
+        attempt = document.attempt
+        parameters = document.parameters ?? [:]
+        fields = document.fields ?? [:]
+    }
+
+    /// Decodes the provisioning parameters into your own type.
+    public func parameters<T: Decodable>(as type: T.Type) throws -> T {
+        try Self.decode(type, from: .object(parameters), what: "the parameters")
+    }
+
+    /// The custom field `key`, or `nil` when no step has set it.
+    public func field(_ key: String) -> JSONValue? {
+        fields[key]
+    }
+
+    /// Decodes the custom field `key` into your own type, or returns `nil` when it is not set.
+    public func field<T: Decodable>(_ key: String, as type: T.Type) throws -> T? {
+        guard let value = fields[key] else { return nil }
+        return try Self.decode(type, from: value, what: "field '\(key)'")
+    }
+
+    /// Sets the custom field `key`. The host persists it after the step, or at ``checkpoint()``.
+    public func setField(_ key: String, _ value: some Encodable) throws {
+        let data: Data
+        do {
+            data = try JSONEncoder().encode(value)
+        } catch {
+            throw PluginKitError("field '\(key)' cannot be encoded as JSON: \(error)")
+        }
+        let setField = try callback(\.set_field, "set_field")
+        let status = key.withUTF8Buffer { keyBuffer in
+            data.withUnsafeBytes { json in
+                setField(
+                    call.pointee.ctx,
+                    keyBuffer.baseAddress,
+                    keyBuffer.count,
+                    json.baseAddress?.assumingMemoryBound(to: CChar.self),
+                    json.count
+                )
+            }
+        }
+        try Self.check(status, "setting field '\(key)'")
+        fields[key] = try? JSONDecoder().decode(JSONValue.self, from: data)
+    }
+
+    /// Removes the custom field `key`.
+    public func removeField(_ key: String) throws {
+        let removeField = try callback(\.remove_field, "remove_field")
+        let status = key.withUTF8Buffer { removeField(call.pointee.ctx, $0.baseAddress, $0.count) }
+        try Self.check(status, "removing field '\(key)'")
+        fields[key] = nil
+    }
+
+    /// Adds an override for one component. A later override of the same component and key replaces this one.
+    ///
+    /// - Parameter secret: the value is a secret: the host never writes it to its database, logs or output.
+    public func addOverride(component: String, key: String, value: String, secret: Bool = false) throws {
+        let add = try callback(\.add_component_override, "add_component_override")
+        let status = component.withUTF8Buffer { component in
+            key.withUTF8Buffer { key in
+                value.withUTF8Buffer { value in
+                    add(
+                        call.pointee.ctx,
+                        component.baseAddress,
+                        component.count,
+                        key.baseAddress,
+                        key.count,
+                        value.baseAddress,
+                        value.count,
+                        secret ? 1 : 0
+                    )
+                }
+            }
+        }
+        try Self.check(status, "adding override '\(key)' for component '\(component)'")
+    }
+
+    /// Adds an override that applies to every component.
+    public func addGlobalOverride(key: String, value: String, secret: Bool = false) throws {
+        let add = try callback(\.add_global_override, "add_global_override")
+        let status = key.withUTF8Buffer { key in
+            value.withUTF8Buffer { value in
+                add(call.pointee.ctx, key.baseAddress, key.count, value.baseAddress, value.count, secret ? 1 : 0)
+            }
+        }
+        try Self.check(status, "adding global override '\(key)'")
+    }
+
+    /// Adds a label to the runtime.
+    public func addLabel(key: String, value: String) throws {
+        let add = try callback(\.add_label, "add_label")
+        let status = key.withUTF8Buffer { key in
+            value.withUTF8Buffer { value in
+                add(call.pointee.ctx, key.baseAddress, key.count, value.baseAddress, value.count)
+            }
+        }
+        try Self.check(status, "adding label '\(key)'")
+    }
+
+    /// Persists the fields set so far, before the step returns.
+    public func checkpoint() throws {
+        let checkpoint = try callback(\.checkpoint, "checkpoint")
+        try Self.check(checkpoint(call.pointee.ctx), "checkpoint")
+    }
+
+    /// Writes a line to the host's log, attributed to this step and operation.
+    public func log(_ level: LogLevel, _ message: String) {
+        guard let log = try? callback(\.log, "log") else { return }
+        message.withUTF8Buffer { log(call.pointee.ctx, level.rawValue, $0.baseAddress, $0.count) }
+    }
+
+    func setRetryAfter(milliseconds: UInt64) {
+        guard let setRetryAfter = try? callback(\.set_retry_after, "set_retry_after") else { return }
+        setRetryAfter(call.pointee.ctx, milliseconds)
+    }
+
+    func setError(_ message: String) {
+        guard let setError = try? callback(\.set_error, "set_error") else { return }
+        message.withUTF8Buffer { setError(call.pointee.ctx, $0.baseAddress, $0.count) }
+    }
+
+    /// Reads one callback only if the host's services table is large enough to hold it.
+    private func callback<F>(_ field: KeyPath<stephost_call_services, F?>, _ name: String) throws -> F {
+        guard let offset = MemoryLayout<stephost_call_services>.offset(of: field),
+            offset + MemoryLayout<F?>.size <= servicesSize,
+            let function = services.load(fromByteOffset: offset, as: F?.self)
+        else {
+            throw PluginKitError("the host does not offer '\(name)' (call services struct_size \(servicesSize))")
+        }
+        return function
+    }
+
+    private static func check(_ status: stephost_status, _ what: String) throws {
+        switch status {
+        case STEPHOST_STATUS_OK: return
+        case STEPHOST_STATUS_INVALID_ARGUMENT: throw PluginKitError("the host refused \(what): invalid argument")
+        default: throw PluginKitError("the host refused \(what) (status \(status))")
+        }
+    }
+
+    private static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue, what: String) throws -> T {
+        do {
+            return try JSONDecoder().decode(type, from: JSONEncoder().encode(value))
+        } catch {
+            throw PluginKitError("\(what) cannot be read as \(T.self): \(error)")
+        }
+    }
+
+    private struct Document: Decodable {
+        var id: String
+        var instance_id: String
+        var type: String
+        var attempt: Int
+        var parameters: [String: JSONValue]?
+        var fields: [String: JSONValue]?
+    }
+}
+
+extension String {
+    /// Calls `body` with this string's UTF-8 bytes as the C pointer and length the ABI takes.
+    fileprivate func withUTF8Buffer<R>(_ body: (UnsafeBufferPointer<CChar>) -> R) -> R {
+        var copy = self
+        return copy.withUTF8 { bytes in
+            bytes.withMemoryRebound(to: CChar.self, body)
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// Options every command that loads plugins shares.
+struct GlobalOptions: ParsableArguments {
+    @Option(
+        name: .customLong("plugins-dir"),
+        help: ArgumentHelp(
+            "The plugin directory (default: $STEPHOST_PLUGINS_DIR, else ./plugins).",
+            valueName: "directory"
+        )
+    )
+    var pluginsDirectory: String?
+
+    @Option(help: "Log level on standard error.")
+    var logLevel: LogLevelOption = .info
+
+    /// The plugin directory: the flag, else the environment, else `./plugins`.
+    var resolvedPluginsDirectory: String {
+        if let pluginsDirectory { return pluginsDirectory }
+        if let fromEnvironment = ProcessInfo.processInfo.environment["STEPHOST_PLUGINS_DIR"], !fromEnvironment.isEmpty {
+            return fromEnvironment
+        }
+        return "plugins"
+    }
+
+    /// Sends log lines to standard error at the chosen level. Called once, by the executable only.
+    func makeLogger() -> Logger {
+        let level = Logger.Level(rawValue: logLevel.rawValue) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: "stephost")
+    }
+}
+
+/// The log levels `--log-level` accepts (swift-log's).
+enum LogLevelOption: String, CaseIterable, ExpressibleByArgument {
+    case trace, debug, info, notice, warning, error, critical
+}
+
+/// Writes one line to standard error.
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}

@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import StepHostLoader
+import StepHostPipeline
+
+/// `stephost list-plugins`: the pipeline in the order it runs, and every broken plugin with its reason.
+struct ListPlugins: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list-plugins",
+        abstract: "Show the steps in the order they run, and every plugin that failed to load and why.",
+        discussion: """
+            Steps run by weight (create_runtime is 100), then by plugin name, then in the order each plugin \
+            lists them. Exit status: 0 when every plugin loaded, 1 when any plugin is broken, 2 when the \
+            plugin directory itself cannot be used.
+            """
+    )
+
+    @OptionGroup var options: GlobalOptions
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func run() throws {
+        let logger = options.makeLogger()
+        let directory = options.resolvedPluginsDirectory
+        let catalog: PluginCatalog
+        do {
+            catalog = try PluginLoader(logger: logger).load(directory: directory)
+        } catch {
+            if json {
+                print(try ListPluginsReport.directoryErrorJSON(error))
+            } else {
+                printError("stephost: \(error)")
+            }
+            throw ExitCode(2)
+        }
+        let report = ListPluginsReport(catalog: catalog, pipeline: Pipeline(plugins: catalog.plugins))
+        print(json ? try report.json() : report.table())
+        if !catalog.broken.isEmpty { throw ExitCode(1) }
+    }
+}

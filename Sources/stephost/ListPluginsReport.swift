@@ -1,0 +1,135 @@
+import Foundation
+import StepHostLoader
+import StepHostPipeline
+
+/// Renders the pipeline and the broken plugins as a table for people or as JSON for programs.
+struct ListPluginsReport {
+    let catalog: PluginCatalog
+    let pipeline: Pipeline
+
+    /// The JSON document: `steps` in order, `plugins`, `broken`.
+    struct Document: Encodable {
+        struct Step: Encodable {
+            var position: Int
+            var name: String
+            var weight: Int
+            var plugin: String?
+            var plugin_version: String?
+            var file: String?
+            var builtin: Bool
+        }
+        struct Plugin: Encodable {
+            var name: String
+            var version: String
+            var file: String
+            var abi_version: String
+            var steps: [String]
+        }
+        struct Broken: Encodable {
+            var file: String
+            var plugin: String?
+            var check: String
+            var error: String
+            var fix: String
+        }
+        var plugins_dir: String
+        var steps: [Step]
+        var plugins: [Plugin]
+        var broken: [Broken]
+    }
+
+    var document: Document {
+        Document(
+            plugins_dir: catalog.directory,
+            steps: pipeline.steps.enumerated().map { offset, step in
+                let pluginStep = step.pluginStep
+                return Document.Step(
+                    position: offset + 1,
+                    name: step.name,
+                    weight: step.weight,
+                    plugin: pluginStep?.plugin,
+                    plugin_version: pluginStep?.pluginVersion,
+                    file: pluginStep?.file,
+                    builtin: pluginStep == nil
+                )
+            },
+            plugins: catalog.plugins.map {
+                Document.Plugin(
+                    name: $0.name,
+                    version: $0.version,
+                    file: $0.file,
+                    abi_version: $0.abiVersion.description,
+                    steps: $0.steps.map(\.name)
+                )
+            },
+            broken: catalog.broken.map {
+                Document.Broken(
+                    file: $0.file,
+                    plugin: $0.name,
+                    check: $0.error.code.description,
+                    error: $0.error.message,
+                    fix: $0.error.fix
+                )
+            }
+        )
+    }
+
+    func json() throws -> String {
+        try Self.encode(document)
+    }
+
+    static func directoryErrorJSON(_ error: PluginDirectoryError) throws -> String {
+        struct DirectoryError: Encodable {
+            var plugins_dir: String
+            var error: String
+            var fix: String
+        }
+        return try encode(DirectoryError(plugins_dir: error.directory, error: error.message, fix: error.fix))
+    }
+
+    private static func encode(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    func table() -> String {
+        var rows = [["#", "WEIGHT", "STEP", "PLUGIN", "VERSION", "FILE"]]
+        for (offset, step) in pipeline.steps.enumerated() {
+            let pluginStep = step.pluginStep
+            rows.append([
+                "\(offset + 1)",
+                "\(step.weight)",
+                step.name,
+                pluginStep?.plugin ?? "(built-in)",
+                pluginStep?.pluginVersion ?? "-",
+                pluginStep.map { ($0.file as NSString).lastPathComponent } ?? "-",
+            ])
+        }
+        var lines = ["Pipeline (plugins from \(catalog.directory)):"]
+        lines += Self.align(rows).map { "  " + $0 }
+        if catalog.broken.isEmpty {
+            lines.append("All \(catalog.plugins.count) plugins loaded.")
+        } else {
+            lines.append("")
+            lines.append("Broken plugins (\(catalog.broken.count)); none of their steps are used:")
+            for broken in catalog.broken {
+                let name = broken.name.map { " (plugin '\($0)')" } ?? ""
+                lines.append("  \(broken.file)\(name)")
+                lines.append("    [\(broken.error.code)] \(broken.error.message)")
+                lines.append("    fix: \(broken.error.fix)")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Pads every column to its widest cell.
+    private static func align(_ rows: [[String]]) -> [String] {
+        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { column, cell in
+                column == row.count - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }
+    }
+}

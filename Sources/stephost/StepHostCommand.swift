@@ -1,0 +1,15 @@
+import ArgumentParser
+
+/// The `stephost` command: a provisioning step host that loads step plugins and runs operations.
+@main
+struct StepHostCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stephost",
+        abstract: "Run provisioning operations through step plugins (.so files) loaded from a plugin directory.",
+        discussion: """
+            Plugins are shared objects that export stephost_plugin_init (see `stephost plugin-header`). \
+            Their steps run in the order of their weights around the built-in create_runtime step (weight 100).
+            """,
+        subcommands: [ListPlugins.self, PluginHeader.self]
+    )
+}
