@@ -81,6 +81,7 @@ let package = Package(
                 "StepHostLoader",
                 "StepHostPipeline",
                 "stephost",
+                .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Fixtures"]
         ),

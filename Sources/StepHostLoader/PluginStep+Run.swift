@@ -1,0 +1,220 @@
+import Foundation
+import StepHostABI
+
+extension PluginStep {
+    /// Calls the plugin's run function for one operation and copies out what it reported.
+    ///
+    /// This blocks for as long as the plugin does: call it from a thread of its own, never from
+    /// Swift's cooperative pool. `checkpoint` is called when the step asks to persist its fields now,
+    /// with the field changes so far; it returns whether they were persisted.
+    ///
+    /// - Parameter operationJSON: the operation document (`id`, `instance_id`, `type`, `attempt`,
+    ///   `parameters`, `fields`), as UTF-8 JSON.
+    public func run(
+        operationJSON: [UInt8],
+        checkpoint: @escaping (_ fieldChanges: [(key: String, json: String?)]) -> Bool = { _ in true }
+    ) -> StepResult {
+        let recorder = StepCallRecorder(checkpoint: checkpoint)
+        let unmanaged = Unmanaged.passRetained(recorder)
+        defer { unmanaged.release() }
+        var services = StepCallRecorder.services
+        let code = withUnsafePointer(to: &services) { services in
+            operationJSON.withUnsafeBufferPointer { json in
+                json.withMemoryRebound(to: CChar.self) { json in
+                    var call = stephost_step_call(
+                        struct_size: UInt32(MemoryLayout<stephost_step_call>.size),
+                        operation_json: json.baseAddress,
+                        operation_json_len: json.count,
+                        ctx: unmanaged.toOpaque(),
+                        services: services
+                    )
+                    return entry.run(entry.context, &call)
+                }
+            }
+        }
+        return recorder.result(for: code)
+    }
+}
+
+/// Collects what a step reports during one call. Used only on the thread that runs the call.
+final class StepCallRecorder {
+    /// Field keys with this prefix belong to the host.
+    static let reservedFieldPrefix = "stephost"
+    static let maximumFieldKeyLength = 128
+
+    private var result = StepResult(outcome: .done)
+    private var retryAfter: UInt64?
+    private var error: String?
+    /// The first ABI violation; it turns the outcome into a fault.
+    private var fault: String?
+    private let checkpoint: ([(key: String, json: String?)]) -> Bool
+
+    init(checkpoint: @escaping ([(key: String, json: String?)]) -> Bool) {
+        self.checkpoint = checkpoint
+    }
+
+    func result(for code: stephost_outcome) -> StepResult {
+        var result = self.result
+        if let fault {
+            result.outcome = .fault(fault)
+            return result
+        }
+        switch code {
+        case STEPHOST_OUTCOME_DONE: result.outcome = .done
+        case STEPHOST_OUTCOME_RETRY: result.outcome = .retry(afterMilliseconds: retryAfter)
+        case STEPHOST_OUTCOME_FAIL: result.outcome = .fail(error ?? "the step failed without a message")
+        default: result.outcome = .fault("the step returned the unknown outcome code \(code)")
+        }
+        return result
+    }
+
+    private func recordFault(_ message: String) -> stephost_status {
+        if fault == nil { fault = message }
+        return STEPHOST_STATUS_INVALID_ARGUMENT
+    }
+
+    private func fieldKey(_ pointer: UnsafePointer<CChar>?, _ length: Int) -> Result<String, NameProblem> {
+        guard let key = Names.text(pointer, length, limit: Self.maximumFieldKeyLength), !key.isEmpty else {
+            return .failure(NameProblem("a field key must be 1 to \(Self.maximumFieldKeyLength) bytes of UTF-8"))
+        }
+        guard !key.hasPrefix(Self.reservedFieldPrefix) else {
+            return .failure(
+                NameProblem("field '\(key)' uses the prefix '\(Self.reservedFieldPrefix)', reserved for the host")
+            )
+        }
+        return .success(key)
+    }
+
+    /// Plugin text up to 1 MiB, or `nil` when it is not UTF-8.
+    private func text(_ pointer: UnsafePointer<CChar>?, _ length: Int) -> String? {
+        Names.text(pointer, length, limit: 1 << 20)
+    }
+
+    fileprivate func setField(
+        _ keyPointer: UnsafePointer<CChar>?,
+        _ keyLength: Int,
+        _ json: UnsafePointer<CChar>?,
+        _ jsonLength: Int
+    ) -> stephost_status {
+        let key: String
+        switch fieldKey(keyPointer, keyLength) {
+        case .success(let valid): key = valid
+        case .failure(let problem): return recordFault("set_field: \(problem)")
+        }
+        guard let text = text(json, jsonLength),
+            (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) != nil
+        else {
+            return recordFault("set_field: the value of field '\(key)' is not valid UTF-8 JSON")
+        }
+        result.fieldChanges.append((key, text))
+        return STEPHOST_STATUS_OK
+    }
+
+    fileprivate func removeField(_ key: UnsafePointer<CChar>?, _ keyLength: Int) -> stephost_status {
+        switch fieldKey(key, keyLength) {
+        case .success(let key):
+            result.fieldChanges.append((key, nil))
+            return STEPHOST_STATUS_OK
+        case .failure(let problem):
+            return recordFault("remove_field: \(problem)")
+        }
+    }
+
+    fileprivate func addOverride(
+        component: (UnsafePointer<CChar>?, Int)?,
+        key: (UnsafePointer<CChar>?, Int),
+        value: (UnsafePointer<CChar>?, Int),
+        secret: Bool
+    ) -> stephost_status {
+        let what = component == nil ? "add_global_override" : "add_component_override"
+        guard let keyText = text(key.0, key.1), !keyText.isEmpty else {
+            return recordFault("\(what): the key must be non-empty UTF-8")
+        }
+        guard let valueText = text(value.0, value.1) else {
+            return recordFault("\(what): the value of '\(keyText)' is not UTF-8")
+        }
+        let override = Override(key: keyText, value: valueText, secret: secret)
+        if let component {
+            guard let componentText = text(component.0, component.1), !componentText.isEmpty else {
+                return recordFault("\(what): the component must be non-empty UTF-8")
+            }
+            result.componentOverrides.append(ComponentOverride(component: componentText, override: override))
+        } else {
+            result.globalOverrides.append(override)
+        }
+        return STEPHOST_STATUS_OK
+    }
+
+    fileprivate func addLabel(
+        _ key: (UnsafePointer<CChar>?, Int),
+        _ value: (UnsafePointer<CChar>?, Int)
+    ) -> stephost_status {
+        guard let keyText = text(key.0, key.1), !keyText.isEmpty, let valueText = text(value.0, value.1)
+        else {
+            return recordFault("add_label: the key must be non-empty UTF-8 and the value UTF-8")
+        }
+        result.labels.append((keyText, valueText))
+        return STEPHOST_STATUS_OK
+    }
+
+    fileprivate func log(_ level: stephost_log_level, _ message: UnsafePointer<CChar>?, _ length: Int) {
+        result.logs.append((level, Names.message(message, length)))
+    }
+
+    fileprivate func checkpointNow() -> stephost_status {
+        result.checkpoints += 1
+        return checkpoint(result.fieldChanges) ? STEPHOST_STATUS_OK : STEPHOST_STATUS_ERROR
+    }
+
+    fileprivate func setRetryAfter(_ milliseconds: UInt64) { retryAfter = milliseconds }
+
+    fileprivate func setError(_ message: UnsafePointer<CChar>?, _ length: Int) {
+        error = Names.message(message, length)
+    }
+
+    /// The callbacks, as C function pointers that find the recorder through the call's context.
+    static let services = stephost_call_services(
+        struct_size: UInt32(MemoryLayout<stephost_call_services>.size),
+        set_field: { context, key, keyLength, json, jsonLength in
+            recorder(context)?.setField(key, keyLength, json, jsonLength) ?? STEPHOST_STATUS_ERROR
+        },
+        remove_field: { context, key, keyLength in
+            recorder(context)?.removeField(key, keyLength) ?? STEPHOST_STATUS_ERROR
+        },
+        add_component_override: { context, component, componentLength, key, keyLength, value, valueLength, secret in
+            recorder(context)?.addOverride(
+                component: (component, componentLength),
+                key: (key, keyLength),
+                value: (value, valueLength),
+                secret: secret != 0
+            ) ?? STEPHOST_STATUS_ERROR
+        },
+        add_global_override: { context, key, keyLength, value, valueLength, secret in
+            recorder(context)?.addOverride(
+                component: nil,
+                key: (key, keyLength),
+                value: (value, valueLength),
+                secret: secret != 0
+            ) ?? STEPHOST_STATUS_ERROR
+        },
+        add_label: { context, key, keyLength, value, valueLength in
+            recorder(context)?.addLabel((key, keyLength), (value, valueLength)) ?? STEPHOST_STATUS_ERROR
+        },
+        log: { context, level, message, length in
+            recorder(context)?.log(level, message, length)
+        },
+        checkpoint: { context in
+            recorder(context)?.checkpointNow() ?? STEPHOST_STATUS_ERROR
+        },
+        set_retry_after: { context, milliseconds in
+            recorder(context)?.setRetryAfter(milliseconds)
+        },
+        set_error: { context, message, length in
+            recorder(context)?.setError(message, length)
+        }
+    )
+}
+
+private func recorder(_ context: UnsafeMutableRawPointer?) -> StepCallRecorder? {
+    context.map { Unmanaged<StepCallRecorder>.fromOpaque($0).takeUnretainedValue() }
+}

@@ -1,0 +1,156 @@
+import Foundation
+import Glibc
+import Logging
+import StepHostLoader
+import Testing
+
+/// Paths of the package and of the products `swift build` made.
+enum Paths {
+    /// The package's root directory.
+    static let packageRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    /// Where SwiftPM put this test binary, the `stephost` executable and the example plugins.
+    static let binDirectory: URL = {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+        var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
+        // The test binary lives in <bin>/stephostPackageTests.xctest on Linux.
+        if directory.lastPathComponent.hasSuffix(".xctest") { directory.deleteLastPathComponent() }
+        return directory
+    }()
+
+    static let header = packageRoot.appendingPathComponent("Sources/StepHostABI/include/stephost.h")
+    static let includeDirectory = packageRoot.appendingPathComponent("Sources/StepHostABI/include")
+    static let fixtureSource = packageRoot.appendingPathComponent("Tests/StepHostTests/Fixtures/fixture_plugin.c")
+    static let stephost = binDirectory.appendingPathComponent("stephost")
+
+    /// The shared object `swift build` made for an example plugin product.
+    static func examplePlugin(_ product: String) throws -> URL {
+        let url = binDirectory.appendingPathComponent("lib\(product).so")
+        try #require(
+            FileManager.default.fileExists(atPath: url.path),
+            "\(url.path) is missing: run `swift build` before `swift test` (scripts/test does)"
+        )
+        return url
+    }
+
+    static let examplePlugins = ["ExampleNetworkPlugin", "ExampleAuditPlugin", "ExampleCPlugin"]
+}
+
+/// A fresh directory with mode 0755, removed when the test ends.
+final class TemporaryDirectory {
+    let url: URL
+    var path: String { url.path }
+
+    init(_ label: String = "stephost-test") throws {
+        let base = URL(fileURLWithPath: NSTemporaryDirectory()).resolvingSymlinksInPath().path
+        var template = Array("\(base)/\(label).XXXXXX".utf8CString)
+        let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        try #require(created != nil, "mkdtemp failed: \(String(cString: strerror(errno)))")
+        // The loader reports real paths; so do the tests.
+        url = URL(fileURLWithPath: String(cString: created!)).resolvingSymlinksInPath()
+        chmod(url.path, 0o755)
+    }
+
+    deinit {
+        // Undo permission changes some tests make, then remove everything.
+        chmod(url.path, 0o755)
+        try? FileManager.default.removeItem(at: url)
+    }
+
+    func file(_ name: String) -> URL { url.appendingPathComponent(name) }
+
+    /// Writes `contents` to `name` with mode 0644.
+    @discardableResult
+    func write(_ name: String, _ contents: String) throws -> URL {
+        let target = file(name)
+        try Data(contents.utf8).write(to: target)
+        chmod(target.path, 0o644)
+        return target
+    }
+
+    /// Copies an example plugin's .so here under `name` (default: its own file name).
+    @discardableResult
+    func copyExample(_ product: String, as name: String? = nil) throws -> URL {
+        let source = try Paths.examplePlugin(product)
+        let target = file(name ?? source.lastPathComponent)
+        try FileManager.default.copyItem(at: source, to: target)
+        chmod(target.path, 0o755)
+        return target
+    }
+
+    /// Copies all example plugins here.
+    func copyExamples() throws {
+        for product in Paths.examplePlugins { try copyExample(product) }
+    }
+}
+
+/// The result of a child process.
+struct ProcessResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs a real child process to completion and captures its output.
+func runProcess(
+    _ executable: URL,
+    _ arguments: [String],
+    environment: [String: String] = [:],
+    in directory: URL? = nil
+)
+    throws -> ProcessResult
+{
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+    if let directory { process.currentDirectoryURL = directory }
+    let stdout = Pipe()
+    let stderr = Pipe()
+    process.standardOutput = stdout
+    process.standardError = stderr
+    try process.run()
+    // Read both pipes before waiting, so a chatty child cannot block on a full pipe.
+    let outData = stdout.fileHandleForReading.readDataToEndOfFile()
+    let errData = stderr.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return ProcessResult(
+        status: process.terminationStatus,
+        stdout: String(decoding: outData, as: UTF8.self),
+        stderr: String(decoding: errData, as: UTF8.self)
+    )
+}
+
+/// Compiles the fixture plugin with `defines` into `output` (mode 0755) with the system C compiler.
+@discardableResult
+func compileFixture(
+    _ output: URL,
+    _ defines: [String: String] = [:],
+    source: URL = Paths.fixtureSource,
+    includeDirectory: URL = Paths.includeDirectory
+) throws -> URL {
+    let flags = defines.sorted { $0.key < $1.key }.map { $0.value.isEmpty ? "-D\($0.key)" : "-D\($0.key)=\($0.value)" }
+    let result = try runProcess(
+        URL(fileURLWithPath: "/usr/bin/cc"),
+        ["-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-I", includeDirectory.path] + flags
+            + [source.path, "-o", output.path]
+    )
+    try #require(result.status == 0, "cc failed for \(output.lastPathComponent): \(result.stderr)")
+    chmod(output.path, 0o755)
+    return output
+}
+
+/// A C string literal for a -D option.
+func cString(_ text: String) -> String { "\"\(text)\"" }
+
+/// Loads `directory` with a logger that discards everything.
+func loadCatalog(_ directory: TemporaryDirectory) throws -> PluginCatalog {
+    try loadCatalog(path: directory.path)
+}
+
+/// Loads the directory at `path` with a logger that discards everything.
+func loadCatalog(path: String) throws(PluginDirectoryError) -> PluginCatalog {
+    try PluginLoader(logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })).load(directory: path)
+}
