@@ -1,0 +1,156 @@
+import Foundation
+import Glibc
+import Testing
+
+/// Runs the real `stephost` executable as a child process.
+@Suite("stephost list-plugins and plugin-header")
+struct ListPluginsCommandTests {
+    func stephost(
+        _ arguments: [String],
+        environment: [String: String] = [:],
+        in directory: URL? = nil
+    ) throws
+        -> ProcessResult
+    {
+        try runProcess(Paths.stephost, arguments, environment: environment, in: directory)
+    }
+
+    @Test func tableShowsThePipelineWithCreateRuntimeInPlaceAndExitsZero() throws {
+        let directory = try TemporaryDirectory()
+        try directory.copyExamples()
+        let result = try stephost(["list-plugins", "--plugins-dir", directory.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        #expect(lines.first == ["Pipeline", "(plugins", "from", "\(directory.path)):"])
+        #expect(lines[1] == ["#", "WEIGHT", "STEP", "PLUGIN", "VERSION", "FILE"])
+        #expect(lines[6] == ["5", "100", "create_runtime", "(built-in)", "-", "-"])
+        #expect(lines[3] == ["2", "30", "configure_monitoring", "monitoring", "2.0.0", "libExampleCPlugin.so"])
+        #expect(lines.last == ["All", "3", "plugins", "loaded."])
+    }
+
+    @Test func jsonListsStepsInOrderAndBrokenPluginsAndExitsOne() throws {
+        let directory = try TemporaryDirectory()
+        try directory.copyExamples()
+        try compileFixture(directory.file("bad.so"), ["PLUGIN_NAME": cString("bad"), "STEP1_WEIGHT": "100"])
+        let result = try stephost(["list-plugins", "--json", "--plugins-dir", directory.path])
+        #expect(result.status == 1)
+
+        struct Document: Decodable {
+            struct Step: Decodable {
+                var position: Int
+                var name: String
+                var weight: Int
+                var plugin: String?
+                var builtin: Bool
+            }
+            struct Broken: Decodable {
+                var file: String
+                var plugin: String?
+                var check: String
+                var error: String
+                var fix: String
+            }
+            var steps: [Step]
+            var broken: [Broken]
+        }
+        let document = try JSONDecoder().decode(Document.self, from: Data(result.stdout.utf8))
+        #expect(document.steps.map(\.position) == Array(1...7))
+        #expect(document.steps.map(\.name)[3...4] == ["configure_dns", "create_runtime"])
+        #expect(document.steps.filter(\.builtin).map(\.name) == ["create_runtime"])
+        #expect(document.steps.first?.plugin == "network")
+        #expect(document.broken.count == 1)
+        #expect(document.broken.first?.file == directory.file("bad.so").path)
+        #expect(document.broken.first?.plugin == "bad")
+        #expect(document.broken.first?.check == "invalid-weight")
+        #expect(
+            document.broken.first?.error
+                == "step 'fixture_step' has weight 100, the weight of the built-in create_runtime step"
+        )
+    }
+
+    @Test func brokenPluginIsShownWithItsReasonAndFixInTheTable() throws {
+        let directory = try TemporaryDirectory()
+        try directory.copyExample("ExampleCPlugin")
+        try compileFixture(directory.file("old.so"), ["ABI_MAJOR": "2"])
+        let result = try stephost(["list-plugins", "--plugins-dir", directory.path])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("Broken plugins (1); none of their steps are used:"))
+        #expect(result.stdout.contains("  \(directory.file("old.so").path)\n    [abi-version] it chose ABI 2.0"))
+        #expect(result.stdout.contains("    fix: rebuild the plugin against this host's stephost.h"))
+        #expect(result.stdout.contains("configure_monitoring"))
+    }
+
+    @Test func pluginDirectoryComesFromTheEnvironmentThenTheWorkingDirectory() throws {
+        let fromEnvironment = try TemporaryDirectory()
+        try fromEnvironment.copyExample("ExampleAuditPlugin")
+        let working = try TemporaryDirectory()
+        let plugins = working.file("plugins")
+        try FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: false)
+        chmod(plugins.path, 0o755)
+        try compileFixture(plugins.appendingPathComponent("local.so"), ["PLUGIN_NAME": cString("local")])
+
+        let viaEnvironment = try stephost(
+            ["list-plugins", "--json"],
+            environment: ["STEPHOST_PLUGINS_DIR": fromEnvironment.path],
+            in: working.url
+        )
+        #expect(viaEnvironment.stdout.contains(#""plugin" : "audit""#))
+        #expect(!viaEnvironment.stdout.contains(#""plugin" : "local""#))
+
+        let viaDefault = try stephost(
+            ["list-plugins", "--json"],
+            environment: ["STEPHOST_PLUGINS_DIR": ""],
+            in: working.url
+        )
+        #expect(viaDefault.status == 0, "\(viaDefault.stderr)")
+        #expect(viaDefault.stdout.contains(#""plugin" : "local""#))
+    }
+
+    @Test func unusablePluginDirectoryExitsTwoWithTheFix() throws {
+        let directory = try TemporaryDirectory()
+        chmod(directory.path, 0o777)
+        let result = try stephost(["list-plugins", "--plugins-dir", directory.path])
+        #expect(result.status == 2)
+        #expect(result.stdout.isEmpty)
+        #expect(
+            result.stderr
+                == "stephost: plugin directory \(directory.path): refusing to load plugins from it: it is writable "
+                + "by others (mode 0777). Fix: run `chmod go-w \(directory.path)`\n"
+        )
+    }
+
+    @Test func pluginHeaderPrintsExactlyTheHeaderTheHostWasBuiltWith() throws {
+        let result = try stephost(["plugin-header"])
+        #expect(result.status == 0)
+        #expect(Data(result.stdout.utf8) == (try Data(contentsOf: Paths.header)))
+    }
+
+    /// A team with only the installed host can build a C plugin that the host loads.
+    @Test func cPluginBuiltFromThePrintedHeaderAloneLoads() throws {
+        let team = try TemporaryDirectory("stephost-team")
+        let header = try stephost(["plugin-header"])
+        try header.stdout.write(to: team.file("stephost.h"), atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(at: Paths.fixtureSource, to: team.file("plugin.c"))
+        let plugins = try TemporaryDirectory()
+        try compileFixture(
+            plugins.file("team.so"),
+            ["PLUGIN_NAME": cString("team"), "STEP1_NAME": cString("team_step")],
+            source: team.file("plugin.c"),
+            includeDirectory: team.url
+        )
+        let result = try stephost(["list-plugins", "--plugins-dir", plugins.path])
+        #expect(result.status == 0, "\(result.stdout)")
+        #expect(result.stdout.contains("team_step"))
+    }
+
+    @Test func helpExplainsTheOrderAndTheExitStatus() throws {
+        let result = try stephost(["list-plugins", "--help"])
+        #expect(result.status == 0)
+        // Help is wrapped to the terminal's width; compare the words.
+        let words = result.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(words.contains("--plugins-dir <directory>"))
+        #expect(words.contains("default: $STEPHOST_PLUGINS_DIR, else ./plugins"))
+        #expect(words.contains("then by plugin name, then in the order each plugin lists them"))
+        #expect(words.contains("1 when any plugin is broken"))
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import StepHostLoader
+import Testing
+
+/// Runs steps of real plugins through the C ABI and checks what the host receives.
+@Suite("Calling steps through the ABI")
+struct StepCallTests {
+    static func operation(fields: String = "{}", parameters: String = #"{"name":"demo"}"#) -> [UInt8] {
+        Array(
+            #"{"id":"op-12345678-abcd","instance_id":"inst-1","type":"provision","attempt":1,"parameters":\#(parameters),"fields":\#(fields)}"#
+                .utf8
+        )
+    }
+
+    func step(_ name: String, in products: [String]) throws -> PluginStep {
+        let directory = try TemporaryDirectory()
+        for product in products { try directory.copyExample(product) }
+        let catalog = try loadCatalog(directory)
+        return try #require(catalog.plugins.flatMap(\.steps).first { $0.name == name })
+    }
+
+    @Test func swiftStepAllocatesOnceAndReusesThePersistedFieldOnTheNextPass() throws {
+        let allocate = try step("allocate_subnet", in: ["ExampleNetworkPlugin"])
+
+        var checkpointed: [(key: String, json: String?)] = []
+        let first = allocate.run(operationJSON: Self.operation()) { changes in
+            checkpointed = changes
+            return true
+        }
+        #expect(first.outcome == .done)
+        let subnet = try #require(first.fieldChanges.first { $0.key == "subnet" }?.json)
+        #expect(subnet.hasPrefix(#""10."#) && subnet.hasSuffix(#"/22""#))
+        #expect(first.checkpoints == 1)
+        #expect(checkpointed.map(\.key) == ["subnet"])
+        #expect(first.componentOverrides.map(\.component) == ["istio"])
+
+        // A repeated pass finds the field and does not allocate again, but rebuilds the override.
+        let second = allocate.run(operationJSON: Self.operation(fields: #"{"subnet":\#(subnet)}"#))
+        #expect(second.outcome == .done)
+        #expect(second.fieldChanges.isEmpty)
+        #expect(second.checkpoints == 0)
+        #expect(second.componentOverrides == first.componentOverrides)
+    }
+
+    @Test func secretOverrideIsFlaggedAndRedactedWhenPrinted() throws {
+        let dns = try step("configure_dns", in: ["ExampleNetworkPlugin"])
+        let result = dns.run(operationJSON: Self.operation(parameters: #"{"name":"demo","domain":"demo.test"}"#))
+        #expect(result.outcome == .done)
+        let secret = try #require(result.componentOverrides.first { $0.override.key == "provider.apiKey" })
+        #expect(secret.override.secret)
+        #expect(secret.override.value == "dns-key-inst-1")
+        #expect(secret.description == "dns: provider.apiKey=<redacted>")
+        #expect(!"\(result.componentOverrides)".contains("dns-key-inst-1"))
+        #expect(result.labels.map(\.value) == ["demo.test"])
+    }
+
+    @Test func swiftStepFailureCarriesItsMessage() throws {
+        let close = try step("close_audit_ticket", in: ["ExampleAuditPlugin"])
+        let result = close.run(operationJSON: Self.operation())
+        #expect(result.outcome == .fail("no audit ticket: open_audit_ticket (weight 50) must run before this step"))
+    }
+
+    @Test func swiftStepThatCannotReadItsParametersFailsInsteadOfCrashing() throws {
+        let dns = try step("configure_dns", in: ["ExampleNetworkPlugin"])
+        let result = dns.run(operationJSON: Self.operation(parameters: #"{"domain":7}"#))
+        guard case .fail(let message) = result.outcome else {
+            Issue.record("expected a failure, got \(result.outcome)")
+            return
+        }
+        #expect(message.contains("the parameters cannot be read as Parameters"))
+    }
+
+    @Test func cStepAsksForRetryThenFinishesOnceItsFieldIsPersisted() throws {
+        let verify = try step("verify_monitoring", in: ["ExampleCPlugin"])
+        let first = verify.run(operationJSON: Self.operation())
+        #expect(first.outcome == .retry(afterMilliseconds: 500))
+        #expect(first.fieldChanges.map(\.key) == ["monitoring_probe_started"])
+        #expect(first.fieldChanges.map(\.json) == ["true"])
+        let second = verify.run(operationJSON: Self.operation(fields: #"{"monitoring_probe_started": true}"#))
+        #expect(second.outcome == .done)
+        #expect(second.logs.map(\.message) == ["monitoring answered the probe"])
+    }
+
+    @Test(arguments: [
+        (3, "the step returned the unknown outcome code 7"),
+        (4, "set_field: the value of field 'broken' is not valid UTF-8 JSON"),
+        (5, "set_field: field 'stephost_state' uses the prefix 'stephost', reserved for the host"),
+    ])
+    func pluginThatBreaksTheABIIsAFault(mode: Int, message: String) throws {
+        let directory = try TemporaryDirectory()
+        try compileFixture(directory.file("faulty.so"), ["RUN_MODE": "\(mode)"])
+        let step = try #require(try loadCatalog(directory).plugins.first?.steps.first)
+        let result = step.run(operationJSON: Self.operation())
+        #expect(result.outcome == .fault(message))
+        #expect(result.fieldChanges.isEmpty)
+    }
+
+    @Test func cFixtureStepReportsDoneRetryAndFail() throws {
+        let directory = try TemporaryDirectory()
+        for (mode, name) in [(0, "done"), (1, "retry"), (2, "fail")] {
+            try compileFixture(
+                directory.file("\(name).so"),
+                ["RUN_MODE": "\(mode)", "PLUGIN_NAME": cString(name), "STEP1_NAME": cString("\(name)_step")]
+            )
+        }
+        let steps = try loadCatalog(directory).plugins.flatMap(\.steps)
+        let outcomes = Dictionary(
+            uniqueKeysWithValues: steps.map { ($0.name, $0.run(operationJSON: Self.operation())) }
+        )
+        #expect(outcomes["done_step"]?.outcome == .done)
+        #expect(outcomes["done_step"]?.fieldChanges.map(\.json) == [#""done_step""#])
+        #expect(outcomes["retry_step"]?.outcome == .retry(afterMilliseconds: 250))
+        #expect(outcomes["fail_step"]?.outcome == .fail("fixture failure"))
+    }
+}
