@@ -22,6 +22,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // Layer 1: the C ABI, the only contract between host and plugins.
@@ -37,18 +39,50 @@ let package = Package(
             name: "StepHostLoader",
             dependencies: [
                 "StepHostABI",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(name: "StepHostPipeline", dependencies: ["StepHostLoader"]),
+
+        // Layer 6: operations persisted in SQLite (GRDB over the system libsqlite3).
+        .target(
+            name: "StepHostStorage",
+            dependencies: [.product(name: "GRDB", package: "GRDB.swift")]
+        ),
+
+        // Layer 7: the input builder, create_runtime's request and the provisioner backends.
+        .target(
+            name: "StepHostRuntime",
+            dependencies: [
+                "StepHostLoader",
+                "StepHostStorage",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // Layer 5: runs operations through the pipeline.
+        .target(
+            name: "StepHostEngine",
+            dependencies: [
+                "StepHostLoader",
+                "StepHostPipeline",
+                "StepHostRuntime",
+                "StepHostStorage",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
 
         // Front end.
         .executableTarget(
             name: "stephost",
             dependencies: [
                 "StepHostABIText",
+                "StepHostEngine",
                 "StepHostLoader",
                 "StepHostPipeline",
+                "StepHostRuntime",
+                "StepHostStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -79,8 +113,12 @@ let package = Package(
             dependencies: [
                 "StepHostABI",
                 "StepHostLoader",
+                "StepHostEngine",
                 "StepHostPipeline",
+                "StepHostRuntime",
+                "StepHostStorage",
                 "stephost",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Fixtures"]

@@ -8,6 +8,8 @@ public struct LoadedPlugin: Sendable {
     public var version: String
     /// The file it was loaded from.
     public var file: String
+    /// SHA-256 of the file, in hex.
+    public var fileHash: String
     /// The ABI version it chose, as major.minor.
     public var abiVersion: ABIVersion
     /// Its steps, in declaration order.
@@ -28,6 +30,8 @@ public struct PluginStep: Sendable {
     public var pluginVersion: String
     /// The plugin's file.
     public var file: String
+    /// SHA-256 of the plugin's file, in hex.
+    public var fileHash: String
 
     let entry: Entry
 

@@ -1,3 +1,5 @@
+import Crypto
+import Foundation
 import Glibc
 public import Logging
 import StepHostABI
@@ -102,6 +104,12 @@ public struct PluginLoader: Sendable {
             )
         }
 
+        // Hash what was checked, from the open file: the step history names the exact build that ran.
+        guard let contents = try? FileHandle(fileDescriptor: descriptor, closeOnDealloc: false).readToEnd() else {
+            throw broken(.unreadable, "it cannot be read (\(Self.lastError()))", fix: "check its permissions")
+        }
+        let fileHash = SHA256.hash(data: contents).map { String(format: "%02x", $0) }.joined()
+
         guard let handle = dlopen(target, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
             throw broken(
                 .loadFailed,
@@ -128,7 +136,7 @@ public struct PluginLoader: Sendable {
         }
         let entry = unsafeBitCast(symbol, to: stephost_plugin_init_fn.self)
         do {
-            return try PluginNegotiation(file: candidate.path, logger: logger).run(entry)
+            return try PluginNegotiation(file: candidate.path, fileHash: fileHash, logger: logger).run(entry)
         } catch {
             throw BrokenPlugin(file: candidate.path, name: error.name, error: error.error)
         }

@@ -13,6 +13,7 @@ struct PluginNegotiation {
     }
 
     let file: String
+    let fileHash: String
     let logger: Logger
 
     /// The size of the 1.0 structs. A later minor version appends fields, and these stay the minimum.
@@ -80,7 +81,14 @@ struct PluginNegotiation {
             )
         }
         let steps = try readSteps(descriptor, plugin: name, version: pluginVersion)
-        return LoadedPlugin(name: name, version: pluginVersion, file: file, abiVersion: version, steps: steps)
+        return LoadedPlugin(
+            name: name,
+            version: pluginVersion,
+            file: file,
+            fileHash: fileHash,
+            abiVersion: version,
+            steps: steps
+        )
     }
 
     private func callInit(
@@ -222,6 +230,7 @@ struct PluginNegotiation {
                     plugin: plugin,
                     pluginVersion: version,
                     file: file,
+                    fileHash: fileHash,
                     entry: .init(run: run, context: step.step_ctx)
                 )
             )

@@ -26,6 +26,10 @@ public struct StepResult: Sendable {
     public var logs: [(level: Int32, message: String)] = []
     /// How many times the step asked to checkpoint.
     public var checkpoints = 0
+
+    public init(outcome: Outcome) {
+        self.outcome = outcome
+    }
 }
 
 /// A key and value handed to a component (or to every component), possibly secret.

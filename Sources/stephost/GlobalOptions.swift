@@ -14,7 +14,7 @@ struct GlobalOptions: ParsableArguments {
     var pluginsDirectory: String?
 
     @Option(help: "Log level on standard error.")
-    var logLevel: LogLevelOption = .info
+    var logLevel: LogLevelOption = .warning
 
     /// The plugin directory: the flag, else the environment, else `./plugins`.
     var resolvedPluginsDirectory: String {
@@ -27,7 +27,7 @@ struct GlobalOptions: ParsableArguments {
 
     /// Sends log lines to standard error at the chosen level. Called once, by the executable only.
     func makeLogger() -> Logger {
-        let level = Logger.Level(rawValue: logLevel.rawValue) ?? .info
+        let level = Logger.Level(rawValue: logLevel.rawValue) ?? .warning
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

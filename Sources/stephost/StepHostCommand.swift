@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// The `stephost` command: a provisioning step host that loads step plugins and runs operations.
 @main
-struct StepHostCommand: ParsableCommand {
+struct StepHostCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stephost",
         abstract: "Run provisioning operations through step plugins (.so files) loaded from a plugin directory.",
@@ -10,6 +10,6 @@ struct StepHostCommand: ParsableCommand {
             Plugins are shared objects that export stephost_plugin_init (see `stephost plugin-header`). \
             Their steps run in the order of their weights around the built-in create_runtime step (weight 100).
             """,
-        subcommands: [ListPlugins.self, PluginHeader.self]
+        subcommands: [Provision.self, Run.self, Operations.self, ListPlugins.self, PluginHeader.self]
     )
 }

@@ -1,0 +1,45 @@
+import Foundation
+import Logging
+import StepHostStorage
+
+extension Engine {
+    /// Processes operations until none is left unfinished: due ones run at once (up to `workers` at a time),
+    /// parked ones when they come due. With `id`, only that operation.
+    ///
+    /// Waiting is one timer for the whole host, set to the earliest due time; no operation holds a task
+    /// or a thread while it is parked.
+    public func runUntilIdle(only id: String? = nil) async throws {
+        while true {
+            let claimed = try await store.claimDue(
+                now: Date(),
+                owner: owner,
+                lease: options.lease,
+                limit: max(1, options.workers),
+                id: id
+            )
+            if !claimed.isEmpty {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for operation in claimed {
+                        group.addTask { try await self.runClaimed(operation) }
+                    }
+                    try await group.waitForAll()
+                }
+                continue
+            }
+            guard let due = try await store.nextDue(id: id) else { return }
+            // Due but held by a live host: look again shortly. Otherwise sleep until it is due.
+            let wait = max(0.2, min(due.timeIntervalSinceNow, 1))
+            if due.timeIntervalSinceNow > 0 { events(.waiting(until: due)) }
+            try await Task.sleep(for: .milliseconds(Int(wait * 1000)))
+        }
+    }
+
+    private func runClaimed(_ operation: OperationRecord) async throws {
+        do {
+            _ = try await runPass(operation)
+        } catch let error as StorageError where error.code == .conflict {
+            // Someone else wrote the operation: their write stands, this pass stops here.
+            logger.error("pass abandoned", metadata: ["operation": "\(operation.id)", "error": "\(error)"])
+        }
+    }
+}

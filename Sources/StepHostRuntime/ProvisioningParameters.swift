@@ -1,0 +1,251 @@
+import Foundation
+
+/// The provisioning parameters of an operation, validated, with every default applied.
+///
+/// Parameters are one JSON object. Keys this type does not know are kept for the steps, which read
+/// the parameters too (for example `domain` for the example `network` plugin).
+public struct ProvisioningParameters: Sendable, Hashable {
+    /// The largest parameters document accepted, in bytes.
+    public static let maximumSize = 64 * 1024
+
+    /// A component the requester declares, with the namespace it installs into.
+    public struct Component: Sendable, Hashable {
+        public var name: String
+        public var namespace: String
+        public var sourceURL: String?
+    }
+
+    public var name: String
+    public var description: String
+    public var labels: [String: String]
+    public var provider: String
+    public var region: String
+    public var machineType: String
+    public var diskType: String
+    public var volumeSizeGB: Int
+    public var kubernetesVersion: String
+    public var kymaVersion: String
+    public var targetSecret: String
+    public var workerCidr: String
+    public var autoScalerMin: Int
+    public var autoScalerMax: Int
+    public var maxSurge: Int
+    public var maxUnavailable: Int
+    public var purpose: String?
+    public var licenceType: String?
+    public var seed: String?
+    public var zones: [String]
+    public var vnetCidr: String
+    public var vpcCidr: String
+    public var publicCidr: String
+    public var internalCidr: String
+    public var components: [Component]
+    /// The namespace of components that overrides name but the parameters do not declare.
+    public var defaultNamespace: String
+
+    /// The providers the request can target.
+    public static let providers = ["gcp", "azure", "aws"]
+
+    /// Parses and validates `json`; every problem is named at once.
+    public init(json: String) throws(ParametersError) {
+        guard json.utf8.count <= Self.maximumSize else {
+            throw ParametersError(
+                .tooLarge,
+                ["the parameters are \(json.utf8.count) bytes; at most \(Self.maximumSize) are accepted"]
+            )
+        }
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: Data(json.utf8), options: [.fragmentsAllowed])
+        } catch {
+            throw ParametersError(.malformed, ["the parameters are not valid JSON: \(Self.reason(error))"])
+        }
+        guard let object = parsed as? [String: Any] else {
+            throw ParametersError(
+                .notAnObject,
+                ["the parameters must be a JSON object like {\"name\": \"my-runtime\"}"]
+            )
+        }
+        var reader = Reader(object: object)
+        let name = reader.string("name", required: true) ?? ""
+        if !name.isEmpty && !Self.isDNSLabel(name) {
+            reader.problems.append(
+                "name '\(name)' must be a DNS label: 1 to 63 characters of a-z, 0-9 and '-', starting and ending "
+                    + "with a letter or digit"
+            )
+        }
+        self.name = name
+        description = reader.string("description") ?? "Runtime \(name), provisioned by stephost"
+        labels = reader.stringMap("labels") ?? [:]
+        let provider = reader.string("provider") ?? "gcp"
+        if !Self.providers.contains(provider) {
+            reader.problems.append("provider '\(provider)' is not one of \(Self.providers.joined(separator: ", "))")
+        }
+        self.provider = provider
+        let defaults = ProviderDefaults(provider)
+        region = reader.string("region") ?? defaults.region
+        machineType = reader.string("machineType") ?? defaults.machineType
+        diskType = reader.string("diskType") ?? defaults.diskType
+        volumeSizeGB = reader.int("volumeSizeGB", minimum: 1) ?? 50
+        kubernetesVersion = reader.string("kubernetesVersion") ?? "1.29"
+        kymaVersion = reader.string("kymaVersion") ?? "2.20.0"
+        targetSecret = reader.string("targetSecret") ?? "stephost-\(provider)-credentials"
+        workerCidr = reader.string("workerCidr") ?? "10.250.0.0/16"
+        autoScalerMin = reader.int("autoScalerMin", minimum: 1) ?? 2
+        autoScalerMax = reader.int("autoScalerMax", minimum: 1) ?? 10
+        if autoScalerMin > autoScalerMax {
+            reader.problems.append("autoScalerMin (\(autoScalerMin)) is above autoScalerMax (\(autoScalerMax))")
+        }
+        maxSurge = reader.int("maxSurge", minimum: 0) ?? 4
+        maxUnavailable = reader.int("maxUnavailable", minimum: 0) ?? 1
+        purpose = reader.string("purpose")
+        licenceType = reader.string("licenceType")
+        seed = reader.string("seed")
+        zones = reader.stringList("zones") ?? defaults.zones(region: region)
+        vnetCidr = reader.string("vnetCidr") ?? workerCidr
+        vpcCidr = reader.string("vpcCidr") ?? "10.250.0.0/16"
+        publicCidr = reader.string("publicCidr") ?? "10.250.32.0/20"
+        internalCidr = reader.string("internalCidr") ?? "10.250.48.0/20"
+        defaultNamespace = reader.string("defaultNamespace") ?? "kyma-system"
+        components = reader.components("components", defaultNamespace: defaultNamespace)
+        if !reader.problems.isEmpty { throw ParametersError(.invalid, reader.problems) }
+    }
+
+    private static func isDNSLabel(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard (1...63).contains(bytes.count) else { return false }
+        func alnum(_ byte: UInt8) -> Bool { (0x61...0x7A).contains(byte) || (0x30...0x39).contains(byte) }
+        return alnum(bytes.first!) && alnum(bytes.last!) && bytes.allSatisfy { alnum($0) || $0 == 0x2D }
+    }
+
+    private static func reason(_ error: any Error) -> String {
+        (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
+    }
+}
+
+/// Defaults that depend on the provider.
+private struct ProviderDefaults {
+    var region: String
+    var machineType: String
+    var diskType: String
+    let provider: String
+
+    init(_ provider: String) {
+        self.provider = provider
+        switch provider {
+        case "azure": (region, machineType, diskType) = ("westeurope", "Standard_D8_v3", "Standard_LRS")
+        case "aws": (region, machineType, diskType) = ("eu-central-1", "m5.2xlarge", "gp2")
+        default: (region, machineType, diskType) = ("europe-west3", "n2-standard-8", "pd-standard")
+        }
+    }
+
+    func zones(region: String) -> [String] {
+        switch provider {
+        case "azure": ["1"]
+        case "aws": ["\(region)a"]
+        default: ["\(region)-a"]
+        }
+    }
+}
+
+/// Reads typed members of the parameters object and collects every problem instead of stopping at the first.
+private struct Reader {
+    let object: [String: Any]
+    var problems: [String] = []
+
+    mutating func string(_ key: String, required: Bool = false) -> String? {
+        guard let value = object[key], !(value is NSNull) else {
+            if required { problems.append("\(key) is required and has no default") }
+            return nil
+        }
+        guard let text = value as? String, !text.isEmpty else {
+            problems.append("\(key) must be a non-empty string")
+            return nil
+        }
+        return text
+    }
+
+    mutating func int(_ key: String, minimum: Int) -> Int? {
+        guard let value = object[key], !(value is NSNull) else { return nil }
+        guard let number = value as? NSNumber, !Self.isBool(number), let integer = Int(exactly: number.doubleValue),
+            integer >= minimum
+        else {
+            problems.append("\(key) must be an integer of at least \(minimum)")
+            return nil
+        }
+        return integer
+    }
+
+    mutating func stringList(_ key: String) -> [String]? {
+        guard let value = object[key], !(value is NSNull) else { return nil }
+        guard let list = value as? [Any], !list.isEmpty, let strings = list as? [String], !strings.contains("") else {
+            problems.append("\(key) must be a non-empty array of non-empty strings")
+            return nil
+        }
+        return strings
+    }
+
+    mutating func stringMap(_ key: String) -> [String: String]? {
+        guard let value = object[key], !(value is NSNull) else { return nil }
+        guard let map = value as? [String: Any], let strings = map as? [String: String] else {
+            problems.append("\(key) must be an object of string values")
+            return nil
+        }
+        return strings
+    }
+
+    mutating func components(_ key: String, defaultNamespace: String) -> [ProvisioningParameters.Component] {
+        guard let value = object[key], !(value is NSNull) else { return [] }
+        guard let list = value as? [[String: Any]] else {
+            problems.append(
+                "\(key) must be an array of objects like {\"name\": \"istio\", \"namespace\": \"istio-system\"}"
+            )
+            return []
+        }
+        var components: [ProvisioningParameters.Component] = []
+        for (index, entry) in list.enumerated() {
+            guard let name = entry["name"] as? String, !name.isEmpty else {
+                problems.append("\(key)[\(index)].name must be a non-empty string")
+                continue
+            }
+            if components.contains(where: { $0.name == name }) {
+                problems.append("\(key)[\(index)]: component '\(name)' is declared twice")
+            }
+            components.append(
+                .init(
+                    name: name,
+                    namespace: entry["namespace"] as? String ?? defaultNamespace,
+                    sourceURL: entry["sourceURL"] as? String
+                )
+            )
+        }
+        return components
+    }
+
+    /// JSONSerialization reads `true` and `false` as NSNumbers of ObjC type `c` (char).
+    private static func isBool(_ number: NSNumber) -> Bool {
+        String(cString: number.objCType) == "c"
+    }
+}
+
+/// Why parameters were rejected: a code for the exit status and every problem found.
+public struct ParametersError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Code: String, Hashable, Sendable {
+        case malformed
+        case notAnObject = "not-an-object"
+        case tooLarge = "too-large"
+        case invalid
+    }
+
+    public var code: Code
+    public var problems: [String]
+
+    public init(_ code: Code, _ problems: [String]) {
+        self.code = code
+        self.problems = problems
+    }
+
+    public var description: String {
+        "invalid parameters: " + problems.joined(separator: "; ")
+    }
+}

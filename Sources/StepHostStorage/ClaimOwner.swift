@@ -1,0 +1,38 @@
+import Foundation
+import Glibc
+
+/// The identity of one host process, as written into the claims it holds.
+///
+/// `host:pid:start` where `start` is the process's start time in clock ticks since boot, so a reused
+/// pid is not mistaken for the original process.
+public struct ClaimOwner: Sendable, Hashable, CustomStringConvertible {
+    public let description: String
+
+    public init(_ description: String) { self.description = description }
+
+    /// This process.
+    public static let current = ClaimOwner(
+        "\(ProcessInfo.processInfo.hostName):\(getpid()):\(processStartTime(getpid()) ?? "0")"
+    )
+
+    /// Whether the owner is a process on this host that no longer runs. Owners on other hosts are
+    /// presumed alive until their lease runs out.
+    public var isDeadLocalProcess: Bool {
+        let parts = description.split(separator: ":").map(String.init)
+        guard parts.count >= 3, parts[0] == ProcessInfo.processInfo.hostName, let pid = Int32(parts[1]) else {
+            return false
+        }
+        guard let start = Self.processStartTime(pid) else { return true }
+        return start != parts[2]
+    }
+
+    /// Field 22 of /proc/PID/stat, or `nil` when the process does not exist.
+    private static func processStartTime(_ pid: Int32) -> String? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        // Fields after the command name (which may hold spaces): state is field 3, start time field 22.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 19 ? String(fields[19]) : nil
+    }
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+import StepHostStorage
+
+/// The database option every command that reads or writes operations shares.
+struct DatabaseOptions: ParsableArguments {
+    @Option(
+        name: .customLong("db"),
+        help: ArgumentHelp(
+            "The SQLite database file (default: $STEPHOST_DB, else ./stephost.sqlite).",
+            valueName: "file"
+        )
+    )
+    var database: String?
+
+    var resolvedPath: String {
+        if let database { return database }
+        if let fromEnvironment = ProcessInfo.processInfo.environment["STEPHOST_DB"], !fromEnvironment.isEmpty {
+            return fromEnvironment
+        }
+        return "stephost.sqlite"
+    }
+
+    /// Opens the store, or prints why not and exits with the matching status.
+    func open(createIfMissing: Bool) throws -> SQLiteOperationStore {
+        do {
+            return try SQLiteOperationStore(path: resolvedPath, createIfMissing: createIfMissing)
+        } catch let error as StorageError {
+            throw fail(error)
+        }
+    }
+}
+
+/// Prints a storage error and returns the exit status that goes with it.
+func fail(_ error: StorageError) -> ExitCode {
+    printError("stephost: \(error)")
+    switch error.code {
+    case .notFound: return ExitStatus.notFound
+    case .newerSchema: return ExitStatus.databaseTooNew
+    default: return ExitStatus.databaseUnusable
+    }
+}

@@ -1,0 +1,19 @@
+import ArgumentParser
+
+/// The exit statuses of stephost's commands, one per kind of failure, so scripts can tell them apart.
+enum ExitStatus {
+    /// The operation failed (provision, run) or a plugin is broken (list-plugins).
+    static let failed = ExitCode(1)
+    /// The plugin directory cannot be used.
+    static let pluginDirectoryUnusable = ExitCode(2)
+    /// A plugin is broken, so the engine refuses to start (fail closed).
+    static let brokenPlugins = ExitCode(3)
+    /// The parameters are malformed, not an object, too large or invalid (EX_DATAERR).
+    static let invalidParameters = ExitCode(65)
+    /// The operation, the database or the parameters file does not exist (EX_NOINPUT).
+    static let notFound = ExitCode(66)
+    /// The database cannot be opened or is not a stephost database (EX_IOERR).
+    static let databaseUnusable = ExitCode(74)
+    /// The database was written by a newer stephost (EX_CONFIG).
+    static let databaseTooNew = ExitCode(78)
+}

@@ -1,0 +1,125 @@
+import Foundation
+import StepHostStorage
+
+/// Renders operations for `operations list` and `operations show`, as text or JSON.
+///
+/// Secret values never get here: overrides are not persisted and the stored request is redacted.
+enum OperationView {
+    static func summary(_ operation: OperationRecord) -> [String: Any] {
+        var object: [String: Any] = [
+            "id": operation.id,
+            "instance_id": operation.instanceID,
+            "type": operation.type,
+            "state": operation.state.rawValue,
+            "description": operation.description,
+            "created_at": timestamp(operation.createdAt),
+            "updated_at": timestamp(operation.updatedAt),
+            "version": operation.version,
+            "attempt": operation.attempt,
+            "deadline": timestamp(operation.deadline),
+        ]
+        object["next_attempt_at"] = operation.nextAttemptAt.map(timestamp)
+        object["runtime_id"] = operation.runtimeID
+        object["provisioner_operation_id"] = operation.provisionerOperationID
+        if let error = operation.lastError {
+            var last: [String: Any] = ["step": error.step, "message": error.message]
+            last["plugin"] = error.plugin
+            object["last_error"] = last
+        }
+        return object
+    }
+
+    static func detail(_ operation: OperationRecord, runs: [StepRun]) -> [String: Any] {
+        var object = summary(operation)
+        object["parameters"] = parse(operation.parameters)
+        object["fields"] = operation.fields.mapValues(parse)
+        object["provisioning_request"] = operation.provisioningRequest.map(parse)
+        object["steps"] = runs.map { run in
+            var entry: [String: Any] = [
+                "pass": run.pass,
+                "position": run.position,
+                "step": run.step,
+                "outcome": run.outcome,
+                "started_at": timestamp(run.startedAt),
+                "duration_ms": run.durationMilliseconds,
+            ]
+            entry["plugin"] = run.plugin
+            entry["plugin_file_sha256"] = run.pluginFileHash
+            entry["message"] = run.message
+            return entry
+        }
+        return object
+    }
+
+    static func text(_ operation: OperationRecord, runs: [StepRun]) -> String {
+        var lines = [
+            "operation    \(operation.id)",
+            "instance     \(operation.instanceID)",
+            "type         \(operation.type)",
+            "state        \(operation.state.rawValue)",
+            "description  \(operation.description)",
+            "created      \(timestamp(operation.createdAt))",
+            "updated      \(timestamp(operation.updatedAt))",
+            "passes       \(operation.attempt)",
+            "next pass    \(operation.nextAttemptAt.map(timestamp) ?? "-")",
+            "deadline     \(timestamp(operation.deadline))",
+            "runtime      \(operation.runtimeID ?? "-")",
+            "provisioner  \(operation.provisionerOperationID ?? "-")",
+            "version      \(operation.version)",
+        ]
+        if let error = operation.lastError {
+            lines.append(
+                "last error   step \(error.step)\(error.plugin.map { " (plugin \($0))" } ?? ""): \(error.message)"
+            )
+        }
+        lines.append("parameters   \(operation.parameters)")
+        lines.append("fields")
+        for (key, value) in operation.fields.sorted(by: { $0.key < $1.key }) {
+            lines.append("  \(key) = \(value)")
+        }
+        lines.append("steps")
+        var rows = [["PASS", "#", "STEP", "PLUGIN", "OUTCOME", "MS", "MESSAGE"]]
+        for run in runs {
+            rows.append([
+                "\(run.pass)", "\(run.position)", run.step, run.plugin ?? "built-in", run.outcome,
+                String(format: "%.1f", run.durationMilliseconds), run.message ?? "",
+            ])
+        }
+        lines += align(rows).map { "  " + $0 }
+        lines.append("provisioning request (secrets redacted)")
+        lines.append(operation.provisioningRequest.map(pretty) ?? "  (not sent yet)")
+        return lines.joined(separator: "\n")
+    }
+
+    static func render(_ value: Any) throws -> String {
+        let data = try JSONSerialization.data(
+            withJSONObject: value,
+            options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        )
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        date.formatted(
+            .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)
+        )
+    }
+
+    private static func parse(_ json: String) -> Any {
+        (try? JSONSerialization.jsonObject(with: Data(json.utf8), options: [.fragmentsAllowed])) ?? json
+    }
+
+    private static func pretty(_ json: String) -> String {
+        (try? render(parse(json))) ?? json
+    }
+
+    /// Pads every column but the last to its widest cell.
+    static func align(_ rows: [[String]]) -> [String] {
+        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { column, cell in
+                column == row.count - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }
+    }
+}

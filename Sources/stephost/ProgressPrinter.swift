@@ -1,0 +1,82 @@
+import Foundation
+import Glibc
+import StepHostEngine
+import StepHostStorage
+import Synchronization
+
+/// Prints the engine's progress: each step as it finishes with its outcome and duration, retries with
+/// a countdown, and each operation's end. Events arrive from several tasks; a lock keeps lines whole.
+final class ProgressPrinter: Sendable {
+    private struct State {
+        var lastCountdown: Int?
+    }
+
+    private let state = Mutex(State())
+    /// Prefix every line with the operation id (for `run`, which works on several operations).
+    private let showOperation: Bool
+    private let interactive = isatty(STDOUT_FILENO) == 1
+
+    init(showOperation: Bool) {
+        self.showOperation = showOperation
+    }
+
+    func handle(_ event: EngineEvent) {
+        state.withLock { state in
+            switch event {
+            case .passStarted(let id, let pass, let steps):
+                endCountdown(&state)
+                emit("\(prefix(id))pass \(pass) (\(steps) steps)")
+            case .stepFinished(let id, _, let position, let steps, let run):
+                let plugin = run.plugin ?? "built-in"
+                let duration = String(format: "%.1f ms", run.durationMilliseconds)
+                let detail = run.message.map { "  \($0)" } ?? ""
+                emit(
+                    "\(prefix(id))  [\(position)/\(steps)] \(pad(run.step, 22)) \(pad(plugin, 12)) \(pad(run.outcome, 6)) "
+                        + "\(duration)\(detail)"
+                )
+            case .parked(let id, let until, let reason):
+                emit("\(prefix(id))  next pass in \(Self.seconds(until)) (\(reason))")
+            case .waiting(let until):
+                guard interactive else { return }
+                let remaining = Int(until.timeIntervalSinceNow.rounded(.up))
+                guard remaining >= 1, remaining != state.lastCountdown else { return }
+                state.lastCountdown = remaining
+                print("\r  waiting \(remaining) s ", terminator: "")
+                fflush(nil)
+            case .finished(let operation):
+                endCountdown(&state)
+                if let error = operation.lastError {
+                    emit(
+                        "\(prefix(operation.id))failed at step \(error.step)\(error.plugin.map { " (plugin \($0))" } ?? ""): \(error.message)"
+                    )
+                } else {
+                    emit("\(prefix(operation.id))succeeded: \(operation.description)")
+                }
+            }
+        }
+    }
+
+    private func endCountdown(_ state: inout State) {
+        if state.lastCountdown != nil {
+            print("\r", terminator: "")
+            state.lastCountdown = nil
+        }
+    }
+
+    private func emit(_ line: String) {
+        print(line)
+        fflush(nil)
+    }
+
+    private func prefix(_ id: String) -> String {
+        showOperation ? "\(id.prefix(8)) " : ""
+    }
+
+    private func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+    }
+
+    static func seconds(_ date: Date) -> String {
+        String(format: "%.1f s", max(0, date.timeIntervalSinceNow))
+    }
+}
