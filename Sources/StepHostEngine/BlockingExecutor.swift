@@ -39,14 +39,16 @@ final class BlockingExecutor: Sendable {
             return true
         }
         if startThread {
-            let thread = Thread { [self] in work() }
-            thread.name = "\(name)-\(state.withLock { $0.threads })"
-            thread.start()
+            let threadName = "\(name)-\(state.withLock { $0.threads })"
+            Thread { [self] in work(named: threadName) }.start()
         }
         queued.signal()
     }
 
-    private func work() {
+    private func work(named threadName: String) {
+        // Named from inside: a new thread otherwise inherits its creator's name (a pool thread's).
+        // Linux keeps 15 bytes of a thread name.
+        Thread.current.name = String(threadName.prefix(15))
         while true {
             state.withLock { $0.idle += 1 }
             queued.wait()

@@ -1,6 +1,11 @@
 // A configurable test plugin. The tests compile it with -D options into a fresh .so per case, good or
 // deliberately broken in exactly one way. Every option has a default that makes a valid plugin.
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "stephost.h"
 
@@ -33,15 +38,54 @@
 #endif
 
 // What the step's run does: 0 done, 1 retry after 250 ms, 2 fail, 3 unknown outcome code,
-// 4 set a field to invalid JSON, 5 set a reserved field.
+// 4 set a field to invalid JSON, 5 set a reserved field, 6 retry after 50 ms until the third pass,
+// 7 record the calling thread's name, 8 on the first pass set "slow_started", checkpoint and block for
+// 60 s (to be killed), 9 add a secret override and log and fail with its value.
 #ifndef RUN_MODE
 #define RUN_MODE 0
 #endif
 
+// The operation's "attempt" member (the pass number), or 0.
+static long attempt(const stephost_step_call *call) {
+    const char *at = memmem(call->operation_json, call->operation_json_len, "\"attempt\":", 10);
+    return at == NULL ? 0 : strtol(at + 10, NULL, 10);
+}
+
 static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call) {
     const char *name = step_ctx;
     const stephost_call_services *s = call->services;
+    char text[128];
     switch (RUN_MODE) {
+    case 6: {
+        long pass = attempt(call);
+        int n = snprintf(text, sizeof text, "%ld", pass);
+        s->set_field(call->ctx, "passes_seen", 11, text, (size_t)n);
+        if (pass < 3) {
+            s->set_retry_after(call->ctx, 50);
+            return STEPHOST_OUTCOME_RETRY;
+        }
+        return STEPHOST_OUTCOME_DONE;
+    }
+    case 7: {
+        char thread[32] = "";
+        pthread_getname_np(pthread_self(), thread, sizeof thread);
+        int n = snprintf(text, sizeof text, "\"%s\"", thread);
+        s->set_field(call->ctx, "thread", 6, text, (size_t)n);
+        return STEPHOST_OUTCOME_DONE;
+    }
+    case 8:
+        if (memmem(call->operation_json, call->operation_json_len, "\"slow_started\"", 14) != NULL) {
+            return STEPHOST_OUTCOME_DONE;
+        }
+        s->set_field(call->ctx, "slow_started", 12, "true", 4);
+        if (s->checkpoint(call->ctx) != STEPHOST_STATUS_OK) return STEPHOST_OUTCOME_FAIL;
+        sleep(60);
+        return STEPHOST_OUTCOME_DONE;
+    case 9:
+        s->add_component_override(call->ctx, "vault", 5, "token", 5, "hunter2-vault-token", 19, 1);
+        s->log(call->ctx, STEPHOST_LOG_ERROR, "token hunter2-vault-token was refused", 37);
+        s->set_error(call->ctx, "vault refused hunter2-vault-token", 33);
+        return STEPHOST_OUTCOME_FAIL;
     case 1:
         s->set_retry_after(call->ctx, 250);
         return STEPHOST_OUTCOME_RETRY;

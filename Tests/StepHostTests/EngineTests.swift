@@ -1,0 +1,132 @@
+import Foundation
+import StepHostEngine
+import StepHostRuntime
+import StepHostStorage
+import Testing
+
+@Suite("Running operations through the steps")
+struct EngineTests {
+    @Test func stepsRunInPipelineOrderAndTheOperationSucceeds() async throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        let (operation, runs, store) = try await harness.provision()
+
+        #expect(operation.state == .succeeded)
+        #expect(operation.nextAttemptAt == nil)
+        #expect(operation.lastError == nil)
+        #expect(operation.attempt == 2)  // verify_monitoring asks for one retry
+        let order = [
+            "allocate_subnet", "configure_monitoring", "open_audit_ticket", "configure_dns", "create_runtime",
+            "verify_monitoring",
+        ]
+        #expect(runs.filter { $0.pass == 1 }.map(\.step) == order)
+        #expect(runs.filter { $0.pass == 2 }.map(\.step) == order + ["close_audit_ticket"])
+        #expect(runs.map(\.outcome).filter { $0 != "done" } == ["retry"])
+        #expect(runs.first { $0.step == "allocate_subnet" }?.pluginFileHash?.count == 64)
+        #expect(runs.first { $0.step == "create_runtime" }?.plugin == nil)
+        #expect(Set(operation.fields.keys) == ["subnet", "audit_ticket", "audit_closed", "monitoring_probe_started"])
+        #expect(operation.runtimeID != nil)
+        #expect(try await store.localProvisioningCount(operationID: operation.id) == 1)
+    }
+
+    @Test func failingStepEndsTheOperationFailedNamingStepAndPlugin() async throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        try harness.addFixture("breaker", mode: 2, weight: 40)
+        let (operation, runs, store) = try await harness.provision()
+
+        #expect(operation.state == .failed)
+        #expect(operation.lastError == LastError(step: "breaker_step", plugin: "breaker", message: "fixture failure"))
+        #expect(runs.map(\.step) == ["allocate_subnet", "configure_monitoring", "breaker_step"])
+        #expect(operation.provisionerOperationID == nil)
+        #expect(try await store.localProvisioningCount(operationID: operation.id) == 0)
+    }
+
+    @Test(arguments: [
+        (3, "the plugin broke the ABI: the step returned the unknown outcome code 7"),
+        (4, "the plugin broke the ABI: set_field: the value of field 'broken' is not valid UTF-8 JSON"),
+        (
+            5,
+            "the plugin broke the ABI: set_field: field 'stephost_state' uses the prefix 'stephost', reserved for the host"
+        ),
+    ])
+    func pluginFaultFailsTheOperationAndWritesNothingOfIt(mode: Int, message: String) async throws {
+        let harness = try EngineHarness()
+        try harness.addFixture("faulty", mode: mode, weight: 10)
+        let (operation, runs, _) = try await harness.provision()
+        #expect(operation.state == .failed)
+        #expect(operation.lastError == LastError(step: "faulty_step", plugin: "faulty", message: message))
+        #expect(runs.map(\.outcome) == ["fault"])
+        #expect(operation.fields.isEmpty)
+    }
+
+    /// KEB semantics: a retry repeats the whole pipeline; overrides are rebuilt, persisted fields kept.
+    @Test func stepThatRetriesTwiceThenSucceedsRerunsThePipelineWithFieldsKept() async throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        try harness.addFixture("flaky", mode: 6, weight: 60)
+        let (operation, runs, store) = try await harness.provision()
+
+        #expect(operation.state == .succeeded)
+        // Pass 1 and 2 retry at flaky_step; pass 3 reaches create_runtime and verify_monitoring retries once more.
+        #expect(operation.attempt == 4)
+        #expect(runs.filter { $0.step == "flaky_step" }.map(\.outcome) == ["retry", "retry", "done", "done"])
+        #expect(runs.filter { $0.step == "allocate_subnet" }.count == 4)
+        #expect(operation.fields["passes_seen"] == "4")
+        let subnet = try #require(operation.fields["subnet"])
+
+        // create_runtime ran in passes 3 and 4 and sent once; the request holds each override once.
+        #expect(runs.filter { $0.step == "create_runtime" }.map(\.pass) == [3, 4])
+        #expect(try await store.localProvisioningCount(operationID: operation.id) == 1)
+        let request = try #require(operation.provisioningRequest)
+        let istio = try #require(
+            try Self.components(request).first { $0["component"] as? String == "istio" }?["configuration"]
+                as? [[String: Any]]
+        )
+        #expect(istio.count == 1)
+        #expect("\"\(istio.first?["value"] as? String ?? "")\"" == subnet)
+    }
+
+    @Test func operationThatKeepsRetryingFailsAtItsDeadline() async throws {
+        let harness = try EngineHarness()
+        try harness.addFixture("stubborn", mode: 1, weight: 10)
+        var options = EngineOptions()
+        options.deadline = .milliseconds(700)
+        let (operation, runs, _) = try await harness.provision(options: options)
+
+        #expect(operation.state == .failed)
+        let error = try #require(operation.lastError)
+        #expect(error.step == "stephost")
+        #expect(error.message.contains("the operation passed its deadline"))
+        #expect(error.message.contains("stubborn_step asked to retry: after 250 ms"))
+        #expect(runs.allSatisfy { $0.outcome == "retry" })
+        #expect((2...4).contains(runs.count))
+    }
+
+    @Test func pluginStepsRunOnTheEnginesOwnThreadsNotTheCooperativePool() async throws {
+        let harness = try EngineHarness()
+        try harness.addFixture("threads", mode: 7, weight: 10)
+        let (operation, _, _) = try await harness.provision()
+        #expect(operation.state == .succeeded)
+        let thread = try #require(operation.fields["thread"])
+        #expect(thread.hasPrefix("\"stephost-step-"))
+    }
+
+    @Test func secretValuesAreRemovedFromMessagesAndNeverStored() async throws {
+        let harness = try EngineHarness()
+        try harness.addFixture("vault", mode: 9, weight: 10)
+        let (operation, runs, _) = try await harness.provision()
+        #expect(operation.lastError?.message == "vault refused <redacted>")
+        #expect(runs.first?.message == "vault refused <redacted>")
+        for file in try FileManager.default.contentsOfDirectory(atPath: harness.directory.path)
+        where file.hasPrefix("stephost.sqlite") {
+            let bytes = try Data(contentsOf: harness.directory.file(file))
+            #expect(bytes.range(of: Data("hunter2-vault-token".utf8)) == nil, "\(file) holds the secret")
+        }
+    }
+
+    static func components(_ request: String) throws -> [[String: Any]] {
+        let object = try JSONSerialization.jsonObject(with: Data(request.utf8)) as? [String: Any]
+        return (object?["kymaConfig"] as? [String: Any])?["components"] as? [[String: Any]] ?? []
+    }
+}
