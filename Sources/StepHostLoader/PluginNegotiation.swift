@@ -58,8 +58,10 @@ struct PluginNegotiation {
             )
         }
         let descriptor = raw.load(as: stephost_plugin_descriptor.self)
+        // The name as declared, if it is valid, so even a version mismatch report can say which plugin it is.
+        let declaredName = try? Names.validate(descriptor.name, descriptor.name_len).get()
         let version = ABIVersion(packed: descriptor.abi_version)
-        try checkVersion(version)
+        try checkVersion(version, plugin: declaredName)
 
         let name: String
         switch Names.validate(descriptor.name, descriptor.name_len) {
@@ -122,13 +124,13 @@ struct PluginNegotiation {
         return (status, raw)
     }
 
-    private func checkVersion(_ version: ABIVersion) throws(Failure) {
+    private func checkVersion(_ version: ABIVersion, plugin: String?) throws(Failure) {
         let supported = PluginLoader.supportedVersions
         guard !supported.contains(version) else { return }
         let range = "\(supported.lowerBound) to \(supported.upperBound)"
         if version.major != supported.upperBound.major {
             throw fail(
-                nil,
+                plugin,
                 .abiVersion,
                 "it chose ABI \(version); this host supports ABI \(range), and a different major version is "
                     + "incompatible",
@@ -136,7 +138,7 @@ struct PluginNegotiation {
             )
         }
         throw fail(
-            nil,
+            plugin,
             .abiVersion,
             "it chose ABI \(version), outside the \(range) this host offered",
             fix: "choose a version within the offer's abi_min and abi_max, or upgrade stephost"

@@ -12,19 +12,30 @@ public final class SQLiteOperationStore: OperationStore {
     /// The database file.
     public let path: String
 
-    /// Opens (and, unless `createIfMissing` is false, creates) the database at `path` and brings its schema up
-    /// to date.
+    /// How to open the database.
+    public enum OpenMode: Sendable {
+        /// Create the file if it is missing and bring the schema up to date.
+        case create
+        /// The file must exist; bring the schema up to date.
+        case existing
+        /// The file must exist with the current schema; never write to it.
+        case readOnly
+    }
+
+    /// Opens the database at `path` (creating it with `.create`) and brings its schema up to date.
     ///
-    /// - Throws: ``StorageError`` `.unavailable` when the file cannot be opened, `.corrupt` when it is not a
-    ///   stephost database, `.newerSchema` when a newer stephost wrote it. Nothing is written in those cases.
-    public init(path: String, createIfMissing: Bool = true) throws {
+    /// - Throws: ``StorageError`` `.notFound` when the file is missing and may not be created,
+    ///   `.unavailable` when it cannot be opened, `.corrupt` when it is not a stephost database,
+    ///   `.newerSchema` when a newer stephost wrote it. Nothing is written in those cases: the file is
+    ///   inspected read-only before anything changes it (even the switch to WAL mode).
+    public init(path: String, mode: OpenMode = .create) throws {
         self.path = path
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         if isDirectory.boolValue {
             throw StorageError(.unavailable, "the database \(path) is a directory; pass a file path with --db")
         }
-        if !exists && !createIfMissing {
+        if !exists && mode != .create {
             throw StorageError(
                 .notFound,
                 "there is no database at \(path); run `stephost provision` first or pass --db / set STEPHOST_DB"
@@ -33,12 +44,14 @@ public final class SQLiteOperationStore: OperationStore {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.label = "stephost"
+        configuration.readonly = mode == .readOnly
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         do {
+            if exists { try Self.inspect(path: path, requireCurrent: mode == .readOnly) }
             pool = try DatabasePool(path: path, configuration: configuration)
-            try Self.migrate(pool, path: path)
+            if mode != .readOnly { try Self.migrator.migrate(pool) }
         } catch let error as StorageError {
             throw error
         } catch {
@@ -46,7 +59,37 @@ public final class SQLiteOperationStore: OperationStore {
         }
     }
 
-    private static func migrate(_ pool: DatabasePool, path: String) throws {
+    /// Reads an existing file without changing it: is it a stephost database this build can use?
+    private static func inspect(path: String, requireCurrent: Bool) throws {
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(10)
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        try queue.read { db in
+            // Any read fails with SQLITE_NOTADB on a file that is not SQLite.
+            _ = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_master")
+            let known = Set(migrations)
+            let applied = try db.tableExists("grdb_migrations") ? Set(try migrator.appliedIdentifiers(db)) : []
+            let unknown = applied.subtracting(known).sorted()
+            if !unknown.isEmpty {
+                throw StorageError(
+                    .newerSchema,
+                    "the database \(path) has schema migrations this stephost does not know "
+                        + "(\(unknown.joined(separator: ", "))): a newer stephost wrote it; upgrade stephost"
+                )
+            }
+            if requireCurrent && applied != known {
+                throw StorageError(
+                    .corrupt,
+                    "\(path) is not a stephost database or is damaged; move it away or pass another --db",
+                    cause: "its schema is missing or incomplete"
+                )
+            }
+        }
+    }
+
+    /// The schema, one migration per version. `migrations` lists their identifiers.
+    static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.execute(
@@ -99,19 +142,7 @@ public final class SQLiteOperationStore: OperationStore {
                     """
             )
         }
-        let unknown = try pool.read { db in
-            try migrator.hasBeenSuperseded(db)
-                ? try migrator.appliedIdentifiers(db).subtracting(migrations).sorted() : []
-        }
-        if !unknown.isEmpty {
-            let applied = unknown
-            throw StorageError(
-                .newerSchema,
-                "the database \(path) has schema migrations this stephost does not know (\(applied.joined(separator: ", "))): "
-                    + "a newer stephost wrote it; upgrade stephost"
-            )
-        }
-        try migrator.migrate(pool)
+        return migrator
     }
 
     static func storageError(_ error: any Error, path: String) -> StorageError {

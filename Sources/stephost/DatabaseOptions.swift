@@ -22,9 +22,9 @@ struct DatabaseOptions: ParsableArguments {
     }
 
     /// Opens the store, or prints why not and exits with the matching status.
-    func open(createIfMissing: Bool) throws -> SQLiteOperationStore {
+    func open(_ mode: SQLiteOperationStore.OpenMode) throws -> SQLiteOperationStore {
         do {
-            return try SQLiteOperationStore(path: resolvedPath, createIfMissing: createIfMissing)
+            return try SQLiteOperationStore(path: resolvedPath, mode: mode)
         } catch let error as StorageError {
             throw fail(error)
         }

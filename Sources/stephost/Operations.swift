@@ -21,7 +21,7 @@ struct Operations: AsyncParsableCommand {
         var json = false
 
         func run() async throws {
-            let store = try database.open(createIfMissing: false)
+            let store = try database.open(.readOnly)
             let operations = try await store.operations(state: state?.state)
             if json {
                 print(try OperationView.render(operations.map { OperationView.summary($0) }))
@@ -52,7 +52,7 @@ struct Operations: AsyncParsableCommand {
         var json = false
 
         func run() async throws {
-            let store = try database.open(createIfMissing: false)
+            let store = try database.open(.readOnly)
             guard let operation = try await store.operation(id: id) else {
                 printError(
                     "stephost: there is no operation \(id) in \(store.path); `stephost operations list` shows them"

@@ -43,7 +43,7 @@ struct Provision: AsyncParsableCommand {
         }
         let logger = global.makeLogger()
         let pipeline = try engine.pipeline(global, logger: logger)
-        let store = try database.open(createIfMissing: true)
+        let store = try database.open(.create)
         let printer = ProgressPrinter(showOperation: false)
         let runner = Engine(
             pipeline: pipeline,

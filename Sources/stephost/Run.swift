@@ -22,7 +22,7 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         let logger = global.makeLogger()
         let pipeline = try engine.pipeline(global, logger: logger)
-        let store = try database.open(createIfMissing: false)
+        let store = try database.open(.existing)
         let before = try await store.operations(state: nil).filter { !$0.state.isFinal }.map(\.id)
         let printer = ProgressPrinter(showOperation: true)
         let runner = Engine(

@@ -1,0 +1,112 @@
+import Foundation
+import GRDB
+import StepHostStorage
+import Testing
+
+/// One bad input: the command, the exit status and message it must give, and proof nothing was written.
+struct BadInput: Sendable, CustomTestStringConvertible {
+    var label: String
+    var status: Int32
+    var message: String
+    /// Prepares the database file (or not) and returns the arguments.
+    var arguments: @Sendable (_ database: String, _ directory: TemporaryDirectory) throws -> [String]
+
+    var testDescription: String { label }
+
+    static func provision(_ label: String, _ parameters: String, _ status: Int32, _ message: String) -> BadInput {
+        BadInput(label: label, status: status, message: message) { _, _ in ["provision", "--parameters", parameters] }
+    }
+
+    static let all: [BadInput] = [
+        provision("malformed JSON", #"{"name": "x""#, 65, "invalid parameters: the parameters are not valid JSON"),
+        provision("JSON array", "[1, 2]", 65, "invalid parameters: the parameters must be a JSON object"),
+        provision("missing name", #"{"region":"europe-west1"}"#, 65, "name is required and has no default"),
+        provision(
+            "wrong types",
+            #"{"name":"x","autoScalerMin":"two"}"#,
+            65,
+            "autoScalerMin must be an integer of at least 1"
+        ),
+        BadInput(label: "oversized parameters", status: 65, message: "at most 65536 are accepted") { _, directory in
+            let big = #"{"name":"x","blob":""# + String(repeating: "b", count: 70_000) + #""}"#
+            return ["provision", "--parameters", "@" + (try directory.write("big.json", big)).path]
+        },
+        BadInput(label: "missing parameters file", status: 66, message: "cannot read the parameters file") {
+            _,
+            directory in
+            ["provision", "--parameters", "@" + directory.file("absent.json").path]
+        },
+        BadInput(label: "unknown operation id", status: 66, message: "there is no operation no-such-id") {
+            database,
+            _ in
+            _ = try SQLiteOperationStore(path: database)  // a stephost database without that operation
+            return ["operations", "show", "no-such-id"]
+        },
+        BadInput(label: "no database to list", status: 66, message: "there is no database at") { _, _ in
+            ["operations", "list"]
+        },
+        BadInput(label: "empty SQLite file, not stephost's", status: 74, message: "its schema is missing") {
+            database,
+            _ in
+            _ = try DatabaseQueue(path: database)
+            return ["operations", "list"]
+        },
+        BadInput(label: "corrupt database", status: 74, message: "is not a stephost database or is damaged") {
+            database,
+            _ in
+            try Data(String(repeating: "garbage ", count: 1000).utf8).write(to: URL(fileURLWithPath: database))
+            return ["provision", "--parameters", #"{"name":"x"}"#]
+        },
+        BadInput(label: "database of a newer schema", status: 78, message: "a newer stephost wrote it") { database, _ in
+            let queue = try DatabaseQueue(path: database)
+            try queue.write { db in
+                try db.execute(sql: "CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)")
+                try db.execute(sql: "INSERT INTO grdb_migrations VALUES ('v1'), ('v7')")
+            }
+            return ["provision", "--parameters", #"{"name":"x"}"#]
+        },
+        BadInput(
+            label: "http provisioner without url",
+            status: 64,
+            message: "--provisioner http needs --provisioner-url"
+        ) {
+            _,
+            _ in ["provision", "--parameters", #"{"name":"x"}"#, "--provisioner", "http"]
+        },
+    ]
+}
+
+@Suite("Bad input gets a clear message, a distinct exit status, and writes nothing")
+struct BadInputTests {
+    @Test(arguments: BadInput.all)
+    func badInputIsRefusedWithoutWriting(_ input: BadInput) throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        let arguments = try input.arguments(harness.databasePath, harness.directory)
+        let before = Self.snapshot(harness.directory)
+
+        let result = try runProcess(
+            Paths.stephost,
+            arguments + ["--db", harness.databasePath],
+            environment: ["STEPHOST_PLUGINS_DIR": harness.plugins.path]
+        )
+
+        #expect(result.status == input.status, "\(result.stderr)")
+        #expect(result.stderr.contains(input.message), "\(result.stderr)")
+        #expect(result.stdout.isEmpty)
+        #expect(Self.snapshot(harness.directory) == before, "the command wrote to the directory")
+    }
+
+    /// Every file of the directory (not the plugins) with its bytes. SQLite's shared-memory index (-shm) and an
+    /// empty write-ahead log, which any reader of a WAL database may create, hold no data and are left out.
+    static func snapshot(_ directory: TemporaryDirectory) -> [String: Data] {
+        var files: [String: Data] = [:]
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [] where name != "plugins"
+        {
+            guard let bytes = try? Data(contentsOf: directory.file(name)) else { continue }
+            if name.hasSuffix("-shm") || (name.hasSuffix("-wal") && bytes.isEmpty) { continue }
+            files[name] = bytes
+        }
+        return files
+    }
+}

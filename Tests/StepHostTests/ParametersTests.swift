@@ -1,0 +1,90 @@
+import Foundation
+import StepHostLoader
+import StepHostRuntime
+import Testing
+
+@Suite("Parameters and the provisioning request")
+struct ParametersTests {
+    @Test func defaultsFillEveryRequiredRequestField() throws {
+        let parameters = try ProvisioningParameters(json: #"{"name":"rt-1"}"#)
+        let request = ProvisioningRequest(parameters: parameters, input: RuntimeInput(), operationID: "op-9")
+        let gardener = request.clusterConfig.gardenerConfig
+        #expect(gardener.provider == "gcp")
+        #expect(gardener.region == "europe-west3")
+        #expect(gardener.providerSpecificConfig.gcpConfig?.zones == ["europe-west3-a"])
+        #expect(gardener.autoScalerMin == 2 && gardener.autoScalerMax == 10)
+        #expect(request.kymaConfig.version == "2.20.0")
+        #expect(request.runtimeInput.labels == ["stephost.io/operation-id": "op-9"])
+    }
+
+    @Test func providerSpecificConfigFollowsTheProvider() throws {
+        let aws = try ProvisioningParameters(json: #"{"name":"rt","provider":"aws","region":"us-east-1"}"#)
+        let request = ProvisioningRequest(parameters: aws, input: RuntimeInput(), operationID: "op")
+        #expect(request.clusterConfig.gardenerConfig.providerSpecificConfig.awsConfig?.zone == "us-east-1a")
+        #expect(request.clusterConfig.gardenerConfig.providerSpecificConfig.gcpConfig == nil)
+        #expect(request.clusterConfig.gardenerConfig.machineType == "m5.2xlarge")
+    }
+
+    @Test(arguments: [
+        ("{", ParametersError.Code.malformed, "the parameters are not valid JSON"),
+        ("[1,2]", .notAnObject, "the parameters must be a JSON object"),
+        (#""name""#, .notAnObject, "the parameters must be a JSON object"),
+        ("{}", .invalid, "name is required and has no default"),
+        (#"{"name":"Bad_Name"}"#, .invalid, "name 'Bad_Name' must be a DNS label"),
+        (#"{"name":"ok","provider":"ibm"}"#, .invalid, "provider 'ibm' is not one of gcp, azure, aws"),
+        (
+            #"{"name":"ok","autoScalerMin":5,"autoScalerMax":3}"#, .invalid,
+            "autoScalerMin (5) is above autoScalerMax (3)"
+        ),
+        (#"{"name":"ok","volumeSizeGB":true}"#, .invalid, "volumeSizeGB must be an integer of at least 1"),
+        (#"{"name":"ok","zones":[]}"#, .invalid, "zones must be a non-empty array of non-empty strings"),
+    ])
+    func badParametersAreRejectedWithTheReason(json: String, code: ParametersError.Code, problem: String) throws {
+        let error = try #require(throws: ParametersError.self) { try ProvisioningParameters(json: json) }
+        #expect(error.code == code)
+        #expect(error.problems.contains { $0.contains(problem) }, "\(error.problems)")
+    }
+
+    @Test func everyProblemIsNamedAtOnce() throws {
+        let error = try #require(throws: ParametersError.self) {
+            try ProvisioningParameters(json: #"{"provider":"ibm","maxSurge":-1}"#)
+        }
+        #expect(error.problems.count == 3)
+    }
+
+    @Test func oversizedParametersAreRejected() throws {
+        let json = #"{"name":"x","padding":""# + String(repeating: "a", count: 70_000) + #""}"#
+        let error = try #require(throws: ParametersError.self) { try ProvisioningParameters(json: json) }
+        #expect(error.code == .tooLarge)
+    }
+
+    @Test func laterOverrideReplacesEarlierAndUndeclaredComponentsAreKeptAndNamed() throws {
+        var input = RuntimeInput()
+        var first = StepResult(outcome: .done)
+        first.componentOverrides = [
+            ComponentOverride(component: "istio", override: Override(key: "replicas", value: "1", secret: false)),
+            ComponentOverride(component: "vault", override: Override(key: "token", value: "t0p", secret: true)),
+        ]
+        var second = StepResult(outcome: .done)
+        second.componentOverrides = [
+            ComponentOverride(component: "istio", override: Override(key: "replicas", value: "3", secret: false))
+        ]
+        input.apply(first)
+        input.apply(second)
+        let parameters = try ProvisioningParameters(
+            json: #"{"name":"rt","components":[{"name":"istio","namespace":"istio-system"}]}"#
+        )
+        let request = ProvisioningRequest(parameters: parameters, input: input, operationID: "op")
+        let components = request.kymaConfig.components
+        #expect(components.map(\.component) == ["istio", "vault"])
+        #expect(components[0].namespace == "istio-system")
+        #expect(components[0].configuration?.map(\.key) == ["replicas"])
+        #expect(components[0].configuration?.map(\.value) == ["3"])
+        #expect(components[1].namespace == "kyma-system")
+        #expect(request.runtimeInput.labels?["stephost.io/undeclared-components"] == "vault")
+        // The request sent carries the secret; the stored copy does not.
+        #expect(components[1].configuration?.first?.value == "t0p")
+        #expect(request.redacted.kymaConfig.components[1].configuration?.first?.value == "<redacted>")
+        #expect(!request.redacted.json().contains("t0p"))
+    }
+}

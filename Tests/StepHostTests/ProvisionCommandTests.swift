@@ -1,0 +1,164 @@
+import Foundation
+import GRDB
+import Glibc
+import Testing
+
+/// The `stephost` executable as users run it: real child processes, real plugins, a real SQLite file.
+@Suite("stephost provision, run and operations")
+struct ProvisionCommandTests {
+    static let parameters = #"{"name":"demo-runtime","components":[{"name":"istio","namespace":"istio-system"}]}"#
+    static let secrets = ["s3cr3t-grafana-admin", "dns-key-inst-1"]
+
+    func stephost(_ harness: EngineHarness, _ arguments: [String]) throws -> ProcessResult {
+        try runProcess(
+            Paths.stephost,
+            arguments + ["--db", harness.databasePath],
+            environment: ["STEPHOST_PLUGINS_DIR": harness.plugins.path]
+        )
+    }
+
+    func json(_ text: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    }
+
+    @Test func provisionRunsTheExamplePluginsToSuccessAndOperationsShowTellsTheStory() throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        let result = try stephost(harness, ["provision", "--parameters", Self.parameters, "--instance-id", "inst-1"])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("  [5/7] create_runtime") && $0.contains("done") })
+        #expect(lines.contains { $0.hasPrefix("  [6/7] verify_monitoring") && $0.contains("retry") })
+        #expect(lines.contains { $0.hasPrefix("  next pass in") && $0.contains("verify_monitoring asked to retry") })
+        #expect(lines.last?.hasPrefix("succeeded: runtime ") == true)
+        let id = try #require(lines.first?.split(separator: " ").dropFirst().first.map(String.init))
+
+        let shown = try stephost(harness, ["operations", "show", id, "--json"])
+        #expect(shown.status == 0)
+        let operation = try json(shown.stdout)
+        #expect(operation["state"] as? String == "succeeded")
+        #expect(operation["attempt"] as? Int == 2)
+        let fields = try #require(operation["fields"] as? [String: Any])
+        #expect(fields["audit_closed"] as? Bool == true)
+        let steps = try #require(operation["steps"] as? [[String: Any]])
+        #expect(steps.count == 13)
+        #expect(steps.first?["plugin_file_sha256"] as? String != nil)
+        let request = try #require(operation["provisioning_request"] as? [String: Any])
+        #expect((request["runtimeInput"] as? [String: Any])?["name"] as? String == "demo-runtime")
+
+        let text = try stephost(harness, ["operations", "show", id])
+        #expect(text.stdout.contains("state        succeeded"))
+        #expect(text.stdout.contains("\"value\" : \"<redacted>\""))
+
+        let listed = try stephost(harness, ["operations", "list", "--state", "succeeded"])
+        #expect(listed.stdout.contains(id))
+    }
+
+    @Test func secretsNeverAppearInTheDatabaseLogsOrOutput() throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        var outputs: [String] = []
+        let provision = try stephost(
+            harness,
+            ["provision", "--parameters", Self.parameters, "--instance-id", "inst-1", "--log-level", "trace"]
+        )
+        #expect(provision.status == 0)
+        outputs += [provision.stdout, provision.stderr]
+        let id = try #require(provision.stdout.split(separator: " ").dropFirst().first.map(String.init))
+        for arguments in [
+            ["operations", "show", id], ["operations", "show", id, "--json"], ["operations", "list", "--json"],
+        ] {
+            let result = try stephost(harness, arguments)
+            outputs += [result.stdout, result.stderr]
+        }
+        // The secret overrides were made (redacted), so their absence below means something.
+        #expect(outputs[2].components(separatedBy: "<redacted>").count - 1 == 2)
+        for secret in Self.secrets {
+            for output in outputs { #expect(!output.contains(secret)) }
+            for file in try FileManager.default.contentsOfDirectory(atPath: harness.directory.path)
+            where file.hasPrefix("stephost.sqlite") {
+                let bytes = try Data(contentsOf: harness.directory.file(file))
+                #expect(bytes.range(of: Data(secret.utf8)) == nil, "\(file) holds \(secret)")
+            }
+        }
+    }
+
+    @Test func detachedOperationIsFinishedByRun() throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        let created = try stephost(harness, ["provision", "--parameters", Self.parameters, "--detach"])
+        #expect(created.status == 0)
+        #expect(created.stdout.contains("detached"))
+        let pending = try json(#"{"list":"# + (try stephost(harness, ["operations", "list", "--json"])).stdout + "}")
+        #expect(((pending["list"] as? [[String: Any]])?.first?["state"] as? String) == "pending")
+
+        let run = try stephost(harness, ["run"])
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        #expect(run.stdout.contains("processed 1 unfinished operation(s): 1 succeeded, 0 failed"))
+    }
+
+    @Test func brokenPluginStopsTheEngineUnlessDisabledKnowingly() throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        try compileFixture(
+            harness.plugins.appendingPathComponent("old.so"),
+            ["PLUGIN_NAME": cString("old"), "ABI_MAJOR": "2"]
+        )
+        let refused = try stephost(harness, ["provision", "--parameters", Self.parameters])
+        #expect(refused.status == 3)
+        #expect(refused.stderr.contains("refusing to run operations while plugins are broken"))
+        #expect(refused.stderr.contains("old.so (plugin 'old'): [abi-version]"))
+        #expect(!FileManager.default.fileExists(atPath: harness.databasePath))
+
+        let allowed = try stephost(harness, ["provision", "--parameters", Self.parameters, "--disable-plugin", "old"])
+        #expect(allowed.status == 0, "\(allowed.stderr)")
+    }
+
+    @Test func killedHostIsResumedWithoutLosingFieldsOrSendingTwice() throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        try harness.addFixture("slow", mode: 8, weight: 110)  // after create_runtime: blocks on its first pass
+        let host = try BackgroundProcess(
+            Paths.stephost,
+            [
+                "provision", "--parameters", Self.parameters, "--db", harness.databasePath, "--plugins-dir",
+                harness.plugins.path,
+            ]
+        )
+        #expect(try eventually { FileManager.default.fileExists(atPath: harness.databasePath) })
+        let reader = try DatabaseQueue(path: harness.databasePath, configuration: Self.readOnly)
+        func fields() throws -> String? {
+            // Before the host has created its schema, there is nothing to read yet.
+            try? reader.read { db in try String.fetchOne(db, sql: "SELECT fields FROM operations") }
+        }
+        #expect(try eventually { try fields()?.contains("slow_started") == true })
+        host.killNow()
+
+        let before = try reader.read { db in try Row.fetchOne(db, sql: "SELECT * FROM operations")! }
+        #expect(before["state"] as String == "in_progress")
+        let fieldsBefore = try #require(try fields())
+        for key in ["subnet", "audit_ticket", "slow_started"] { #expect(fieldsBefore.contains("\"\(key)\"")) }
+        #expect(before["provisioner_operation_id"] as String? != nil)
+
+        let resumed = try stephost(harness, ["run"])
+        #expect(resumed.status == 0, "\(resumed.stdout)\(resumed.stderr)")
+        #expect(resumed.stdout.contains("1 succeeded, 0 failed"))
+        let after = try reader.read { db in try Row.fetchOne(db, sql: "SELECT * FROM operations")! }
+        #expect(after["state"] as String == "succeeded")
+        #expect(after["provisioner_operation_id"] as String? == before["provisioner_operation_id"])
+        let afterFields =
+            try JSONSerialization.jsonObject(with: Data((after["fields"] as String).utf8)) as? [String: Any]
+        let beforeFields = try JSONSerialization.jsonObject(with: Data(fieldsBefore.utf8)) as? [String: Any]
+        #expect(afterFields?["subnet"] as? String == beforeFields?["subnet"] as? String)
+        #expect(afterFields?["audit_ticket"] as? String == beforeFields?["audit_ticket"] as? String)
+        let sent = try reader.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM local_provisioning") }
+        #expect(sent == 1)
+    }
+
+    static var readOnly: Configuration {
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(5)
+        return configuration
+    }
+}
