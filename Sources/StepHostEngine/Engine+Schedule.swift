@@ -10,6 +10,21 @@ extension Engine {
     /// or a thread while it is parked.
     public func runUntilIdle(only id: String? = nil) async throws {
         while true {
+            if try await runDue(only: id) > 0 { continue }
+            guard let due = try await store.nextDue(id: id) else { return }
+            // Due but held by a live host: look again shortly. Otherwise sleep until it is due.
+            let wait = max(0.2, min(due.timeIntervalSinceNow, 1))
+            if due.timeIntervalSinceNow > 0 { events(.waiting(until: due)) }
+            try await Task.sleep(for: .milliseconds(Int(wait * 1000)))
+        }
+    }
+
+    /// Runs one pass of every operation (or only `id`) that is due now and not held by a live host, up to
+    /// `workers` at a time, and returns how many passes ran. Parked operations are left for later.
+    @discardableResult
+    public func runDue(only id: String? = nil) async throws -> Int {
+        var passes = 0
+        while true {
             let claimed = try await store.claimDue(
                 now: Date(),
                 owner: owner,
@@ -17,20 +32,14 @@ extension Engine {
                 limit: max(1, options.workers),
                 id: id
             )
-            if !claimed.isEmpty {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for operation in claimed {
-                        group.addTask { try await self.runClaimed(operation) }
-                    }
-                    try await group.waitForAll()
+            if claimed.isEmpty { return passes }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for operation in claimed {
+                    group.addTask { try await self.runClaimed(operation) }
                 }
-                continue
+                try await group.waitForAll()
             }
-            guard let due = try await store.nextDue(id: id) else { return }
-            // Due but held by a live host: look again shortly. Otherwise sleep until it is due.
-            let wait = max(0.2, min(due.timeIntervalSinceNow, 1))
-            if due.timeIntervalSinceNow > 0 { events(.waiting(until: due)) }
-            try await Task.sleep(for: .milliseconds(Int(wait * 1000)))
+            passes += claimed.count
         }
     }
 

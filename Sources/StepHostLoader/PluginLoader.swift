@@ -105,8 +105,12 @@ public struct PluginLoader: Sendable {
         }
 
         // Hash what was checked, from the open file: the step history names the exact build that ran.
-        guard let contents = try? FileHandle(fileDescriptor: descriptor, closeOnDealloc: false).readToEnd() else {
-            throw broken(.unreadable, "it cannot be read (\(Self.lastError()))", fix: "check its permissions")
+        let contents: Data
+        do {
+            // nil means an empty file: dlopen below reports that precisely.
+            contents = try FileHandle(fileDescriptor: descriptor, closeOnDealloc: false).readToEnd() ?? Data()
+        } catch {
+            throw broken(.unreadable, "it cannot be read (\(error.localizedDescription))", fix: "check its permissions")
         }
         let fileHash = SHA256.hash(data: contents).map { String(format: "%02x", $0) }.joined()
 

@@ -90,17 +90,48 @@ struct EngineTests {
     @Test func operationThatKeepsRetryingFailsAtItsDeadline() async throws {
         let harness = try EngineHarness()
         try harness.addFixture("stubborn", mode: 1, weight: 10)
-        var options = EngineOptions()
-        options.deadline = .milliseconds(700)
-        let (operation, runs, _) = try await harness.provision(options: options)
+        let store = try harness.store()
+        let engine = try harness.engine(store: store)
+        let created = try await engine.createOperation(parameters: #"{"name":"late"}"#)
+        #expect(try await engine.runDue(only: created.id) == 1)
+        var parked = try #require(try await store.operation(id: created.id))
+        #expect(parked.state == .inProgress)
 
+        // Move the deadline (and so the next attempt) into the past instead of waiting for it.
+        parked.deadline = Date(timeIntervalSinceNow: -1)
+        parked.nextAttemptAt = parked.deadline
+        _ = try await store.save(parked, stepRuns: [])
+        #expect(try await engine.runDue(only: created.id) == 1)
+
+        let operation = try #require(try await store.operation(id: created.id))
         #expect(operation.state == .failed)
         let error = try #require(operation.lastError)
         #expect(error.step == "stephost")
         #expect(error.message.contains("the operation passed its deadline"))
-        #expect(error.message.contains("stubborn_step asked to retry: after 250 ms"))
-        #expect(runs.allSatisfy { $0.outcome == "retry" })
-        #expect((2...4).contains(runs.count))
+        #expect(
+            error.message.contains(
+                "after 1 passes; it was waiting for pass 2: stubborn_step asked to retry: after 250 ms"
+            )
+        )
+        #expect(try await store.stepRuns(operationID: created.id).map(\.outcome) == ["retry"])
+    }
+
+    @Test func retryIsParkedNeverPastTheDeadline() async throws {
+        let harness = try EngineHarness()
+        try harness.addFixture("stubborn", mode: 1, weight: 10)
+        let store = try harness.store()
+        var options = EngineOptions()
+        options.deadline = .milliseconds(100)
+        let engine = try harness.engine(options, store: store)
+        let created = try await engine.createOperation(parameters: #"{"name":"late"}"#)
+        try await engine.runDue(only: created.id)
+        let operation = try #require(try await store.operation(id: created.id))
+        if operation.state == .inProgress {
+            #expect(operation.nextAttemptAt == operation.deadline)
+        } else {
+            // The machine was slow enough that the deadline passed before the first pass.
+            #expect(operation.lastError?.message.contains("deadline") == true)
+        }
     }
 
     @Test func pluginStepsRunOnTheEnginesOwnThreadsNotTheCooperativePool() async throws {

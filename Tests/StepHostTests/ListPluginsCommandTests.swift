@@ -75,7 +75,11 @@ struct ListPluginsCommandTests {
         let result = try stephost(["list-plugins", "--plugins-dir", directory.path])
         #expect(result.status == 1)
         #expect(result.stdout.contains("Broken plugins (1); none of their steps are used:"))
-        #expect(result.stdout.contains("  \(directory.file("old.so").path)\n    [abi-version] it chose ABI 2.0"))
+        #expect(
+            result.stdout.contains(
+                "  \(directory.file("old.so").path) (plugin 'fixture')\n    [abi-version] it chose ABI 2.0"
+            )
+        )
         #expect(result.stdout.contains("    fix: rebuild the plugin against this host's stephost.h"))
         #expect(result.stdout.contains("configure_monitoring"))
     }

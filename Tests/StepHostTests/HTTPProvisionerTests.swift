@@ -1,0 +1,154 @@
+import Foundation
+import Testing
+
+/// `create_runtime` against a Runtime Provisioner stand-in: a real HTTP server on loopback that parses,
+/// validates and executes every request against the provisioner's GraphQL schema (graphql-core).
+@Suite("create_runtime over HTTP")
+struct HTTPProvisionerTests {
+    static let server = Paths.packageRoot.appendingPathComponent("Tests/StepHostTests/Fixtures/provisioner_server.py")
+    static let schema = Paths.packageRoot.appendingPathComponent(
+        "Tests/StepHostTests/Fixtures/provisioner-schema.graphql"
+    )
+
+    /// The stand-in, started for one test.
+    final class Provisioner {
+        let process: BackgroundProcess
+        let url: String
+        let log: URL
+
+        init(_ directory: TemporaryDirectory, _ arguments: [String] = []) throws {
+            log = directory.file("provisioner.jsonl")
+            process = try BackgroundProcess(
+                URL(fileURLWithPath: "/usr/bin/env"),
+                [
+                    "python3", HTTPProvisionerTests.server.path, "--schema", HTTPProvisionerTests.schema.path, "--log",
+                    log.path,
+                ]
+                    + arguments
+            )
+            let line = try #require(
+                process.firstLine(),
+                "the provisioner stand-in did not start (is graphql-core installed?)"
+            )
+            let address = try #require(line.split(separator: " ").last)
+            url = "http://\(address)/graphql"
+        }
+
+        /// Every request the server received, in order.
+        func requests() throws -> [[String: Any]] {
+            guard let text = try? String(contentsOf: log, encoding: .utf8) else { return [] }
+            return try text.split(separator: "\n").map {
+                try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+            }
+        }
+
+        func operationNames() throws -> [String] {
+            try requests().map { ($0["body"] as? [String: Any])?["operationName"] as? String ?? "?" }
+        }
+    }
+
+    func provision(_ harness: EngineHarness, _ provisioner: Provisioner) throws -> ProcessResult {
+        try runProcess(
+            Paths.stephost,
+            [
+                "provision", "--parameters", ProvisionCommandTests.parameters, "--instance-id", "inst-1", "--db",
+                harness.databasePath, "--plugins-dir", harness.plugins.path, "--provisioner", "http",
+                "--provisioner-url",
+                provisioner.url, "--poll-interval", "0.05",
+            ]
+        )
+    }
+
+    @Test func requestIsSentOnceAndValidThenPolledUntilSucceeded() throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        let provisioner = try Provisioner(harness.directory, ["--in-progress", "2"])
+        let result = try provision(harness, provisioner)
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+
+        let requests = try provisioner.requests()
+        #expect(requests.allSatisfy { $0["errors"] == nil }, "the schema refused a request: \(requests)")
+        let names = try provisioner.operationNames()
+        #expect(names.filter { $0 == "ProvisionRuntime" }.count == 1)
+        // Every pass asks: InProgress, InProgress, Succeeded, then Succeeded again in the pass that
+        // verify_monitoring's retry starts.
+        #expect(names.filter { $0 == "RuntimeOperationStatus" }.count == 4)
+
+        let id = try #require(result.stdout.split(separator: " ").dropFirst().first.map(String.init))
+        #expect(requests.allSatisfy { $0["idempotency_key"] as? String == id })
+        let sent = try #require((requests.first?["body"] as? [String: Any])?["variables"] as? [String: Any])
+        let config = try #require(sent["config"] as? [String: Any])
+        let labels = (config["runtimeInput"] as? [String: Any])?["labels"] as? [String: String]
+        #expect(labels?["stephost.io/operation-id"] == id)
+        // The provisioner needs the real secret; only stephost's own records are redacted.
+        let sentText = String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self)
+        #expect(sentText.contains("s3cr3t-grafana-admin"))
+        for file in try FileManager.default.contentsOfDirectory(atPath: harness.directory.path)
+        where file.hasPrefix("stephost.sqlite") {
+            let bytes = try Data(contentsOf: harness.directory.file(file))
+            #expect(bytes.range(of: Data("s3cr3t-grafana-admin".utf8)) == nil)
+        }
+        #expect(!result.stdout.contains("s3cr3t") && !result.stderr.contains("s3cr3t"))
+    }
+
+    @Test func serverErrorsAreRetriedWithTheSameIdempotencyKey() throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        let provisioner = try Provisioner(
+            harness.directory,
+            ["--mode", "flaky", "--failures", "2", "--in-progress", "0"]
+        )
+        let result = try provision(harness, provisioner)
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        let requests = try provisioner.requests()
+        #expect(requests.prefix(2).allSatisfy { $0["http_status"] as? Int == 503 })
+        #expect(
+            try provisioner.operationNames().prefix(3) == ["ProvisionRuntime", "ProvisionRuntime", "ProvisionRuntime"]
+        )
+        #expect(Set(requests.compactMap { $0["idempotency_key"] as? String }).count == 1)
+        #expect(result.stdout.contains("create_runtime         built-in     retry"))
+    }
+
+    @Test func graphQLErrorFailsTheOperationWithTheProvisionersMessage() throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        let provisioner = try Provisioner(harness.directory, ["--mode", "reject"])
+        let result = try provision(harness, provisioner)
+        #expect(result.status == 1)
+        #expect(
+            result.stdout.contains(
+                "failed at step create_runtime: the provisioner refused provisionRuntime: runtime name already taken in the Director"
+            )
+        )
+        #expect(try provisioner.operationNames() == ["ProvisionRuntime"])
+    }
+
+    @Test func failedProvisioningFailsTheOperation() throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        let provisioner = try Provisioner(harness.directory, ["--mode", "fail"])
+        let result = try provision(harness, provisioner)
+        #expect(result.status == 1)
+        #expect(
+            result.stdout.contains("the provisioner reports provisioning failed: shoot creation failed: quota exceeded")
+        )
+        #expect(try provisioner.operationNames() == ["ProvisionRuntime", "RuntimeOperationStatus"])
+    }
+
+    @Test func unreachableProvisionerIsRetriedUntilTheDeadline() throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        // A port nothing listens on: connection refused is a network error, so a retry.
+        let result = try runProcess(
+            Paths.stephost,
+            [
+                "provision", "--parameters", #"{"name":"rt"}"#, "--db", harness.databasePath, "--plugins-dir",
+                harness.plugins.path, "--provisioner", "http", "--provisioner-url", "http://127.0.0.1:9/graphql",
+                "--poll-interval", "0.05", "--deadline-hours", "0.0003",
+            ]
+        )
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("create_runtime         built-in     retry"))
+        #expect(result.stdout.contains("failed at step stephost: the operation passed its deadline"))
+    }
+}
