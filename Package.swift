@@ -88,6 +88,19 @@ let package = Package(
             ]
         ),
 
+        // Throughput benchmark (scripts/bench runs it against a baseline in the same run).
+        .executableTarget(
+            name: "stephost-bench",
+            dependencies: [
+                "StepHostEngine",
+                "StepHostLoader",
+                "StepHostPipeline",
+                "StepHostRuntime",
+                "StepHostStorage",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // Example plugins (ordinary targets with an explicit path; not SwiftPM package plugins).
         .target(
             name: "ExampleNetworkPlugin",
