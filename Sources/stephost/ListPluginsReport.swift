@@ -107,7 +107,7 @@ struct ListPluginsReport {
             ])
         }
         var lines = ["Pipeline (plugins from \(catalog.directory)):"]
-        lines += Self.align(rows).map { "  " + $0 }
+        lines += TextTable.lines(rows).map { "  " + $0 }
         if catalog.broken.isEmpty {
             lines.append("All \(catalog.plugins.count) plugins loaded.")
         } else {
@@ -121,15 +121,5 @@ struct ListPluginsReport {
             }
         }
         return lines.joined(separator: "\n")
-    }
-
-    /// Pads every column to its widest cell.
-    private static func align(_ rows: [[String]]) -> [String] {
-        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        return rows.map { row in
-            row.enumerated().map { column, cell in
-                column == row.count - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
-            }.joined(separator: "  ")
-        }
     }
 }

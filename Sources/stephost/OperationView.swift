@@ -85,7 +85,7 @@ enum OperationView {
                 String(format: "%.1f", run.durationMilliseconds), run.message ?? "",
             ])
         }
-        lines += align(rows).map { "  " + $0 }
+        lines += TextTable.lines(rows).map { "  " + $0 }
         lines.append("provisioning request (secrets redacted)")
         lines.append(operation.provisioningRequest.map(pretty) ?? "  (not sent yet)")
         return lines.joined(separator: "\n")
@@ -111,15 +111,5 @@ enum OperationView {
 
     private static func pretty(_ json: String) -> String {
         (try? render(parse(json))) ?? json
-    }
-
-    /// Pads every column but the last to its widest cell.
-    static func align(_ rows: [[String]]) -> [String] {
-        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        return rows.map { row in
-            row.enumerated().map { column, cell in
-                column == row.count - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
-            }.joined(separator: "  ")
-        }
     }
 }

@@ -34,7 +34,7 @@ struct Operations: AsyncParsableCommand {
                     OperationView.timestamp(operation.updatedAt), operation.description,
                 ])
             }
-            print(OperationView.align(rows).joined(separator: "\n"))
+            print(TextTable.lines(rows).joined(separator: "\n"))
         }
     }
 
