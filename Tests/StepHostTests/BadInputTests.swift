@@ -103,7 +103,10 @@ struct BadInputTests {
         var files: [String: Data] = [:]
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [] where name != "plugins"
         {
-            guard let bytes = try? Data(contentsOf: directory.file(name)) else { continue }
+            guard let bytes = try? Data(contentsOf: directory.file(name)) else {
+                files[name] = Data("(not a regular file)".utf8)
+                continue
+            }
             if name.hasSuffix("-shm") || (name.hasSuffix("-wal") && bytes.isEmpty) { continue }
             files[name] = bytes
         }
