@@ -7,7 +7,7 @@ import StepHostPipeline
 import StepHostRuntime
 import StepHostStorage
 
-/// What to provision with
+/// Where create_runtime sends its requests.
 enum ProvisionerKind: String, ExpressibleByArgument, CaseIterable {
     case local, http
 }
@@ -82,6 +82,29 @@ struct EngineOptionsGroup: ParsableArguments {
             logger.warning("plugin disabled", metadata: ["plugin": "\(plugin.name)", "file": "\(plugin.file)"])
         }
         return Pipeline(plugins: used)
+    }
+
+    /// Loads the plugins (refusing broken ones), opens the database and builds the engine with progress output.
+    /// Plugins are checked before the database is opened, so a refusal writes nothing.
+    func makeEngine(
+        _ global: GlobalOptions,
+        _ database: DatabaseOptions,
+        mode: SQLiteOperationStore.OpenMode,
+        showOperation: Bool
+    ) throws -> (Engine, SQLiteOperationStore) {
+        let logger = global.makeLogger()
+        let pipeline = try pipeline(global, logger: logger)
+        let store = try database.open(mode)
+        let printer = ProgressPrinter(showOperation: showOperation)
+        let engine = Engine(
+            pipeline: pipeline,
+            store: store,
+            provisioner: backend(store: store),
+            options: engineOptions(),
+            logger: logger,
+            events: { printer.handle($0) }
+        )
+        return (engine, store)
     }
 
     func engineOptions() -> EngineOptions {

@@ -41,18 +41,7 @@ struct Provision: AsyncParsableCommand {
             printError("stephost: \(error)")
             throw ExitStatus.invalidParameters
         }
-        let logger = global.makeLogger()
-        let pipeline = try engine.pipeline(global, logger: logger)
-        let store = try database.open(.create)
-        let printer = ProgressPrinter(showOperation: false)
-        let runner = Engine(
-            pipeline: pipeline,
-            store: store,
-            provisioner: engine.backend(store: store),
-            options: engine.engineOptions(),
-            logger: logger,
-            events: { printer.handle($0) }
-        )
+        let (runner, store) = try engine.makeEngine(global, database, mode: .create, showOperation: false)
         let operation: OperationRecord
         do {
             operation = try await runner.createOperation(parameters: text, instanceID: instanceID)

@@ -20,19 +20,8 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var engine: EngineOptionsGroup
 
     func run() async throws {
-        let logger = global.makeLogger()
-        let pipeline = try engine.pipeline(global, logger: logger)
-        let store = try database.open(.existing)
+        let (runner, store) = try engine.makeEngine(global, database, mode: .existing, showOperation: true)
         let before = try await store.operations(state: nil).filter { !$0.state.isFinal }.map(\.id)
-        let printer = ProgressPrinter(showOperation: true)
-        let runner = Engine(
-            pipeline: pipeline,
-            store: store,
-            provisioner: engine.backend(store: store),
-            options: engine.engineOptions(),
-            logger: logger,
-            events: { printer.handle($0) }
-        )
         do {
             try await runner.runUntilIdle()
         } catch let error as StorageError {
