@@ -156,6 +156,35 @@ struct EngineTests {
         }
     }
 
+    /// Another writer changes the operation while a step blocks: the pass's next write is refused, the other
+    /// writer's change stands, and the operation still finishes in a later pass.
+    @Test func concurrentWriteIsDetectedAndNeverOverwritten() async throws {
+        let harness = try EngineHarness()
+        try harness.addFixture("slowpoke", mode: 10, weight: 10)
+        let store = try harness.store()
+        let engine = try harness.engine(store: store)
+        let created = try await engine.createOperation(parameters: #"{"name":"race"}"#)
+        let pass = Task { try await engine.runUntilIdle(only: created.id) }
+
+        var checkpointed: OperationRecord?
+        for _ in 0..<600 where checkpointed == nil {
+            if let current = try await store.operation(id: created.id), current.fields["slow_started"] != nil {
+                checkpointed = current
+            } else {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        var intruder = try #require(checkpointed, "the step never checkpointed")
+        intruder.fields["intruder"] = #""was here""#
+        _ = try await store.save(intruder, stepRuns: [])
+        try await pass.value
+
+        let operation = try #require(try await store.operation(id: created.id))
+        #expect(operation.fields["intruder"] == #""was here""#)
+        #expect(operation.fields["after_sleep"] == nil)  // the refused write
+        #expect(operation.state == .succeeded)
+    }
+
     static func components(_ request: String) throws -> [[String: Any]] {
         let object = try JSONSerialization.jsonObject(with: Data(request.utf8)) as? [String: Any]
         return (object?["kymaConfig"] as? [String: Any])?["components"] as? [[String: Any]] ?? []

@@ -40,7 +40,8 @@
 // What the step's run does: 0 done, 1 retry after 250 ms, 2 fail, 3 unknown outcome code,
 // 4 set a field to invalid JSON, 5 set a reserved field, 6 retry after 50 ms until the third pass,
 // 7 record the calling thread's name, 8 on the first pass set "slow_started", checkpoint and block for
-// 60 s (to be killed), 9 add a secret override and log and fail with its value.
+// 60 s (to be killed), 9 add a secret override and log and fail with its value, 10 on the first pass set
+// "slow_started", checkpoint, block for 1 s, then set "after_sleep".
 #ifndef RUN_MODE
 #define RUN_MODE 0
 #endif
@@ -80,6 +81,15 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
         s->set_field(call->ctx, "slow_started", 12, "true", 4);
         if (s->checkpoint(call->ctx) != STEPHOST_STATUS_OK) return STEPHOST_OUTCOME_FAIL;
         sleep(60);
+        return STEPHOST_OUTCOME_DONE;
+    case 10:
+        if (memmem(call->operation_json, call->operation_json_len, "\"slow_started\"", 14) != NULL) {
+            return STEPHOST_OUTCOME_DONE;
+        }
+        s->set_field(call->ctx, "slow_started", 12, "true", 4);
+        if (s->checkpoint(call->ctx) != STEPHOST_STATUS_OK) return STEPHOST_OUTCOME_FAIL;
+        sleep(1);
+        s->set_field(call->ctx, "after_sleep", 11, "true", 4);
         return STEPHOST_OUTCOME_DONE;
     case 9:
         s->add_component_override(call->ctx, "vault", 5, "token", 5, "hunter2-vault-token", 19, 1);
