@@ -61,10 +61,14 @@ let package = Package(
             ]
         ),
 
+        // Thread naming, which Swift's Glibc module does not import.
+        .target(name: "StepHostSystem"),
+
         // Layer 5: runs operations through the pipeline.
         .target(
             name: "StepHostEngine",
             dependencies: [
+                "StepHostSystem",
                 "StepHostLoader",
                 "StepHostPipeline",
                 "StepHostRuntime",
@@ -140,7 +144,9 @@ let package = Package(
 )
 
 for target in package.targets where target.type != .system && target.type != .binary {
-    guard !["StepHostABI", "StepHostABIText", "ExampleCPlugin"].contains(target.name) else { continue }
+    guard !["StepHostABI", "StepHostABIText", "StepHostSystem", "ExampleCPlugin"].contains(target.name) else {
+        continue
+    }
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))
     settings.append(.enableUpcomingFeature("MemberImportVisibility"))

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import StepHostSystem
 import Synchronization
 
 /// Runs blocking work (plugin step calls) on threads of its own, outside Swift's cooperative pool, so
@@ -47,8 +48,8 @@ final class BlockingExecutor: Sendable {
 
     private func work(named threadName: String) {
         // Named from inside: a new thread otherwise inherits its creator's name (a pool thread's).
-        // Linux keeps 15 bytes of a thread name.
-        Thread.current.name = String(threadName.prefix(15))
+        // Not through Thread.name, which races with Thread.start() and is then silently not applied.
+        stephost_name_current_thread(threadName)
         while true {
             state.withLock { $0.idle += 1 }
             queued.wait()
