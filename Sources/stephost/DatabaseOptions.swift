@@ -14,11 +14,7 @@ struct DatabaseOptions: ParsableArguments {
     var database: String?
 
     var resolvedPath: String {
-        if let database { return database }
-        if let fromEnvironment = ProcessInfo.processInfo.environment["STEPHOST_DB"], !fromEnvironment.isEmpty {
-            return fromEnvironment
-        }
-        return "stephost.sqlite"
+        resolve(database, environment: "STEPHOST_DB", default: "stephost.sqlite")
     }
 
     /// Opens the store, or prints why not and exits with the matching status.

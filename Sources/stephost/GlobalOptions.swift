@@ -18,11 +18,7 @@ struct GlobalOptions: ParsableArguments {
 
     /// The plugin directory: the flag, else the environment, else `./plugins`.
     var resolvedPluginsDirectory: String {
-        if let pluginsDirectory { return pluginsDirectory }
-        if let fromEnvironment = ProcessInfo.processInfo.environment["STEPHOST_PLUGINS_DIR"], !fromEnvironment.isEmpty {
-            return fromEnvironment
-        }
-        return "plugins"
+        resolve(pluginsDirectory, environment: "STEPHOST_PLUGINS_DIR", default: "plugins")
     }
 
     /// Sends log lines to standard error at the chosen level. Called once, by the executable only.
@@ -40,6 +36,13 @@ struct GlobalOptions: ParsableArguments {
 /// The log levels `--log-level` accepts (swift-log's).
 enum LogLevelOption: String, CaseIterable, ExpressibleByArgument {
     case trace, debug, info, notice, warning, error, critical
+}
+
+/// A setting from its flag, else from a non-empty environment variable, else the default.
+func resolve(_ flag: String?, environment variable: String, default fallback: String) -> String {
+    if let flag { return flag }
+    if let value = ProcessInfo.processInfo.environment[variable], !value.isEmpty { return value }
+    return fallback
 }
 
 /// Writes one line to standard error.
