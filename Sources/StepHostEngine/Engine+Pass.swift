@@ -47,11 +47,7 @@ extension Engine {
             let outcome: StepOutcome
             switch step {
             case .plugin(let pluginStep):
-                outcome = await runPluginStep(
-                    pluginStep,
-                    operation: operation,
-                    scrubber: SecretScrubber(input.secretValues)
-                )
+                outcome = await runPluginStep(pluginStep, operation: operation)
             case .createRuntime:
                 outcome = try await createRuntime(operation: operation, input: input)
             }
@@ -63,7 +59,11 @@ extension Engine {
                 input.apply(result)
                 apply(result.fieldChanges, to: &operation)
             }
-            let scrubber = SecretScrubber(input.secretValues)
+            // Secrets a faulty step declared are discarded with its writes, but still kept out of its messages.
+            let declared = (result.componentOverrides.map(\.override) + result.globalOverrides).filter(\.secret).map(
+                \.value
+            )
+            let scrubber = SecretScrubber(input.secretValues + declared)
             let pluginStep = step.pluginStep
             for line in result.logs {
                 logger.log(
@@ -129,11 +129,7 @@ extension Engine {
     }
 
     /// Calls a plugin step on a thread of its own; its checkpoints persist the fields from that thread.
-    private func runPluginStep(
-        _ step: PluginStep,
-        operation: OperationRecord,
-        scrubber: SecretScrubber
-    ) async -> StepOutcome {
+    private func runPluginStep(_ step: PluginStep, operation: OperationRecord) async -> StepOutcome {
         let current = Mutex(operation)
         let document = OperationDocument.json(operation)
         let result = await executor.run { [self] in

@@ -83,6 +83,16 @@ struct ProvisionCommandTests {
         }
     }
 
+    @Test(arguments: [9, 11])
+    func secretDeclaredByAFailingOrFaultyStepStaysOutOfLogs(mode: Int) throws {
+        let harness = try EngineHarness()
+        try harness.addFixture("vault", mode: mode, weight: 10)
+        let result = try stephost(harness, ["provision", "--parameters", #"{"name":"x"}"#, "--log-level", "trace"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("token <redacted> was refused"), "\(result.stderr)")
+        #expect(!result.stdout.contains("hunter2") && !result.stderr.contains("hunter2"))
+    }
+
     @Test func detachedOperationIsFinishedByRun() throws {
         let harness = try EngineHarness()
         try harness.addExamples()

@@ -41,7 +41,8 @@
 // 4 set a field to invalid JSON, 5 set a reserved field, 6 retry after 50 ms until the third pass,
 // 7 record the calling thread's name, 8 on the first pass set "slow_started", checkpoint and block for
 // 60 s (to be killed), 9 add a secret override and log and fail with its value, 10 on the first pass set
-// "slow_started", checkpoint, block for 1 s, then set "after_sleep".
+// "slow_started", checkpoint, block for 1 s, then set "after_sleep", 11 add a secret override, log its value
+// and return an unknown outcome code (a fault).
 #ifndef RUN_MODE
 #define RUN_MODE 0
 #endif
@@ -91,6 +92,10 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
         sleep(1);
         s->set_field(call->ctx, "after_sleep", 11, "true", 4);
         return STEPHOST_OUTCOME_DONE;
+    case 11:
+        s->add_component_override(call->ctx, "vault", 5, "token", 5, "hunter2-vault-token", 19, 1);
+        s->log(call->ctx, STEPHOST_LOG_ERROR, "token hunter2-vault-token was refused", 37);
+        return 7;
     case 9:
         s->add_component_override(call->ctx, "vault", 5, "token", 5, "hunter2-vault-token", 19, 1);
         s->log(call->ctx, STEPHOST_LOG_ERROR, "token hunter2-vault-token was refused", 37);
