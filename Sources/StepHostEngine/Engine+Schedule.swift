@@ -20,13 +20,15 @@ extension Engine {
     }
 
     /// Runs one pass of every operation (or only `id`) that is due now and not held by a live host, up to
-    /// `workers` at a time, and returns how many passes ran. Parked operations are left for later.
+    /// `workers` at a time, and returns how many passes ran. Operations parked by these passes are left for
+    /// later, even if they come due before the last pass ends: "due" means due when the call began.
     @discardableResult
     public func runDue(only id: String? = nil) async throws -> Int {
+        let now = Date()
         var passes = 0
         while true {
             let claimed = try await store.claimDue(
-                now: Date(),
+                now: now,
                 owner: owner,
                 lease: options.lease,
                 limit: max(1, options.workers),

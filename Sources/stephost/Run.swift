@@ -19,17 +19,31 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var engine: EngineOptionsGroup
 
+    @Flag(help: "Run one pass of each operation due now and exit; parked operations stay parked (for cron).")
+    var once = false
+
     func run() async throws {
         let (runner, store) = try engine.makeEngine(global, database, mode: .existing, showOperation: true)
         let before = try await store.operations(state: nil).filter { !$0.state.isFinal }.map(\.id)
         do {
-            try await runner.runUntilIdle()
+            if once {
+                try await runner.runDue()
+            } else {
+                try await runner.runUntilIdle()
+            }
         } catch let error as StorageError {
             throw fail(error)
         }
-        var failed = 0
-        for id in before where try await store.operation(id: id)?.state == .failed { failed += 1 }
-        print("processed \(before.count) unfinished operation(s): \(before.count - failed) succeeded, \(failed) failed")
+        var counts: [OperationState: Int] = [:]
+        for id in before {
+            if let state = try await store.operation(id: id)?.state { counts[state, default: 0] += 1 }
+        }
+        let failed = counts[.failed] ?? 0
+        let waiting = before.count - (counts[.succeeded] ?? 0) - failed
+        print(
+            "processed \(before.count) unfinished operation(s): \(counts[.succeeded] ?? 0) succeeded, \(failed) failed"
+                + (waiting > 0 ? ", \(waiting) still waiting" : "")
+        )
         if failed > 0 { throw ExitStatus.failed }
     }
 }

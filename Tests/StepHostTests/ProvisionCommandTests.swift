@@ -107,6 +107,18 @@ struct ProvisionCommandTests {
         #expect(run.stdout.contains("processed 1 unfinished operation(s): 1 succeeded, 0 failed"))
     }
 
+    @Test func runOnceRunsWhatIsDueAndLeavesParkedOperationsWaiting() throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        _ = try stephost(harness, ["provision", "--parameters", Self.parameters, "--detach"])
+        let once = try stephost(harness, ["run", "--once"])
+        #expect(once.status == 0, "\(once.stderr)")
+        // verify_monitoring parks the operation for 500 ms after its first pass.
+        #expect(once.stdout.contains("processed 1 unfinished operation(s): 0 succeeded, 0 failed, 1 still waiting"))
+        let rest = try stephost(harness, ["run"])
+        #expect(rest.stdout.contains("processed 1 unfinished operation(s): 1 succeeded, 0 failed"))
+    }
+
     @Test func brokenPluginStopsTheEngineUnlessDisabledKnowingly() throws {
         let harness = try EngineHarness()
         try harness.addExamples()
