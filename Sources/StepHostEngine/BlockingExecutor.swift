@@ -33,14 +33,15 @@ final class BlockingExecutor: Sendable {
     }
 
     private func enqueue(_ job: @escaping @Sendable () -> Void) {
-        let startThread = state.withLock { state in
+        // The number of the thread to start, if one is needed; taken under the lock so names are unique.
+        let newThread: Int? = state.withLock { state in
             state.jobs.append(job)
-            guard state.idle == 0, state.threads < maximumThreads else { return false }
+            guard state.idle == 0, state.threads < maximumThreads else { return nil }
             state.threads += 1
-            return true
+            return state.threads
         }
-        if startThread {
-            let threadName = "\(name)-\(state.withLock { $0.threads })"
+        if let newThread {
+            let threadName = "\(name)-\(newThread)"
             Thread { [self] in work(named: threadName) }.start()
         }
         queued.signal()

@@ -13,7 +13,7 @@ extension Engine {
     /// (`Succeeded` is done, `InProgress` a retry after the poll interval, `Failed` a failure).
     func createRuntime(operation: OperationRecord, input: RuntimeInput) async throws -> StepOutcome {
         var operation = operation
-        let pollMilliseconds = UInt64(seconds(provisioner.pollInterval) * 1000)
+        let pollMilliseconds = UInt64(provisioner.pollInterval.timeInterval * 1000)
         let state: ProvisionerOperation
 
         if let provisionerOperationID = operation.provisionerOperationID {

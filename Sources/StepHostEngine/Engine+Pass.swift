@@ -67,7 +67,7 @@ extension Engine {
             let pluginStep = step.pluginStep
             for line in result.logs {
                 logger.log(
-                    level: Self.logLevel(line.level),
+                    level: LogLevels.swiftLog(line.level),
                     "\(scrubber.scrub(line.message))",
                     metadata: [
                         "operation": "\(operation.id)", "step": "\(step.name)",
@@ -85,7 +85,7 @@ extension Engine {
                 pluginFileHash: pluginStep?.fileHash,
                 outcome: outcomeName,
                 startedAt: started,
-                durationMilliseconds: milliseconds(seconds(ContinuousClock.now - clock)),
+                durationMilliseconds: milliseconds((ContinuousClock.now - clock).timeInterval),
                 message: message
             )
             runs.append(run)
@@ -107,7 +107,7 @@ extension Engine {
                     runs = []
                 }
             case .retry(let delay):
-                let wait = delay.map { Double($0) / 1000 } ?? seconds(options.defaultRetryDelay)
+                let wait = delay.map { Double($0) / 1000 } ?? options.defaultRetryDelay.timeInterval
                 return try await park(
                     operation,
                     after: wait,
@@ -170,7 +170,7 @@ extension Engine {
         updated.updatedAt = now
         if !updated.state.isFinal {
             updated.claimedBy = owner.description
-            updated.claimedUntil = now.addingTimeInterval(seconds(options.lease))
+            updated.claimedUntil = now.addingTimeInterval(options.lease.timeInterval)
         }
         return try await store.save(updated, stepRuns: runs)
     }
@@ -230,15 +230,6 @@ extension Engine {
         case .retry(let delay): ("retry", delay.map { "after \($0) ms" } ?? "after the default delay")
         case .fail(let message): ("fail", scrubber.scrub(message))
         case .fault(let message): ("fault", "the plugin broke the ABI: " + scrubber.scrub(message))
-        }
-    }
-
-    static func logLevel(_ level: Int32) -> Logger.Level {
-        switch level {
-        case 0: .debug
-        case 1: .info
-        case 2: .warning
-        default: .error
         }
     }
 }

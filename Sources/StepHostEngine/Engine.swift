@@ -57,7 +57,7 @@ public final class Engine: Sendable {
             instanceID: instanceID ?? UUID().uuidString.lowercased(),
             description: "waiting for its first pass",
             createdAt: now,
-            deadline: now.addingTimeInterval(seconds(options.deadline)),
+            deadline: now.addingTimeInterval(options.deadline.timeInterval),
             parameters: compact
         )
         try await store.create(operation)
@@ -67,11 +67,6 @@ public final class Engine: Sendable {
         )
         return operation
     }
-}
-
-func seconds(_ duration: Duration) -> TimeInterval {
-    let (whole, attoseconds) = duration.components
-    return Double(whole) + Double(attoseconds) / 1e18
 }
 
 func milliseconds(_ interval: TimeInterval) -> Double {

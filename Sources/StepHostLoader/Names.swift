@@ -1,5 +1,5 @@
-import Logging
-import StepHostABI
+package import Logging
+package import StepHostABI
 
 /// Reading text that a plugin hands the host: names checked strictly, messages decoded leniently.
 enum Names {
@@ -65,9 +65,9 @@ struct NameProblem: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Maps the ABI's log levels onto swift-log's.
-enum LogLevels {
-    static func swiftLog(_ level: stephost_log_level) -> Logger.Level {
+/// Maps the ABI's log levels onto swift-log's, for plugin log lines at init and during step runs.
+package enum LogLevels {
+    package static func swiftLog(_ level: stephost_log_level) -> Logger.Level {
         switch level {
         case STEPHOST_LOG_DEBUG: .debug
         case STEPHOST_LOG_INFO: .info

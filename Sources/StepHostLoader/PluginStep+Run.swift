@@ -6,13 +6,14 @@ extension PluginStep {
     ///
     /// This blocks for as long as the plugin does: call it from a thread of its own, never from
     /// Swift's cooperative pool. `checkpoint` is called when the step asks to persist its fields now,
-    /// with the field changes so far; it returns whether they were persisted.
+    /// with the field changes so far; it returns whether they were persisted. It has no default: a step
+    /// told its fields are safe when they are not would lose them in a crash.
     ///
     /// - Parameter operationJSON: the operation document (`id`, `instance_id`, `type`, `attempt`,
     ///   `parameters`, `fields`), as UTF-8 JSON.
     public func run(
         operationJSON: [UInt8],
-        checkpoint: @escaping (_ fieldChanges: [(key: String, json: String?)]) -> Bool = { _ in true }
+        checkpoint: @escaping (_ fieldChanges: [(key: String, json: String?)]) -> Bool
     ) -> StepResult {
         let recorder = StepCallRecorder(checkpoint: checkpoint)
         let unmanaged = Unmanaged.passRetained(recorder)

@@ -145,7 +145,7 @@ extension SQLiteOperationStore {
                         || ClaimOwner(operation.claimedBy ?? "").isDeadLocalProcess
                     guard free else { continue }
                     operation.claimedBy = owner.description
-                    operation.claimedUntil = now.addingTimeInterval(Self.seconds(lease))
+                    operation.claimedUntil = now.addingTimeInterval(lease.timeInterval)
                     operation.version += 1
                     try db.execute(
                         sql:
@@ -284,10 +284,5 @@ extension SQLiteOperationStore {
 
     static func date(_ milliseconds: Int64) -> Date {
         Date(timeIntervalSince1970: Double(milliseconds) / 1000)
-    }
-
-    static func seconds(_ duration: Duration) -> TimeInterval {
-        let (seconds, attoseconds) = duration.components
-        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }

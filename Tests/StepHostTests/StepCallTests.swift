@@ -12,6 +12,9 @@ struct StepCallTests {
         )
     }
 
+    /// A checkpoint that the "host" persisted.
+    static let persisted: @Sendable ([(key: String, json: String?)]) -> Bool = { _ in true }
+
     func step(_ name: String, in products: [String]) throws -> PluginStep {
         let directory = try TemporaryDirectory()
         for product in products { try directory.copyExample(product) }
@@ -35,16 +38,37 @@ struct StepCallTests {
         #expect(first.componentOverrides.map(\.component) == ["istio"])
 
         // A repeated pass finds the field and does not allocate again, but rebuilds the override.
-        let second = allocate.run(operationJSON: Self.operation(fields: #"{"subnet":\#(subnet)}"#))
+        let second = allocate.run(
+            operationJSON: Self.operation(fields: #"{"subnet":\#(subnet)}"#),
+            checkpoint: Self.persisted
+        )
         #expect(second.outcome == .done)
         #expect(second.fieldChanges.isEmpty)
         #expect(second.checkpoints == 0)
         #expect(second.componentOverrides == first.componentOverrides)
     }
 
+    /// A checkpoint the host could not persist (a full disk, a conflicting writer) reaches the step as an
+    /// error, and the Swift kit fails the step with it instead of going on as if the field were safe.
+    @Test func checkpointTheHostCannotPersistFailsTheStep() throws {
+        let allocate = try step("allocate_subnet", in: ["ExampleNetworkPlugin"])
+        var attempts = 0
+        let result = allocate.run(operationJSON: Self.operation()) { _ in
+            attempts += 1
+            return false
+        }
+        #expect(attempts == 1)
+        #expect(result.checkpoints == 1)
+        #expect(result.outcome == .fail("the host refused checkpoint (status 1)"))
+        #expect(result.componentOverrides.isEmpty)  // it stopped before adding its override
+    }
+
     @Test func secretOverrideIsFlaggedAndRedactedWhenPrinted() throws {
         let dns = try step("configure_dns", in: ["ExampleNetworkPlugin"])
-        let result = dns.run(operationJSON: Self.operation(parameters: #"{"name":"demo","domain":"demo.test"}"#))
+        let result = dns.run(
+            operationJSON: Self.operation(parameters: #"{"name":"demo","domain":"demo.test"}"#),
+            checkpoint: Self.persisted
+        )
         #expect(result.outcome == .done)
         let secret = try #require(result.componentOverrides.first { $0.override.key == "provider.apiKey" })
         #expect(secret.override.secret)
@@ -56,13 +80,13 @@ struct StepCallTests {
 
     @Test func swiftStepFailureCarriesItsMessage() throws {
         let close = try step("close_audit_ticket", in: ["ExampleAuditPlugin"])
-        let result = close.run(operationJSON: Self.operation())
+        let result = close.run(operationJSON: Self.operation(), checkpoint: Self.persisted)
         #expect(result.outcome == .fail("no audit ticket: open_audit_ticket (weight 50) must run before this step"))
     }
 
     @Test func swiftStepThatCannotReadItsParametersFailsInsteadOfCrashing() throws {
         let dns = try step("configure_dns", in: ["ExampleNetworkPlugin"])
-        let result = dns.run(operationJSON: Self.operation(parameters: #"{"domain":7}"#))
+        let result = dns.run(operationJSON: Self.operation(parameters: #"{"domain":7}"#), checkpoint: Self.persisted)
         guard case .fail(let message) = result.outcome else {
             Issue.record("expected a failure, got \(result.outcome)")
             return
@@ -72,11 +96,14 @@ struct StepCallTests {
 
     @Test func cStepAsksForRetryThenFinishesOnceItsFieldIsPersisted() throws {
         let verify = try step("verify_monitoring", in: ["ExampleCPlugin"])
-        let first = verify.run(operationJSON: Self.operation())
+        let first = verify.run(operationJSON: Self.operation(), checkpoint: Self.persisted)
         #expect(first.outcome == .retry(afterMilliseconds: 500))
         #expect(first.fieldChanges.map(\.key) == ["monitoring_probe_started"])
         #expect(first.fieldChanges.map(\.json) == ["true"])
-        let second = verify.run(operationJSON: Self.operation(fields: #"{"monitoring_probe_started": true}"#))
+        let second = verify.run(
+            operationJSON: Self.operation(fields: #"{"monitoring_probe_started": true}"#),
+            checkpoint: Self.persisted
+        )
         #expect(second.outcome == .done)
         #expect(second.logs.map(\.message) == ["monitoring answered the probe"])
     }
@@ -90,7 +117,7 @@ struct StepCallTests {
         let directory = try TemporaryDirectory()
         try compileFixture(directory.file("faulty.so"), ["RUN_MODE": "\(mode)"])
         let step = try #require(try loadCatalog(directory).plugins.first?.steps.first)
-        let result = step.run(operationJSON: Self.operation())
+        let result = step.run(operationJSON: Self.operation(), checkpoint: Self.persisted)
         #expect(result.outcome == .fault(message))
         #expect(result.fieldChanges.isEmpty)
     }
@@ -105,7 +132,9 @@ struct StepCallTests {
         }
         let steps = try loadCatalog(directory).plugins.flatMap(\.steps)
         let outcomes = Dictionary(
-            uniqueKeysWithValues: steps.map { ($0.name, $0.run(operationJSON: Self.operation())) }
+            uniqueKeysWithValues: steps.map {
+                ($0.name, $0.run(operationJSON: Self.operation(), checkpoint: Self.persisted))
+            }
         )
         #expect(outcomes["done_step"]?.outcome == .done)
         #expect(outcomes["done_step"]?.fieldChanges.map(\.json) == [#""done_step""#])
