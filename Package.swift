@@ -7,6 +7,109 @@ let pluginExportsOnlyEntryPoint: [LinkerSetting] = [
     .unsafeFlags(["-Xlinker", "--version-script=\(Context.packageDirectory)/Plugins/exports.map"])
 ]
 
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+
+// The host's layers, bottom up (DESIGN.md): each module depends only on modules listed before it.
+let hostTargets: [Target] = [
+    // Core: the operation, steps and their results, overrides, the step protocol. Foundation only.
+    .target(name: "StepHostCore"),
+
+    // The C ABI, the only contract between host and plugins.
+    .target(name: "StepHostABI"),
+    // The header's text, embedded at build time so `stephost plugin-header` needs no source tree.
+    .target(name: "StepHostABIText"),
+    // Thread naming, which Swift's Glibc module does not import.
+    .target(name: "StepHostSystem"),
+
+    // The Swift plugin kit, linked statically into each Swift plugin.
+    .target(name: "StepHostPluginKit", dependencies: ["StepHostABI"]),
+
+    // Loading: discovery, trust, dlopen, negotiation, validation; plugin steps run in process.
+    .target(
+        name: "StepHostLoader",
+        dependencies: [
+            "StepHostCore", "StepHostABI", "StepHostSystem", .product(name: "Crypto", package: "swift-crypto"),
+            logging,
+        ]
+    ),
+
+    // The ordered pipeline of steps.
+    .target(name: "StepHostPipeline", dependencies: ["StepHostCore"]),
+
+    // Storage: the protocols for operations and claims, and for the local provisioner's records.
+    .target(name: "StepHostStorage", dependencies: ["StepHostCore"]),
+    // The embedded store: SQLite through GRDB over the system libsqlite3.
+    .target(
+        name: "StepHostSQLite",
+        dependencies: ["StepHostCore", "StepHostStorage", .product(name: "GRDB", package: "GRDB.swift")]
+    ),
+
+    // Runtime: create_runtime, its provisioning request and the provisioner backends.
+    .target(name: "StepHostRuntime", dependencies: ["StepHostCore", "StepHostABI", "StepHostStorage"]),
+
+    // Engine: runs operations through the pipeline; knows steps and stores only by their protocols.
+    .target(name: "StepHostEngine", dependencies: ["StepHostCore", "StepHostPipeline", "StepHostStorage", logging]),
+
+    // Host assembly: configuration -> plugins -> policy -> pipeline -> store -> backend -> engine.
+    .target(
+        name: "StepHostApplication",
+        dependencies: [
+            "StepHostCore", "StepHostLoader", "StepHostPipeline", "StepHostStorage", "StepHostSQLite",
+            "StepHostRuntime", "StepHostEngine", logging,
+        ]
+    ),
+
+    // Front ends: the CLI, and the throughput benchmark (scripts/bench runs it against a baseline).
+    .executableTarget(
+        name: "stephost",
+        dependencies: [
+            "StepHostABIText", "StepHostApplication", "StepHostCore", "StepHostEngine", "StepHostLoader",
+            "StepHostSQLite", "StepHostStorage", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            logging,
+        ]
+    ),
+    .executableTarget(
+        name: "stephost-bench",
+        dependencies: [
+            "StepHostApplication", "StepHostCore", "StepHostEngine", "StepHostPipeline", "StepHostSQLite", logging,
+        ]
+    ),
+]
+
+// Example plugins (ordinary targets with an explicit path; not SwiftPM package plugins).
+let pluginTargets: [Target] = [
+    .target(
+        name: "ExampleNetworkPlugin",
+        dependencies: ["StepHostABI", "StepHostPluginKit"],
+        path: "Plugins/ExampleNetworkPlugin",
+        linkerSettings: pluginExportsOnlyEntryPoint
+    ),
+    .target(
+        name: "ExampleAuditPlugin",
+        dependencies: ["StepHostABI", "StepHostPluginKit"],
+        path: "Plugins/ExampleAuditPlugin",
+        linkerSettings: pluginExportsOnlyEntryPoint
+    ),
+    .target(
+        name: "ExampleCPlugin",
+        dependencies: ["StepHostABI"],
+        path: "Plugins/ExampleCPlugin",
+        linkerSettings: pluginExportsOnlyEntryPoint
+    ),
+]
+
+let testTargets: [Target] = [
+    .testTarget(
+        name: "StepHostTests",
+        dependencies: [
+            "StepHostABI", "StepHostApplication", "StepHostCore", "StepHostLoader", "StepHostEngine",
+            "StepHostPipeline", "StepHostRuntime", "StepHostSQLite", "StepHostStorage", "stephost",
+            .product(name: "GRDB", package: "GRDB.swift"), logging,
+        ],
+        exclude: ["Fixtures"]
+    )
+]
+
 let package = Package(
     name: "stephost",
     products: [
@@ -25,122 +128,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
-    targets: [
-        // Layer 1: the C ABI, the only contract between host and plugins.
-        .target(name: "StepHostABI"),
-        // The header's text, embedded at build time so `stephost plugin-header` needs no source tree.
-        .target(name: "StepHostABIText"),
-
-        // Layer 2: the Swift plugin kit, linked statically into each Swift plugin.
-        .target(name: "StepHostPluginKit", dependencies: ["StepHostABI"]),
-
-        // Layers 3 and 4: discovery, trust, dlopen, negotiation, validation; the ordered pipeline.
-        .target(
-            name: "StepHostLoader",
-            dependencies: [
-                "StepHostABI",
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
-        .target(name: "StepHostPipeline", dependencies: ["StepHostLoader"]),
-
-        // Layer 6: operations persisted in SQLite (GRDB over the system libsqlite3).
-        .target(
-            name: "StepHostStorage",
-            dependencies: [.product(name: "GRDB", package: "GRDB.swift")]
-        ),
-
-        // Layer 7: the input builder, create_runtime's request and the provisioner backends.
-        .target(
-            name: "StepHostRuntime",
-            dependencies: [
-                "StepHostLoader",
-                "StepHostStorage",
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
-
-        // Thread naming, which Swift's Glibc module does not import.
-        .target(name: "StepHostSystem"),
-
-        // Layer 5: runs operations through the pipeline.
-        .target(
-            name: "StepHostEngine",
-            dependencies: [
-                "StepHostSystem",
-                "StepHostLoader",
-                "StepHostPipeline",
-                "StepHostRuntime",
-                "StepHostStorage",
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
-
-        // Front end.
-        .executableTarget(
-            name: "stephost",
-            dependencies: [
-                "StepHostABIText",
-                "StepHostEngine",
-                "StepHostLoader",
-                "StepHostPipeline",
-                "StepHostRuntime",
-                "StepHostStorage",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
-
-        // Throughput benchmark (scripts/bench runs it against a baseline in the same run).
-        .executableTarget(
-            name: "stephost-bench",
-            dependencies: [
-                "StepHostEngine",
-                "StepHostLoader",
-                "StepHostPipeline",
-                "StepHostRuntime",
-                "StepHostStorage",
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
-
-        // Example plugins (ordinary targets with an explicit path; not SwiftPM package plugins).
-        .target(
-            name: "ExampleNetworkPlugin",
-            dependencies: ["StepHostABI", "StepHostPluginKit"],
-            path: "Plugins/ExampleNetworkPlugin",
-            linkerSettings: pluginExportsOnlyEntryPoint
-        ),
-        .target(
-            name: "ExampleAuditPlugin",
-            dependencies: ["StepHostABI", "StepHostPluginKit"],
-            path: "Plugins/ExampleAuditPlugin",
-            linkerSettings: pluginExportsOnlyEntryPoint
-        ),
-        .target(
-            name: "ExampleCPlugin",
-            dependencies: ["StepHostABI"],
-            path: "Plugins/ExampleCPlugin",
-            linkerSettings: pluginExportsOnlyEntryPoint
-        ),
-
-        .testTarget(
-            name: "StepHostTests",
-            dependencies: [
-                "StepHostABI",
-                "StepHostLoader",
-                "StepHostEngine",
-                "StepHostPipeline",
-                "StepHostRuntime",
-                "StepHostStorage",
-                "stephost",
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            exclude: ["Fixtures"]
-        ),
-    ]
+    targets: hostTargets + pluginTargets + testTargets
 )
 
 for target in package.targets where target.type != .system && target.type != .binary {

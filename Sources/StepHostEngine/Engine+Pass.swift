@@ -1,24 +1,17 @@
 import Foundation
 import Logging
-import StepHostLoader
+import StepHostCore
 import StepHostPipeline
-import StepHostRuntime
 import StepHostStorage
 import Synchronization
 
 extension Engine {
-    /// What a step run produced, whichever kind of step it was.
-    struct StepOutcome {
-        var result: StepResult
-        /// The operation as the step left it (create_runtime and checkpoints save it mid-step).
-        var operation: OperationRecord
-    }
-
-    /// Runs one pass of an operation this host has claimed, and returns the operation as persisted after it.
-    func runPass(_ claimed: OperationRecord) async throws -> OperationRecord {
+    /// Runs one pass of an operation this host has claimed (until `claimedUntil`), and returns the
+    /// operation as persisted after it.
+    func runPass(_ claimed: OperationRecord, claimedUntil: Date) async throws -> OperationRecord {
         var operation = claimed
-        let now = Date()
-        if now >= operation.deadline {
+        var claimedUntil = claimedUntil
+        if clock.now >= operation.deadline {
             return try await finish(
                 operation,
                 state: .failed,
@@ -27,172 +20,165 @@ extension Engine {
                     plugin: nil,
                     message:
                         "the operation passed its deadline (\(ISO8601DateFormatter().string(from: operation.deadline))) "
-                        + "after \(operation.attempt) passes; it was \(operation.description)"
+                        + "after \(operation.passes) passes; it was \(operation.description)"
                 ),
                 runs: []
             )
         }
-        operation.attempt += 1
+        operation.passes += 1
         operation.state = .inProgress
-        operation.description = "running pass \(operation.attempt)"
+        operation.description = "running pass \(operation.passes)"
         operation = try await save(operation)
-        let pass = operation.attempt
-        events(.passStarted(operationID: operation.id, pass: pass, steps: pipeline.steps.count))
+        let pass = operation.passes
+        let steps = pipeline.steps.count
+        events(.passStarted(operationID: operation.id, pass: pass, steps: steps))
 
-        var input = RuntimeInput()
+        var input = InputCreator()
         var runs: [StepRun] = []
         for (index, step) in pipeline.steps.enumerated() {
-            let started = Date()
-            let clock = ContinuousClock.now
-            let outcome: StepOutcome
-            switch step {
-            case .plugin(let pluginStep):
-                outcome = await runPluginStep(pluginStep, operation: operation)
-            case .createRuntime:
-                outcome = try await createRuntime(operation: operation, input: input)
+            claimedUntil = try await renewClaimIfHalfUsed(operation.id, claimedUntil: claimedUntil)
+            let identity = step.identity
+            let started = clock.now
+            let clockStart = ContinuousClock.now
+            let before = operation
+            let checkpoints = Checkpoints(before)
+            let context = StepContext(input: input, pass: pass) { changes in
+                try await self.checkpoint(changes, of: before, into: checkpoints)
             }
-            operation = outcome.operation
-            let result = outcome.result
+            let result = await step.run(before, context: context)
+            let duration = ContinuousClock.now - clockStart
+
+            // The step's writes apply on top of the operation as it stood when the step began (with the
+            // version its checkpoints left). A faulty step's writes are all discarded, checkpoints included.
+            let (latest, persisted) = checkpoints.state
+            operation = before
+            operation.version = latest.version
+            let unsaved: Bool
             if case .fault = result.outcome {
-                // A plugin that broke the ABI gets none of its writes applied.
+                unsaved = persisted != nil
             } else {
                 input.apply(result)
-                apply(result.fieldChanges, to: &operation)
+                operation.apply(result.changes)
+                unsaved = result.changes != (persisted ?? OperationChanges())
             }
+
             // Secrets a faulty step declared are discarded with its writes, but still kept out of its messages.
-            let declared = (result.componentOverrides.map(\.override) + result.globalOverrides).filter(\.secret).map(
-                \.value
-            )
-            let scrubber = SecretScrubber(input.secretValues + declared)
-            let pluginStep = step.pluginStep
-            for line in result.logs {
-                logger.log(
-                    level: LogLevels.swiftLog(line.level),
-                    "\(scrubber.scrub(line.message))",
-                    metadata: [
-                        "operation": "\(operation.id)", "step": "\(step.name)",
-                        "plugin": "\(pluginStep?.plugin ?? "stephost")",
-                    ]
-                )
-            }
-            let (outcomeName, message) = Self.describe(result.outcome, scrubber: scrubber)
+            let scrubber = SecretScrubber(input.secretValues + result.declaredSecrets)
+            log(result.logs, scrubber: scrubber, operation: operation.id, step: identity)
             let run = StepRun(
                 operationID: operation.id,
                 pass: pass,
                 position: index + 1,
-                step: step.name,
-                plugin: pluginStep?.plugin,
-                pluginFileHash: pluginStep?.fileHash,
-                outcome: outcomeName,
+                step: identity.name,
+                plugin: identity.plugin?.name,
+                pluginFileHash: identity.plugin?.fileHash,
+                outcome: result.outcome.kind,
                 startedAt: started,
-                durationMilliseconds: milliseconds((ContinuousClock.now - clock).timeInterval),
-                message: message
+                durationMilliseconds: duration.milliseconds,
+                message: Self.message(result.outcome, scrubber: scrubber)
             )
             runs.append(run)
-            events(
-                .stepFinished(
-                    operationID: operation.id,
-                    pass: pass,
-                    position: index + 1,
-                    steps: pipeline.steps.count,
-                    run: run
-                )
-            )
+            events(.stepFinished(operationID: operation.id, pass: pass, position: index + 1, steps: steps, run: run))
 
             switch result.outcome {
             case .done:
-                // Persist before the next step whenever the step changed the fields.
-                if !result.fieldChanges.isEmpty {
+                // Persist before the next step whenever the step changed what is not yet stored.
+                if unsaved {
                     operation = try await save(operation, runs: runs)
                     runs = []
                 }
             case .retry(let delay):
-                let wait = delay.map { Double($0) / 1000 } ?? options.defaultRetryDelay.timeInterval
                 return try await park(
                     operation,
-                    after: wait,
-                    reason: "\(step.name) asked to retry: \(message ?? "")",
+                    after: delay ?? options.defaultRetryDelay,
+                    reason: "\(identity.name) asked to retry: \(run.message ?? "")",
                     runs: runs
                 )
             case .fail, .fault:
                 return try await finish(
                     operation,
                     state: .failed,
-                    error: LastError(step: step.name, plugin: pluginStep?.plugin, message: message ?? outcomeName),
+                    error: LastError(
+                        step: identity.name,
+                        plugin: identity.plugin?.name,
+                        message: run.message ?? run.outcome.rawValue
+                    ),
                     runs: runs
                 )
             }
         }
-        let runtime = operation.runtimeID.map { "runtime \($0) provisioned" } ?? "provisioned"
+        let runtime = operation.runtime.runtimeID.map { "runtime \($0) provisioned" } ?? "provisioned"
         operation.description = "\(runtime) in \(pass) pass\(pass == 1 ? "" : "es")"
         return try await finish(operation, state: .succeeded, error: nil, runs: runs)
     }
 
-    /// Calls a plugin step on a thread of its own; its checkpoints persist the fields from that thread.
-    private func runPluginStep(_ step: PluginStep, operation: OperationRecord) async -> StepOutcome {
-        let current = Mutex(operation)
-        let document = OperationDocument.json(operation)
-        let result = await executor.run { [self] in
-            step.run(operationJSON: document) { changes in
-                // Runs on the plugin's thread, which may block: persist now and let the step go on.
-                var updated = operation
-                updated.version = current.withLock { $0.version }
-                self.apply(changes, to: &updated)
-                let toSave = updated
-                switch blockingWait({ try await self.save(toSave) }) {
-                case .success(let saved):
-                    current.withLock { $0 = saved }
-                    return true
-                case .failure(let error):
-                    self.logger.error(
-                        "checkpoint failed",
-                        metadata: ["operation": "\(operation.id)", "error": "\(error)"]
-                    )
-                    return false
-                }
-            }
-        }
-        var latest = current.withLock { $0 }
-        latest.fields = operation.fields
-        return StepOutcome(result: result, operation: latest)
-    }
+    /// What a step's checkpoints persisted so far: the operation as stored and the changes it holds.
+    final class Checkpoints: Sendable {
+        private let current: Mutex<(operation: OperationRecord, changes: OperationChanges?)>
 
-    func apply(_ changes: [(key: String, json: String?)], to operation: inout OperationRecord) {
-        for change in changes {
-            operation.fields[change.key] = change.json
+        init(_ operation: OperationRecord) {
+            current = Mutex((operation, nil))
+        }
+
+        var state: (operation: OperationRecord, changes: OperationChanges?) { current.withLock { $0 } }
+
+        func update(_ operation: OperationRecord, _ changes: OperationChanges) {
+            current.withLock { $0 = (operation, changes) }
         }
     }
 
-    /// Saves the operation (optimistic on its version) and renews this host's claim.
-    func save(_ operation: OperationRecord, runs: [StepRun] = []) async throws -> OperationRecord {
+    /// Persists a step's changes so far on top of the operation as it was when the step began.
+    private func checkpoint(
+        _ changes: OperationChanges,
+        of before: OperationRecord,
+        into checkpoints: Checkpoints
+    ) async throws -> OperationRecord {
+        var updated = before
+        updated.version = checkpoints.state.operation.version
+        updated.apply(changes)
+        do {
+            let saved = try await save(updated)
+            checkpoints.update(saved, changes)
+            return saved
+        } catch {
+            logger.error("checkpoint failed", metadata: ["operation": "\(before.id)", "error": "\(error)"])
+            throw error
+        }
+    }
+
+    /// Renews this host's claim when half its lease has passed, without touching the operation's data.
+    private func renewClaimIfHalfUsed(_ id: String, claimedUntil: Date) async throws -> Date {
+        let now = clock.now
+        guard claimedUntil.timeIntervalSince(now) < options.lease.timeInterval / 2 else { return claimedUntil }
+        let until = now.addingTimeInterval(options.lease.timeInterval)
+        try await store.renewClaim(operationID: id, owner: owner, until: until)
+        return until
+    }
+
+    /// Saves the operation's data (optimistic on its version, refused if this host lost its claim).
+    private func save(
+        _ operation: OperationRecord,
+        runs: [StepRun] = [],
+        releasingClaim: Bool = false
+    ) async throws -> OperationRecord {
         var updated = operation
-        let now = Date()
-        updated.updatedAt = now
-        if !updated.state.isFinal {
-            updated.claimedBy = owner.description
-            updated.claimedUntil = now.addingTimeInterval(options.lease.timeInterval)
-        }
-        return try await store.save(updated, stepRuns: runs)
+        updated.updatedAt = clock.now
+        return try await store.save(updated, stepRuns: runs, claim: owner, releasingClaim: releasingClaim)
     }
 
-    /// Ends the pass with the operation parked until its next attempt.
+    /// Ends the pass with the operation parked until its next pass, never later than its deadline.
     private func park(
         _ operation: OperationRecord,
-        after wait: TimeInterval,
+        after wait: Duration,
         reason: String,
         runs: [StepRun]
-    ) async throws
-        -> OperationRecord
-    {
+    ) async throws -> OperationRecord {
         var parked = operation
         // Never park past the deadline: the pass at the deadline fails the operation.
-        let due = min(Date().addingTimeInterval(wait), operation.deadline)
-        parked.nextAttemptAt = due
-        parked.description = "waiting for pass \(operation.attempt + 1): \(reason)"
-        parked.claimedBy = nil
-        parked.claimedUntil = nil
-        parked.updatedAt = Date()
-        let saved = try await store.save(parked, stepRuns: runs)
+        let due = min(clock.now.addingTimeInterval(wait.timeInterval), operation.deadline)
+        parked.nextPassAt = due
+        parked.description = "waiting for pass \(operation.passes + 1): \(reason)"
+        let saved = try await save(parked, runs: runs, releasingClaim: true)
         events(.parked(operationID: saved.id, until: due, reason: reason))
         return saved
     }
@@ -202,34 +188,54 @@ extension Engine {
         state: OperationState,
         error: LastError?,
         runs: [StepRun]
-    ) async throws
-        -> OperationRecord
-    {
+    ) async throws -> OperationRecord {
         var finished = operation
         finished.state = state
         finished.lastError = error
-        finished.nextAttemptAt = nil
-        finished.claimedBy = nil
-        finished.claimedUntil = nil
-        finished.updatedAt = Date()
+        finished.nextPassAt = nil
         if let error {
             finished.description = "failed at step \(error.step): \(error.message)"
         }
-        let saved = try await store.save(finished, stepRuns: runs)
+        let saved = try await save(finished, runs: runs, releasingClaim: true)
         logger.info(
             "operation \(state.rawValue)",
-            metadata: ["operation": "\(saved.id)", "passes": "\(saved.attempt)", "error": "\(error?.message ?? "-")"]
+            metadata: ["operation": "\(saved.id)", "passes": "\(saved.passes)", "error": "\(error?.message ?? "-")"]
         )
         events(.finished(saved))
         return saved
     }
 
-    static func describe(_ outcome: StepResult.Outcome, scrubber: SecretScrubber) -> (String, String?) {
+    private func log(_ lines: [StepLogLine], scrubber: SecretScrubber, operation: String, step: StepIdentity) {
+        for line in lines {
+            logger.log(
+                level: line.level.loggerLevel,
+                "\(scrubber.scrub(line.message))",
+                metadata: [
+                    "operation": "\(operation)", "step": "\(step.name)", "plugin": "\(step.plugin?.name ?? "stephost")",
+                ]
+            )
+        }
+    }
+
+    /// The history's message for an outcome, with secret values removed.
+    static func message(_ outcome: StepOutcome, scrubber: SecretScrubber) -> String? {
         switch outcome {
-        case .done: ("done", nil)
-        case .retry(let delay): ("retry", delay.map { "after \($0) ms" } ?? "after the default delay")
-        case .fail(let message): ("fail", scrubber.scrub(message))
-        case .fault(let message): ("fault", "the plugin broke the ABI: " + scrubber.scrub(message))
+        case .done: nil
+        case .retry(let delay):
+            delay.map { "after \(Int64($0.milliseconds.rounded())) ms" } ?? "after the default delay"
+        case .fail(let message), .fault(let message): scrubber.scrub(message)
+        }
+    }
+}
+
+extension StepLogLevel {
+    /// The swift-log level a step's log line is written at.
+    var loggerLevel: Logger.Level {
+        switch self {
+        case .debug: .debug
+        case .info: .info
+        case .warning: .warning
+        case .error: .error
         }
     }
 }

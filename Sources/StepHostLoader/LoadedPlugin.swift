@@ -1,4 +1,5 @@
 import StepHostABI
+public import StepHostCore
 
 /// A plugin that passed every check, with its steps in the order it declared them.
 public struct LoadedPlugin: Sendable {
@@ -16,22 +17,15 @@ public struct LoadedPlugin: Sendable {
     public var steps: [PluginStep]
 }
 
-/// One step of a loaded plugin.
+/// One step of a loaded plugin: its identity and the plugin's C function for it.
+///
+/// ``call(operationJSON:checkpoint:)`` calls it on the current thread; ``InProcessStep`` runs it as a
+/// pipeline step on threads of its own.
 public struct PluginStep: Sendable {
-    /// The step's name, unique across all plugins.
-    public var name: String
-    /// The step's weight: below 100 runs before `create_runtime`, above after it.
-    public var weight: Int
-    /// The position of the step in its plugin's list, for ordering equal weights.
-    public var index: Int
-    /// The name of the plugin that declares it.
-    public var plugin: String
-    /// The version of that plugin.
-    public var pluginVersion: String
-    /// The plugin's file.
-    public var file: String
-    /// SHA-256 of the plugin's file, in hex.
-    public var fileHash: String
+    /// The step's name, weight and plugin.
+    public let identity: StepIdentity
+    /// The plugin that declares the step.
+    public let plugin: PluginProvenance
 
     let entry: Entry
 
@@ -42,20 +36,32 @@ public struct PluginStep: Sendable {
         let run: stephost_step_run_fn
         let context: UnsafeMutableRawPointer?
     }
+
+    init(name: String, weight: Int, plugin: PluginProvenance, entry: Entry) {
+        self.identity = StepIdentity(name: name, weight: weight, provenance: .plugin(plugin))
+        self.plugin = plugin
+        self.entry = entry
+    }
+
+    /// The step's name, unique across all plugins.
+    public var name: String { identity.name }
+    /// The step's weight: below 100 runs before `create_runtime`, above after it.
+    public var weight: Int { identity.weight }
 }
 
-/// A packed ABI version (major in the high 16 bits, minor in the low 16), printed as major.minor.
+/// A packed ABI version (`STEPHOST_ABI_VERSION`: major in the high 16 bits, minor in the low 16), printed
+/// as major.minor.
 public struct ABIVersion: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var packed: UInt32
 
     public init(packed: UInt32) { self.packed = packed }
 
     public init(major: Int, minor: Int) {
-        packed = UInt32(truncatingIfNeeded: major) << 16 | UInt32(truncatingIfNeeded: minor) & 0xFFFF
+        packed = stephost_abi_version(UInt32(truncatingIfNeeded: major), UInt32(truncatingIfNeeded: minor))
     }
 
-    public var major: Int { Int(packed >> 16) }
-    public var minor: Int { Int(packed & 0xFFFF) }
+    public var major: Int { Int(stephost_abi_major(packed)) }
+    public var minor: Int { Int(stephost_abi_minor(packed)) }
     public var description: String { "\(major).\(minor)" }
 
     public static func < (lhs: ABIVersion, rhs: ABIVersion) -> Bool { lhs.packed < rhs.packed }

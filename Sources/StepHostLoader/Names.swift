@@ -1,5 +1,6 @@
 package import Logging
 package import StepHostABI
+package import StepHostCore
 
 /// Reading text that a plugin hands the host: names checked strictly, messages decoded leniently.
 enum Names {
@@ -65,14 +66,20 @@ struct NameProblem: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Maps the ABI's log levels onto swift-log's, for plugin log lines at init and during step runs.
+/// Maps the ABI's log levels onto the step log levels and swift-log's.
 package enum LogLevels {
-    package static func swiftLog(_ level: stephost_log_level) -> Logger.Level {
+    /// A level a plugin passed; unknown values are errors, so nothing a plugin says gets quieter.
+    package static func step(_ level: stephost_log_level) -> StepLogLevel {
         switch level {
         case STEPHOST_LOG_DEBUG: .debug
         case STEPHOST_LOG_INFO: .info
         case STEPHOST_LOG_WARNING: .warning
         default: .error
         }
+    }
+
+    /// The swift-log level of a line a plugin logs at init.
+    package static func swiftLog(_ level: stephost_log_level) -> Logger.Level {
+        Logger.Level(rawValue: "\(step(level))") ?? .error
     }
 }

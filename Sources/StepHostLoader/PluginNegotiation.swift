@@ -1,5 +1,6 @@
 import Logging
 import StepHostABI
+import StepHostCore
 
 /// Calls one plugin's `stephost_plugin_init` with the host's offer and validates what it filled in.
 ///
@@ -195,11 +196,11 @@ struct PluginNegotiation {
                     fix: "name the step with 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', '-'"
                 )
             }
-            if name == "create_runtime" {
+            if name == STEPHOST_CREATE_RUNTIME_NAME {
                 throw fail(
                     plugin,
                     .reservedStepName,
-                    "step \(position) is named 'create_runtime', the host's built-in step",
+                    "step \(position) is named '\(name)', the host's built-in step",
                     fix: "rename the step; create_runtime always runs at weight 100"
                 )
             }
@@ -213,7 +214,9 @@ struct PluginNegotiation {
             }
             let weight = Int(step.weight)
             guard weight >= 1, weight != Int(STEPHOST_CREATE_RUNTIME_WEIGHT) else {
-                let why = weight == 100 ? "the weight of the built-in create_runtime step" : "weights start at 1"
+                let why =
+                    weight == Int(STEPHOST_CREATE_RUNTIME_WEIGHT)
+                    ? "the weight of the built-in create_runtime step" : "weights start at 1"
                 throw fail(
                     plugin,
                     .invalidWeight,
@@ -228,11 +231,13 @@ struct PluginNegotiation {
                 PluginStep(
                     name: name,
                     weight: weight,
-                    index: index,
-                    plugin: plugin,
-                    pluginVersion: version,
-                    file: file,
-                    fileHash: fileHash,
+                    plugin: PluginProvenance(
+                        name: plugin,
+                        version: version,
+                        file: file,
+                        fileHash: fileHash,
+                        stepIndex: index
+                    ),
                     entry: .init(run: run, context: step.step_ctx)
                 )
             )

@@ -1,5 +1,6 @@
 import Foundation
 import StepHostABI
+public import StepHostCore
 
 extension PluginStep {
     /// Calls the plugin's run function for one operation and copies out what it reported.
@@ -9,11 +10,10 @@ extension PluginStep {
     /// with the field changes so far; it returns whether they were persisted. It has no default: a step
     /// told its fields are safe when they are not would lose them in a crash.
     ///
-    /// - Parameter operationJSON: the operation document (`id`, `instance_id`, `type`, `attempt`,
-    ///   `parameters`, `fields`), as UTF-8 JSON.
+    /// - Parameter operationJSON: the operation document (see ``OperationDocument``), as UTF-8 JSON.
     public func run(
         operationJSON: [UInt8],
-        checkpoint: @escaping (_ fieldChanges: [(key: String, json: String?)]) -> Bool
+        checkpoint: @escaping (_ changes: OperationChanges) -> Bool
     ) -> StepResult {
         let recorder = StepCallRecorder(checkpoint: checkpoint)
         let unmanaged = Unmanaged.passRetained(recorder)
@@ -48,25 +48,31 @@ final class StepCallRecorder {
     private var error: String?
     /// The first ABI violation; it turns the outcome into a fault.
     private var fault: String?
-    private let checkpoint: ([(key: String, json: String?)]) -> Bool
+    private let checkpoint: (OperationChanges) -> Bool
 
-    init(checkpoint: @escaping ([(key: String, json: String?)]) -> Bool) {
+    init(checkpoint: @escaping (OperationChanges) -> Bool) {
         self.checkpoint = checkpoint
     }
 
     func result(for code: stephost_outcome) -> StepResult {
         var result = self.result
         if let fault {
-            result.outcome = .fault(fault)
+            result.outcome = .fault("the plugin broke the ABI: " + fault)
             return result
         }
         switch code {
         case STEPHOST_OUTCOME_DONE: result.outcome = .done
-        case STEPHOST_OUTCOME_RETRY: result.outcome = .retry(afterMilliseconds: retryAfter)
+        case STEPHOST_OUTCOME_RETRY: result.outcome = .retry(after: retryAfter.map(Self.duration))
         case STEPHOST_OUTCOME_FAIL: result.outcome = .fail(error ?? "the step failed without a message")
-        default: result.outcome = .fault("the step returned the unknown outcome code \(code)")
+        default: result.outcome = .fault("the plugin broke the ABI: the step returned the unknown outcome code \(code)")
         }
         return result
+    }
+
+    /// A delay in milliseconds as a duration; delays beyond what a duration holds are capped (the
+    /// operation's deadline comes first anyway).
+    private static func duration(_ milliseconds: UInt64) -> Duration {
+        .milliseconds(Int64(clamping: milliseconds))
     }
 
     private func recordFault(_ message: String) -> stephost_status {
@@ -107,14 +113,14 @@ final class StepCallRecorder {
         else {
             return recordFault("set_field: the value of field '\(key)' is not valid UTF-8 JSON")
         }
-        result.fieldChanges.append((key, text))
+        result.changes.fields.append(FieldChange(key: key, json: text))
         return STEPHOST_STATUS_OK
     }
 
     fileprivate func removeField(_ key: UnsafePointer<CChar>?, _ keyLength: Int) -> stephost_status {
         switch fieldKey(key, keyLength) {
         case .success(let key):
-            result.fieldChanges.append((key, nil))
+            result.changes.fields.append(FieldChange(key: key, json: nil))
             return STEPHOST_STATUS_OK
         case .failure(let problem):
             return recordFault("remove_field: \(problem)")
@@ -159,12 +165,12 @@ final class StepCallRecorder {
     }
 
     fileprivate func log(_ level: stephost_log_level, _ message: UnsafePointer<CChar>?, _ length: Int) {
-        result.logs.append((level, Names.message(message, length)))
+        result.logs.append(StepLogLine(LogLevels.step(level), Names.message(message, length)))
     }
 
     fileprivate func checkpointNow() -> stephost_status {
         result.checkpoints += 1
-        return checkpoint(result.fieldChanges) ? STEPHOST_STATUS_OK : STEPHOST_STATUS_ERROR
+        return checkpoint(result.changes) ? STEPHOST_STATUS_OK : STEPHOST_STATUS_ERROR
     }
 
     fileprivate func setRetryAfter(_ milliseconds: UInt64) { retryAfter = milliseconds }

@@ -4,11 +4,11 @@ public import StepHostStorage
 /// The embedded provisioner: records each request in the database, with every secret value redacted,
 /// and reports the runtime ready at once. For trying stephost and for steps that need no real cluster.
 public struct LocalProvisioner: ProvisionerBackend {
-    private let store: any OperationStore
+    private let records: any LocalProvisioningRecords
     public let pollInterval: Duration = .seconds(1)
 
-    public init(store: any OperationStore) {
-        self.store = store
+    public init(records: any LocalProvisioningRecords) {
+        self.records = records
     }
 
     public func provision(
@@ -19,7 +19,7 @@ public struct LocalProvisioner: ProvisionerBackend {
     {
         do {
             // Keyed by operation id: a second request for the same operation gets the first one's ids.
-            let recorded = try await store.recordLocalProvisioning(
+            let recorded = try await records.recordLocalProvisioning(
                 operationID: operationID,
                 request: request.redacted.json(),
                 provisionerOperationID: "local-\(UUID().uuidString.lowercased())",

@@ -1,5 +1,5 @@
 import Foundation
-import StepHostLoader
+public import StepHostCore
 
 /// The Runtime Provisioner's `ProvisionRuntimeInput`, as `create_runtime` sends it.
 ///
@@ -85,7 +85,7 @@ public struct ProvisioningRequest: Sendable, Hashable, Encodable {
     /// Components come from the parameters' `components`, in that order; a component that got overrides
     /// without being declared is added in `defaultNamespace` and named in the
     /// `stephost.io/undeclared-components` label, never dropped.
-    public init(parameters: ProvisioningParameters, input: StepHostRuntime.RuntimeInput, operationID: String) {
+    public init(parameters: ProvisioningParameters, input: InputCreator, operationID: String) {
         var labels = parameters.labels
         for (key, value) in input.labels { labels[key] = value }
         labels[Self.operationLabel] = operationID
@@ -153,7 +153,7 @@ public struct ProvisioningRequest: Sendable, Hashable, Encodable {
         )
     }
 
-    private static func entries(_ overrides: [StepHostLoader.Override]) -> [ConfigEntry] {
+    private static func entries(_ overrides: [StepHostCore.Override]) -> [ConfigEntry] {
         overrides.map { ConfigEntry(key: $0.key, value: $0.value, secret: $0.secret ? true : nil) }
     }
 

@@ -1,11 +1,20 @@
 public import Foundation
+public import StepHostCore
 
 /// Where operations live: SQLite for one host, later PostgreSQL for several.
 ///
-/// Every write is optimistic: it names the version it read and fails with ``StorageError/Code/conflict``
-/// if someone else wrote since, so nothing is ever silently overwritten.
+/// Two kinds of record, never mixed:
+/// - **Operation data** (fixed fields, parameters, custom fields, step history). Every write is optimistic:
+///   it names the version it read and fails with ``StorageError/Code/conflict`` if someone else wrote since,
+///   so nothing is ever silently overwritten.
+/// - **Claims**: which host works on an operation, until when. Taking, renewing and releasing a claim never
+///   changes the operation's `version`, so a host can renew its lease while a step runs without
+///   conflicting with its own data writes. A data write made on behalf of a claim is refused with
+///   ``StorageError/Code/claimLost`` once another host holds the operation.
+///
+/// Every implementation passes the store conformance suite in the tests.
 public protocol OperationStore: Sendable {
-    /// Stores a new operation.
+    /// Stores a new operation, unclaimed.
     func create(_ operation: OperationRecord) async throws
 
     /// The operation with `id`, or `nil`.
@@ -16,27 +25,82 @@ public protocol OperationStore: Sendable {
 
     /// Writes `operation` if the stored version is still `operation.version`, and appends `stepRuns` in the
     /// same transaction. Returns the operation with its new version.
-    func save(_ operation: OperationRecord, stepRuns: [StepRun]) async throws -> OperationRecord
+    ///
+    /// - Parameters:
+    ///   - claim: the host this write is made for. When set, the write is refused with `.claimLost` unless
+    ///     that host holds the operation's claim. `nil` writes regardless of claims (operator tools, tests).
+    ///   - releasingClaim: drop the claim in the same transaction (the pass ended).
+    func save(
+        _ operation: OperationRecord,
+        stepRuns: [StepRun],
+        claim: ClaimOwner?,
+        releasingClaim: Bool
+    ) async throws -> OperationRecord
 
     /// The step history of an operation, in order.
     func stepRuns(operationID: String) async throws -> [StepRun]
 
     /// Claims up to `limit` unfinished operations that are due at `now` and not held by a live host,
-    /// for `owner` until `now + lease`. With `id`, considers only that operation.
+    /// for `owner` until `now + lease`, earliest due first. With `id`, considers only that operation.
+    ///
+    /// A claim is free when there is none, when `owner` already holds it, when its lease ran out, or when
+    /// its owner is a process of this host that no longer runs.
     func claimDue(
         now: Date,
         owner: ClaimOwner,
         lease: Duration,
         limit: Int,
         id: String?
-    ) async throws
-        -> [OperationRecord]
+    ) async throws -> [OperationRecord]
+
+    /// Extends `owner`'s claim on the operation until `until`.
+    ///
+    /// - Throws: `.claimLost` when `owner` does not hold it (any more).
+    func renewClaim(operationID: String, owner: ClaimOwner, until: Date) async throws
+
+    /// Drops `owner`'s claim on the operation; does nothing if `owner` does not hold it.
+    func releaseClaim(operationID: String, owner: ClaimOwner) async throws
+
+    /// The claim on the operation, or `nil` when nobody holds it.
+    func claim(operationID: String) async throws -> Claim?
 
     /// When the earliest unfinished operation (or only `id`) is next due, or `nil` if none is unfinished.
     func nextDue(id: String?) async throws -> Date?
+}
 
-    /// Records a request the local provisioner received. Keyed by operation id: a second request for the
-    /// same operation returns the first one's ids instead of recording again.
+extension OperationStore {
+    /// Writes `operation` regardless of claims (operator tools and tests); see
+    /// ``save(_:stepRuns:claim:releasingClaim:)``.
+    public func save(_ operation: OperationRecord, stepRuns: [StepRun] = []) async throws -> OperationRecord {
+        try await save(operation, stepRuns: stepRuns, claim: nil, releasingClaim: false)
+    }
+}
+
+/// Which host works on an operation, and until when its lease holds.
+public struct Claim: Sendable, Hashable {
+    public var operationID: String
+    public var owner: ClaimOwner
+    public var expiresAt: Date
+
+    public init(operationID: String, owner: ClaimOwner, expiresAt: Date) {
+        self.operationID = operationID
+        self.owner = owner
+        self.expiresAt = expiresAt
+    }
+
+    /// Whether `owner` may take this claim at `now`.
+    public func isFree(for owner: ClaimOwner, at now: Date) -> Bool {
+        self.owner == owner || expiresAt < now || self.owner.isDeadLocalProcess
+    }
+}
+
+/// The embedded local provisioner's own records: the requests it received, one per operation.
+///
+/// Kept apart from ``OperationStore`` so that a store for operations need not carry them; the SQLite
+/// store implements both.
+public protocol LocalProvisioningRecords: Sendable {
+    /// Records a request. Keyed by operation id: a second request for the same operation returns the first
+    /// one's ids instead of recording again.
     func recordLocalProvisioning(
         operationID: String,
         request: String,
@@ -45,6 +109,6 @@ public protocol OperationStore: Sendable {
         at: Date
     ) async throws -> (provisionerOperationID: String, runtimeID: String)
 
-    /// How many requests the local provisioner recorded for an operation.
+    /// How many requests were recorded for an operation.
     func localProvisioningCount(operationID: String) async throws -> Int
 }

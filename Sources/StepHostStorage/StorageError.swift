@@ -1,3 +1,5 @@
+package import StepHostCore
+
 /// An error from the operation store, with what to do about it.
 ///
 /// Match on ``code``: `catch let error as StorageError where error.code == .conflict`.
@@ -9,6 +11,7 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
             case corrupt
             case newerSchema = "newer-schema"
             case unavailable
+            case claimLost = "claim-lost"
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -23,6 +26,8 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let newerSchema = Code(.newerSchema)
         /// The database cannot be opened or written.
         public static let unavailable = Code(.unavailable)
+        /// The write was made for a host that no longer holds the operation's claim.
+        public static let claimLost = Code(.claimLost)
 
         public var description: String { base.rawValue }
     }
@@ -40,5 +45,30 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
 
     public var description: String {
         cause.map { "\(message) (\($0))" } ?? message
+    }
+}
+
+extension StorageError {
+    /// A write based on a version someone else has since replaced.
+    package static func conflict(_ id: String, stored: Int, basedOn: Int) -> StorageError {
+        StorageError(
+            .conflict,
+            "operation \(id) was changed by another writer (stored version \(stored), "
+                + "this write was based on version \(basedOn)); nothing was overwritten"
+        )
+    }
+
+    /// A write or renewal for a host that no longer holds the operation's claim.
+    package static func claimLost(operationID: String, owner: ClaimOwner, holder: String?) -> StorageError {
+        StorageError(
+            .claimLost,
+            "operation \(operationID) is no longer claimed by \(owner) ("
+                + (holder.map { "\($0) holds it now" } ?? "nobody holds it") + "); nothing was written"
+        )
+    }
+
+    /// A write of an operation that does not exist.
+    package static func missing(_ id: String) -> StorageError {
+        StorageError(.notFound, "operation \(id) does not exist")
     }
 }

@@ -1,10 +1,10 @@
 import Foundation
 import Logging
+import StepHostApplication
+import StepHostCore
 import StepHostEngine
-import StepHostLoader
 import StepHostPipeline
-import StepHostRuntime
-import StepHostStorage
+import StepHostSQLite
 
 /// Measures operations per second through the real engine, real plugins and a real SQLite file, against a
 /// baseline measured in the same run: the same engine with only the built-in create_runtime step.
@@ -21,19 +21,11 @@ struct StepHostBench {
         let count = arguments.count > 2 ? Int(arguments[2]) ?? 300 : 300
         let workers = arguments.count > 3 ? Int(arguments[3]) ?? 4 : 4
         let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
-        let catalog = try PluginLoader(logger: logger).load(directory: arguments[1])
-        guard catalog.broken.isEmpty else {
-            FileHandle.standardError.write(Data("bench: broken plugins in \(arguments[1])\n".utf8))
-            exit(1)
-        }
-        let baseline = try await measure(Pipeline(plugins: []), count: count, workers: workers, logger: logger)
-        let measured = try await measure(
-            Pipeline(plugins: catalog.plugins),
-            count: count,
-            workers: workers,
-            logger: logger
-        )
-        let steps = Pipeline(plugins: catalog.plugins).steps.count
+        // The baseline's plugin directory is empty: its pipeline is create_runtime alone.
+        let empty = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: empty) }
+        let baseline = try await measure(plugins: empty.path, count: count, workers: workers, logger: logger)
+        let measured = try await measure(plugins: arguments[1], count: count, workers: workers, logger: logger)
         print("operations: \(count), workers: \(workers), SQLite synchronous=FULL")
         print(
             String(
@@ -45,8 +37,8 @@ struct StepHostBench {
         print(
             String(
                 format: "measured  %d plugins, %d steps            %8.1f operations/s  (%.0f passes, %.0f step runs/s)",
-                catalog.plugins.count,
-                steps,
+                measured.plugins,
+                measured.steps,
                 measured.rate,
                 measured.passes,
                 measured.stepRuns / measured.seconds
@@ -56,48 +48,68 @@ struct StepHostBench {
     }
 
     struct Result {
+        var plugins: Int
+        var steps: Int
         var rate: Double
         var passes: Double
         var stepRuns: Double
         var seconds: Double
     }
 
-    static func measure(_ pipeline: Pipeline, count: Int, workers: Int, logger: Logger) async throws -> Result {
+    static func temporaryDirectory() throws -> URL {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("stephost-bench-\(UUID())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: directory,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o755]
+        )
+        return directory
+    }
+
+    static func measure(plugins: String, count: Int, workers: Int, logger: Logger) async throws -> Result {
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try SQLiteOperationStore(path: directory.appendingPathComponent("bench.sqlite").path)
         var options = EngineOptions()
         options.workers = workers
-        let engine = Engine(
-            pipeline: pipeline,
-            store: store,
-            provisioner: LocalProvisioner(store: store),
-            options: options,
-            logger: logger
-        )
+        let host: ProvisioningHost
+        do {
+            host = try ProvisioningHost(
+                HostConfiguration(
+                    pluginsDirectory: plugins,
+                    databasePath: directory.appendingPathComponent("bench.sqlite").path,
+                    engine: options
+                ),
+                logger: logger
+            )
+        } catch {
+            FileHandle.standardError.write(Data("bench: the host cannot be built from \(plugins): \(error)\n".utf8))
+            exit(1)
+        }
         let start = ContinuousClock.now
         for index in 0..<count {
-            _ = try await engine.createOperation(
-                parameters: #"{"name":"bench-\#(index)"}"#,
+            _ = try await host.engine.createOperation(
+                parameters: try ProvisioningParameters(json: #"{"name":"bench-\#(index)"}"#),
                 instanceID: "bench-\(index)"
             )
         }
-        try await engine.runUntilIdle()
+        let report = try await host.engine.runUntilIdle()
         let elapsed = ContinuousClock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let operations = try await store.operations(state: nil)
-        guard operations.allSatisfy({ $0.state == .succeeded }) else {
+        guard report.operations.count == count, report.operations.allSatisfy({ $0.state == .succeeded }) else {
             throw CocoaError(
                 .featureUnsupported,
                 userInfo: [NSDebugDescriptionErrorKey: "an operation did not succeed"]
             )
         }
         var stepRuns = 0
-        for operation in operations { stepRuns += try await store.stepRuns(operationID: operation.id).count }
+        for operation in report.operations {
+            stepRuns += try await host.store.stepRuns(operationID: operation.id).count
+        }
         return Result(
+            plugins: host.plugins.used.count,
+            steps: host.pipeline.steps.count,
             rate: Double(count) / seconds,
-            passes: Double(operations.map(\.attempt).reduce(0, +)),
+            passes: Double(report.passes),
             stepRuns: Double(stepRuns),
             seconds: seconds
         )

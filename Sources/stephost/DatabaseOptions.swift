@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import StepHostSQLite
 import StepHostStorage
 
 /// The database option every command that reads or writes operations shares.

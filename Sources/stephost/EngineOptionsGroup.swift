@@ -1,18 +1,17 @@
 import ArgumentParser
 import Foundation
-import Logging
+import StepHostApplication
+import StepHostCore
 import StepHostEngine
 import StepHostLoader
-import StepHostPipeline
-import StepHostRuntime
-import StepHostStorage
 
 /// Where create_runtime sends its requests.
 enum ProvisionerKind: String, ExpressibleByArgument, CaseIterable {
     case local, http
 }
 
-/// Options of the commands that run operations.
+/// Options of the commands that run operations. They only parse and validate: ``ProvisioningHost`` builds the
+/// application from the ``HostConfiguration`` they make.
 struct EngineOptionsGroup: ParsableArguments {
     @Option(help: "Where create_runtime sends requests: local (records them in the database) or http.")
     var provisioner: ProvisionerKind = .local
@@ -52,78 +51,62 @@ struct EngineOptionsGroup: ParsableArguments {
         }
     }
 
-    /// Loads the plugins and refuses to go on while any of them is broken, unless it is disabled.
-    func pipeline(_ global: GlobalOptions, logger: Logger) throws -> Pipeline {
-        let catalog: PluginCatalog
-        do {
-            catalog = try PluginLoader(logger: logger).load(directory: global.resolvedPluginsDirectory)
-        } catch {
-            printError("stephost: \(error)")
-            throw ExitStatus.pluginDirectoryUnusable
-        }
-        let disabled = Set(disabledPlugins)
-        func isDisabled(name: String?, file: String) -> Bool {
-            disabled.contains(name ?? "") || disabled.contains(file)
-                || disabled.contains((file as NSString).lastPathComponent)
-        }
-        let broken = catalog.broken.filter { !isDisabled(name: $0.name, file: $0.file) }
-        if !broken.isEmpty {
-            printError("stephost: refusing to run operations while plugins are broken:")
-            for plugin in broken {
-                printError("  \(plugin.file)\(plugin.name.map { " (plugin '\($0)')" } ?? ""): \(plugin.error)")
-            }
-            printError(
-                "Fix them, remove them from the plugin directory, or skip them knowingly with --disable-plugin NAME."
-            )
-            throw ExitStatus.brokenPlugins
-        }
-        let used = catalog.plugins.filter { !isDisabled(name: $0.name, file: $0.file) }
-        for plugin in catalog.plugins where !used.contains(where: { $0.file == plugin.file }) {
-            logger.warning("plugin disabled", metadata: ["plugin": "\(plugin.name)", "file": "\(plugin.file)"])
-        }
-        return Pipeline(plugins: used)
-    }
-
-    /// Loads the plugins (refusing broken ones), opens the database and builds the engine with progress output.
-    /// Plugins are checked before the database is opened, so a refusal writes nothing.
-    func makeEngine(
+    /// The host configuration these options (and the shared ones) describe.
+    func configuration(
         _ global: GlobalOptions,
         _ database: DatabaseOptions,
-        mode: SQLiteOperationStore.OpenMode,
-        showOperation: Bool
-    ) throws -> (Engine, SQLiteOperationStore) {
-        let logger = global.makeLogger()
-        let pipeline = try pipeline(global, logger: logger)
-        let store = try database.open(mode)
-        let printer = ProgressPrinter(showOperation: showOperation)
-        let engine = Engine(
-            pipeline: pipeline,
-            store: store,
-            provisioner: backend(store: store),
-            options: engineOptions(),
-            logger: logger,
-            events: { printer.handle($0) }
+        access: HostConfiguration.DatabaseAccess
+    ) -> HostConfiguration {
+        var engine = EngineOptions()
+        engine.deadline = .seconds(fractional: deadlineHours * 3600)
+        engine.defaultRetryDelay = .seconds(fractional: defaultRetryDelay)
+        engine.workers = workers
+        let backend: HostConfiguration.Provisioner =
+            switch provisioner {
+            case .local: .local
+            case .http: .http(url: URL(string: provisionerURL!)!, pollInterval: .seconds(fractional: pollInterval))
+            }
+        return HostConfiguration(
+            pluginsDirectory: global.resolvedPluginsDirectory,
+            disabledPlugins: Set(disabledPlugins),
+            databasePath: database.resolvedPath,
+            databaseAccess: access,
+            provisioner: backend,
+            engine: engine
         )
-        return (engine, store)
     }
 
-    func engineOptions() -> EngineOptions {
-        var options = EngineOptions()
-        options.deadline = .milliseconds(Int64(deadlineHours * 3_600_000))
-        options.defaultRetryDelay = .milliseconds(Int64(defaultRetryDelay * 1000))
-        options.workers = workers
-        return options
-    }
-
-    func backend(store: any OperationStore) -> any ProvisionerBackend {
-        switch provisioner {
-        case .local:
-            return LocalProvisioner(store: store)
-        case .http:
-            return HTTPProvisioner(
-                url: URL(string: provisionerURL!)!,
-                pollInterval: .milliseconds(Int64(pollInterval * 1000))
+    /// Builds the host with progress output, or prints why not and returns the matching exit status.
+    func makeHost(
+        _ global: GlobalOptions,
+        _ database: DatabaseOptions,
+        access: HostConfiguration.DatabaseAccess,
+        showOperation: Bool
+    ) throws -> ProvisioningHost {
+        let printer = ProgressPrinter(showOperation: showOperation)
+        do {
+            return try ProvisioningHost(
+                configuration(global, database, access: access),
+                logger: global.makeLogger(),
+                events: { printer.handle($0) }
             )
+        } catch {
+            switch error {
+            case .pluginDirectory(let error):
+                printError("stephost: \(error)")
+                throw ExitStatus.pluginDirectoryUnusable
+            case .brokenPlugins(let broken):
+                printError("stephost: refusing to run operations while plugins are broken:")
+                for plugin in broken {
+                    printError("  \(plugin.file)\(plugin.name.map { " (plugin '\($0)')" } ?? ""): \(plugin.error)")
+                }
+                printError(
+                    "Fix them, remove them from the plugin directory, or skip them knowingly with --disable-plugin NAME."
+                )
+                throw ExitStatus.brokenPlugins
+            case .storage(let error):
+                throw fail(error)
+            }
         }
     }
 }

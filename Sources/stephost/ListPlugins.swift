@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import StepHostApplication
 import StepHostLoader
-import StepHostPipeline
 
 /// `stephost list-plugins`: the pipeline in the order it runs, and every broken plugin with its reason.
 struct ListPlugins: ParsableCommand {
@@ -23,9 +23,9 @@ struct ListPlugins: ParsableCommand {
     func run() throws {
         let logger = options.makeLogger()
         let directory = options.resolvedPluginsDirectory
-        let catalog: PluginCatalog
+        let selection: PluginSelection
         do {
-            catalog = try PluginLoader(logger: logger).load(directory: directory)
+            selection = try PluginSelection(directory: directory, disabledPlugins: [], logger: logger)
         } catch {
             if json {
                 print(try ListPluginsReport.directoryErrorJSON(error))
@@ -34,8 +34,8 @@ struct ListPlugins: ParsableCommand {
             }
             throw ExitCode(2)
         }
-        let report = ListPluginsReport(catalog: catalog, pipeline: Pipeline(plugins: catalog.plugins))
+        let report = ListPluginsReport(catalog: selection.catalog, order: selection.order)
         print(json ? try report.json() : report.table())
-        if !catalog.broken.isEmpty { throw ExitCode(1) }
+        if !selection.broken.isEmpty { throw ExitCode(1) }
     }
 }

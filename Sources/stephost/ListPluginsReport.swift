@@ -1,11 +1,12 @@
 import Foundation
+import StepHostCore
 import StepHostLoader
-import StepHostPipeline
 
 /// Renders the pipeline and the broken plugins as a table for people or as JSON for programs.
 struct ListPluginsReport {
     let catalog: PluginCatalog
-    let pipeline: Pipeline
+    /// The steps in the order they run, built-in steps included.
+    let order: [StepIdentity]
 
     /// The JSON document: `steps` in order, `plugins`, `broken`.
     struct Document: Encodable {
@@ -41,16 +42,15 @@ struct ListPluginsReport {
     var document: Document {
         Document(
             plugins_dir: catalog.directory,
-            steps: pipeline.steps.enumerated().map { offset, step in
-                let pluginStep = step.pluginStep
-                return Document.Step(
+            steps: order.enumerated().map { offset, step in
+                Document.Step(
                     position: offset + 1,
                     name: step.name,
                     weight: step.weight,
-                    plugin: pluginStep?.plugin,
-                    plugin_version: pluginStep?.pluginVersion,
-                    file: pluginStep?.file,
-                    builtin: pluginStep == nil
+                    plugin: step.plugin?.name,
+                    plugin_version: step.plugin?.version,
+                    file: step.plugin?.file,
+                    builtin: step.plugin == nil
                 )
             },
             plugins: catalog.plugins.map {
@@ -95,15 +95,14 @@ struct ListPluginsReport {
 
     func table() -> String {
         var rows = [["#", "WEIGHT", "STEP", "PLUGIN", "VERSION", "FILE"]]
-        for (offset, step) in pipeline.steps.enumerated() {
-            let pluginStep = step.pluginStep
+        for (offset, step) in order.enumerated() {
             rows.append([
                 "\(offset + 1)",
                 "\(step.weight)",
                 step.name,
-                pluginStep?.plugin ?? "(built-in)",
-                pluginStep?.pluginVersion ?? "-",
-                pluginStep.map { ($0.file as NSString).lastPathComponent } ?? "-",
+                step.plugin?.name ?? "(built-in)",
+                step.plugin?.version ?? "-",
+                step.plugin.map { ($0.file as NSString).lastPathComponent } ?? "-",
             ])
         }
         var lines = ["Pipeline (plugins from \(catalog.directory)):"]

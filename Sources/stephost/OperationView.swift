@@ -1,5 +1,5 @@
 import Foundation
-import StepHostStorage
+import StepHostCore
 
 /// Renders operations for `operations list` and `operations show`, as text or JSON.
 ///
@@ -15,12 +15,12 @@ enum OperationView {
             "created_at": timestamp(operation.createdAt),
             "updated_at": timestamp(operation.updatedAt),
             "version": operation.version,
-            "attempt": operation.attempt,
+            "passes": operation.passes,
             "deadline": timestamp(operation.deadline),
         ]
-        object["next_attempt_at"] = operation.nextAttemptAt.map(timestamp)
-        object["runtime_id"] = operation.runtimeID
-        object["provisioner_operation_id"] = operation.provisionerOperationID
+        object["next_pass_at"] = operation.nextPassAt.map(timestamp)
+        object["runtime_id"] = operation.runtime.runtimeID
+        object["provisioner_operation_id"] = operation.runtime.provisionerOperationID
         if let error = operation.lastError {
             var last: [String: Any] = ["step": error.step, "message": error.message]
             last["plugin"] = error.plugin
@@ -31,15 +31,15 @@ enum OperationView {
 
     static func detail(_ operation: OperationRecord, runs: [StepRun]) -> [String: Any] {
         var object = summary(operation)
-        object["parameters"] = parse(operation.parameters)
+        object["parameters"] = parse(operation.parameters.json)
         object["fields"] = operation.fields.mapValues(parse)
-        object["provisioning_request"] = operation.provisioningRequest.map(parse)
+        object["provisioning_request"] = operation.runtime.provisioningRequest.map(parse)
         object["steps"] = runs.map { run in
             var entry: [String: Any] = [
                 "pass": run.pass,
                 "position": run.position,
                 "step": run.step,
-                "outcome": run.outcome,
+                "outcome": run.outcome.rawValue,
                 "started_at": timestamp(run.startedAt),
                 "duration_ms": run.durationMilliseconds,
             ]
@@ -60,11 +60,11 @@ enum OperationView {
             "description  \(operation.description)",
             "created      \(timestamp(operation.createdAt))",
             "updated      \(timestamp(operation.updatedAt))",
-            "passes       \(operation.attempt)",
-            "next pass    \(operation.nextAttemptAt.map(timestamp) ?? "-")",
+            "passes       \(operation.passes)",
+            "next pass    \(operation.nextPassAt.map(timestamp) ?? "-")",
             "deadline     \(timestamp(operation.deadline))",
-            "runtime      \(operation.runtimeID ?? "-")",
-            "provisioner  \(operation.provisionerOperationID ?? "-")",
+            "runtime      \(operation.runtime.runtimeID ?? "-")",
+            "provisioner  \(operation.runtime.provisionerOperationID ?? "-")",
             "version      \(operation.version)",
         ]
         if let error = operation.lastError {
@@ -72,7 +72,7 @@ enum OperationView {
                 "last error   step \(error.step)\(error.plugin.map { " (plugin \($0))" } ?? ""): \(error.message)"
             )
         }
-        lines.append("parameters   \(operation.parameters)")
+        lines.append("parameters   \(operation.parameters.json)")
         lines.append("fields")
         for (key, value) in operation.fields.sorted(by: { $0.key < $1.key }) {
             lines.append("  \(key) = \(value)")
@@ -81,13 +81,13 @@ enum OperationView {
         var rows = [["PASS", "#", "STEP", "PLUGIN", "OUTCOME", "MS", "MESSAGE"]]
         for run in runs {
             rows.append([
-                "\(run.pass)", "\(run.position)", run.step, run.plugin ?? "built-in", run.outcome,
+                "\(run.pass)", "\(run.position)", run.step, run.plugin ?? "built-in", run.outcome.rawValue,
                 String(format: "%.1f", run.durationMilliseconds), run.message ?? "",
             ])
         }
         lines += TextTable.lines(rows).map { "  " + $0 }
         lines.append("provisioning request (secrets redacted)")
-        lines.append(operation.provisioningRequest.map(pretty) ?? "  (not sent yet)")
+        lines.append(operation.runtime.provisioningRequest.map(pretty) ?? "  (not sent yet)")
         return lines.joined(separator: "\n")
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import StepHostStorage
+import StepHostCore
+import StepHostSQLite
 
 /// `stephost operations`: read operations from the database.
 struct Operations: AsyncParsableCommand {
@@ -30,7 +31,7 @@ struct Operations: AsyncParsableCommand {
             var rows = [["ID", "INSTANCE", "STATE", "PASSES", "UPDATED", "DESCRIPTION"]]
             for operation in operations {
                 rows.append([
-                    operation.id, operation.instanceID, operation.state.rawValue, "\(operation.attempt)",
+                    operation.id, operation.instanceID, operation.state.rawValue, "\(operation.passes)",
                     OperationView.timestamp(operation.updatedAt), operation.description,
                 ])
             }

@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
+import StepHostCore
 import StepHostEngine
-import StepHostStorage
 import Synchronization
 
 /// Prints the engine's progress: each step as it finishes with its outcome and duration, retries with
@@ -31,7 +31,7 @@ final class ProgressPrinter: Sendable {
                 let duration = String(format: "%.1f ms", run.durationMilliseconds)
                 let detail = run.message.map { "  \($0)" } ?? ""
                 emit(
-                    "\(prefix(id))  [\(position)/\(steps)] \(pad(run.step, 22)) \(pad(plugin, 12)) \(pad(run.outcome, 6)) "
+                    "\(prefix(id))  [\(position)/\(steps)] \(pad(run.step, 22)) \(pad(plugin, 12)) \(pad(run.outcome.rawValue, 6)) "
                         + "\(duration)\(detail)"
                 )
             case .parked(let id, let until, let reason):

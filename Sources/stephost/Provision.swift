@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
+import StepHostApplication
+import StepHostCore
 import StepHostEngine
-import StepHostRuntime
 import StepHostStorage
 
 /// `stephost provision`: creates an operation and runs it to a final state.
@@ -35,31 +36,27 @@ struct Provision: AsyncParsableCommand {
 
     func run() async throws {
         let text = try readParameters()
+        let parsed: ProvisioningParameters
         do {
-            _ = try ProvisioningParameters(json: text)
+            parsed = try ProvisioningParameters(json: text)
         } catch {
             printError("stephost: \(error)")
             throw ExitStatus.invalidParameters
         }
-        let (runner, store) = try engine.makeEngine(global, database, mode: .create, showOperation: false)
-        let operation: OperationRecord
+        let host = try engine.makeHost(global, database, access: .create, showOperation: false)
+        let path = host.configuration.databasePath
         do {
-            operation = try await runner.createOperation(parameters: text, instanceID: instanceID)
+            let operation = try await host.engine.createOperation(parameters: parsed, instanceID: instanceID)
+            print("operation \(operation.id) for instance \(operation.instanceID) (database \(path))")
+            if detach {
+                print("detached: `stephost run --db \(path)` processes it")
+                return
+            }
+            let final = try await host.engine.runToCompletion(operationID: operation.id)
+            if final.state != .succeeded { throw ExitStatus.failed }
         } catch let error as StorageError {
             throw fail(error)
         }
-        print("operation \(operation.id) for instance \(operation.instanceID) (database \(store.path))")
-        if detach {
-            print("detached: `stephost run --db \(store.path)` processes it")
-            return
-        }
-        do {
-            try await runner.runUntilIdle(only: operation.id)
-        } catch let error as StorageError {
-            throw fail(error)
-        }
-        let final = try await store.operation(id: operation.id)
-        if final?.state != .succeeded { throw ExitStatus.failed }
     }
 
     private func readParameters() throws -> String {

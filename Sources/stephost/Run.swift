@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import StepHostApplication
+import StepHostCore
 import StepHostEngine
 import StepHostStorage
 
@@ -23,25 +25,19 @@ struct Run: AsyncParsableCommand {
     var once = false
 
     func run() async throws {
-        let (runner, store) = try engine.makeEngine(global, database, mode: .existing, showOperation: true)
-        let before = try await store.operations(state: nil).filter { !$0.state.isFinal }.map(\.id)
+        let host = try engine.makeHost(global, database, access: .existing, showOperation: true)
+        let report: RunReport
         do {
-            if once {
-                try await runner.runDue()
-            } else {
-                try await runner.runUntilIdle()
-            }
+            report = once ? try await host.engine.runDue() : try await host.engine.runUntilIdle()
         } catch let error as StorageError {
             throw fail(error)
         }
-        var counts: [OperationState: Int] = [:]
-        for id in before {
-            if let state = try await store.operation(id: id)?.state { counts[state, default: 0] += 1 }
-        }
-        let failed = counts[.failed] ?? 0
-        let waiting = before.count - (counts[.succeeded] ?? 0) - failed
+        let operations = report.operations
+        let succeeded = operations.filter { $0.state == .succeeded }.count
+        let failed = operations.filter { $0.state == .failed }.count
+        let waiting = operations.count - succeeded - failed
         print(
-            "processed \(before.count) unfinished operation(s): \(counts[.succeeded] ?? 0) succeeded, \(failed) failed"
+            "processed \(operations.count) unfinished operation(s): \(succeeded) succeeded, \(failed) failed"
                 + (waiting > 0 ? ", \(waiting) still waiting" : "")
         )
         if failed > 0 { throw ExitStatus.failed }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import StepHostSQLite
 import StepHostStorage
 import Testing
 

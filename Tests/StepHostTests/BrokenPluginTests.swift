@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
+import StepHostCore
 import StepHostLoader
-import StepHostPipeline
 import Testing
 
 /// One way a plugin file can be broken, and what the report must say about it.
@@ -205,7 +205,7 @@ struct BrokenPluginTests {
         }
         #expect(catalog.plugins.map(\.name) == ["audit", "monitoring"])
         #expect(
-            Pipeline(plugins: catalog.plugins).steps.map(\.name) == [
+            pipelineOrder(catalog).map(\.name) == [
                 "configure_monitoring", "open_audit_ticket", "create_runtime", "verify_monitoring",
                 "close_audit_ticket",
             ]

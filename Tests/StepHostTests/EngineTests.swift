@@ -1,45 +1,49 @@
 import Foundation
+import StepHostApplication
+import StepHostCore
 import StepHostEngine
-import StepHostRuntime
+import StepHostSQLite
 import StepHostStorage
 import Testing
 
-@Suite("Running operations through the steps")
+/// The end-to-end layer: real plugins (.so files), a real SQLite file, the host as `ProvisioningHost` builds
+/// it. The engine's rules are tested fast, on an in-memory store and a test clock, in `EngineSemanticsTests`.
+@Suite("Running operations through real plugins")
 struct EngineTests {
     @Test func stepsRunInPipelineOrderAndTheOperationSucceeds() async throws {
         let harness = try EngineHarness()
         try harness.addExamples()
-        let (operation, runs, store) = try await harness.provision()
+        let (operation, runs, host) = try await harness.provision()
 
         #expect(operation.state == .succeeded)
-        #expect(operation.nextAttemptAt == nil)
+        #expect(operation.nextPassAt == nil)
         #expect(operation.lastError == nil)
-        #expect(operation.attempt == 2)  // verify_monitoring asks for one retry
+        #expect(operation.passes == 2)  // verify_monitoring asks for one retry
         let order = [
             "allocate_subnet", "configure_monitoring", "open_audit_ticket", "configure_dns", "create_runtime",
             "verify_monitoring",
         ]
         #expect(runs.filter { $0.pass == 1 }.map(\.step) == order)
         #expect(runs.filter { $0.pass == 2 }.map(\.step) == order + ["close_audit_ticket"])
-        #expect(runs.map(\.outcome).filter { $0 != "done" } == ["retry"])
+        #expect(runs.map(\.outcome).filter { $0 != .done } == [.retry])
         #expect(runs.first { $0.step == "allocate_subnet" }?.pluginFileHash?.count == 64)
         #expect(runs.first { $0.step == "create_runtime" }?.plugin == nil)
         #expect(Set(operation.fields.keys) == ["subnet", "audit_ticket", "audit_closed", "monitoring_probe_started"])
-        #expect(operation.runtimeID != nil)
-        #expect(try await store.localProvisioningCount(operationID: operation.id) == 1)
+        #expect(operation.runtime.runtimeID != nil)
+        #expect(try await host.store.localProvisioningCount(operationID: operation.id) == 1)
     }
 
     @Test func failingStepEndsTheOperationFailedNamingStepAndPlugin() async throws {
         let harness = try EngineHarness()
         try harness.addExamples()
         try harness.addFixture("breaker", mode: 2, weight: 40)
-        let (operation, runs, store) = try await harness.provision()
+        let (operation, runs, host) = try await harness.provision()
 
         #expect(operation.state == .failed)
         #expect(operation.lastError == LastError(step: "breaker_step", plugin: "breaker", message: "fixture failure"))
         #expect(runs.map(\.step) == ["allocate_subnet", "configure_monitoring", "breaker_step"])
-        #expect(operation.provisionerOperationID == nil)
-        #expect(try await store.localProvisioningCount(operationID: operation.id) == 0)
+        #expect(operation.runtime.provisionerOperationID == nil)
+        #expect(try await host.store.localProvisioningCount(operationID: operation.id) == 0)
     }
 
     @Test(arguments: [
@@ -49,6 +53,7 @@ struct EngineTests {
             5,
             "the plugin broke the ABI: set_field: field 'stephost_state' uses the prefix 'stephost', reserved for the host"
         ),
+        (12, "the plugin broke the ABI: the step returned the unknown outcome code 7"),
     ])
     func pluginFaultFailsTheOperationAndWritesNothingOfIt(mode: Int, message: String) async throws {
         let harness = try EngineHarness()
@@ -56,7 +61,8 @@ struct EngineTests {
         let (operation, runs, _) = try await harness.provision()
         #expect(operation.state == .failed)
         #expect(operation.lastError == LastError(step: "faulty_step", plugin: "faulty", message: message))
-        #expect(runs.map(\.outcome) == ["fault"])
+        #expect(runs.map(\.outcome) == [.fault])
+        // Mode 12 wrote two valid fields and checkpointed one before it faulted: neither stays.
         #expect(operation.fields.isEmpty)
     }
 
@@ -65,73 +71,26 @@ struct EngineTests {
         let harness = try EngineHarness()
         try harness.addExamples()
         try harness.addFixture("flaky", mode: 6, weight: 60)
-        let (operation, runs, store) = try await harness.provision()
+        let (operation, runs, host) = try await harness.provision()
 
         #expect(operation.state == .succeeded)
         // Pass 1 and 2 retry at flaky_step; pass 3 reaches create_runtime and verify_monitoring retries once more.
-        #expect(operation.attempt == 4)
-        #expect(runs.filter { $0.step == "flaky_step" }.map(\.outcome) == ["retry", "retry", "done", "done"])
+        #expect(operation.passes == 4)
+        #expect(runs.filter { $0.step == "flaky_step" }.map(\.outcome) == [.retry, .retry, .done, .done])
         #expect(runs.filter { $0.step == "allocate_subnet" }.count == 4)
         #expect(operation.fields["passes_seen"] == "4")
         let subnet = try #require(operation.fields["subnet"])
 
         // create_runtime ran in passes 3 and 4 and sent once; the request holds each override once.
         #expect(runs.filter { $0.step == "create_runtime" }.map(\.pass) == [3, 4])
-        #expect(try await store.localProvisioningCount(operationID: operation.id) == 1)
-        let request = try #require(operation.provisioningRequest)
+        #expect(try await host.store.localProvisioningCount(operationID: operation.id) == 1)
+        let request = try #require(operation.runtime.provisioningRequest)
         let istio = try #require(
             try Self.components(request).first { $0["component"] as? String == "istio" }?["configuration"]
                 as? [[String: Any]]
         )
         #expect(istio.count == 1)
         #expect("\"\(istio.first?["value"] as? String ?? "")\"" == subnet)
-    }
-
-    @Test func operationThatKeepsRetryingFailsAtItsDeadline() async throws {
-        let harness = try EngineHarness()
-        try harness.addFixture("stubborn", mode: 1, weight: 10)
-        let store = try harness.store()
-        let engine = try harness.engine(store: store)
-        let created = try await engine.createOperation(parameters: #"{"name":"late"}"#)
-        #expect(try await engine.runDue(only: created.id) == 1)
-        var parked = try #require(try await store.operation(id: created.id))
-        #expect(parked.state == .inProgress)
-
-        // Move the deadline (and so the next attempt) into the past instead of waiting for it.
-        parked.deadline = Date(timeIntervalSinceNow: -1)
-        parked.nextAttemptAt = parked.deadline
-        _ = try await store.save(parked, stepRuns: [])
-        #expect(try await engine.runDue(only: created.id) == 1)
-
-        let operation = try #require(try await store.operation(id: created.id))
-        #expect(operation.state == .failed)
-        let error = try #require(operation.lastError)
-        #expect(error.step == "stephost")
-        #expect(error.message.contains("the operation passed its deadline"))
-        #expect(
-            error.message.contains(
-                "after 1 passes; it was waiting for pass 2: stubborn_step asked to retry: after 250 ms"
-            )
-        )
-        #expect(try await store.stepRuns(operationID: created.id).map(\.outcome) == ["retry"])
-    }
-
-    @Test func retryIsParkedNeverPastTheDeadline() async throws {
-        let harness = try EngineHarness()
-        try harness.addFixture("stubborn", mode: 1, weight: 10)
-        let store = try harness.store()
-        var options = EngineOptions()
-        options.deadline = .milliseconds(100)
-        let engine = try harness.engine(options, store: store)
-        let created = try await engine.createOperation(parameters: #"{"name":"late"}"#)
-        try await engine.runDue(only: created.id)
-        let operation = try #require(try await store.operation(id: created.id))
-        if operation.state == .inProgress {
-            #expect(operation.nextAttemptAt == operation.deadline)
-        } else {
-            // The machine was slow enough that the deadline passed before the first pass.
-            #expect(operation.lastError?.message.contains("deadline") == true)
-        }
     }
 
     @Test func pluginStepsRunOnTheEnginesOwnThreadsNotTheCooperativePool() async throws {
@@ -161,10 +120,12 @@ struct EngineTests {
     @Test func concurrentWriteIsDetectedAndNeverOverwritten() async throws {
         let harness = try EngineHarness()
         try harness.addFixture("slowpoke", mode: 10, weight: 10)
-        let store = try harness.store()
-        let engine = try harness.engine(store: store)
-        let created = try await engine.createOperation(parameters: #"{"name":"race"}"#)
-        let pass = Task { try await engine.runUntilIdle(only: created.id) }
+        let host = try harness.host()
+        let store = host.store
+        let created = try await host.engine.createOperation(
+            parameters: try ProvisioningParameters(json: #"{"name":"race"}"#)
+        )
+        let pass = Task { try await host.engine.runUntilIdle(only: created.id) }
 
         var checkpointed: OperationRecord?
         for _ in 0..<600 where checkpointed == nil {
@@ -176,8 +137,8 @@ struct EngineTests {
         }
         var intruder = try #require(checkpointed, "the step never checkpointed")
         intruder.fields["intruder"] = #""was here""#
-        _ = try await store.save(intruder, stepRuns: [])
-        try await pass.value
+        _ = try await store.save(intruder)
+        _ = try await pass.value
 
         let operation = try #require(try await store.operation(id: created.id))
         #expect(operation.fields["intruder"] == #""was here""#)

@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
+import StepHostCore
 import StepHostLoader
-import StepHostPipeline
 import Testing
 
 @Suite("Loading and ordering plugins")
@@ -12,15 +12,15 @@ struct LoaderTests {
         let catalog = try loadCatalog(directory)
         #expect(catalog.broken.isEmpty, "\(catalog.broken)")
         #expect(catalog.plugins.map(\.name) == ["audit", "monitoring", "network"])
-        let pipeline = Pipeline(plugins: catalog.plugins)
+        let pipeline = pipelineOrder(catalog)
         #expect(
-            pipeline.steps.map(\.name) == [
+            pipeline.map(\.name) == [
                 "allocate_subnet", "configure_monitoring", "open_audit_ticket", "configure_dns", "create_runtime",
                 "verify_monitoring", "close_audit_ticket",
             ]
         )
-        #expect(pipeline.steps.map(\.weight) == [20, 30, 50, 50, 100, 120, 150])
-        #expect(pipeline.steps[4].pluginStep == nil)
+        #expect(pipeline.map(\.weight) == [20, 30, 50, 50, 100, 120, 150])
+        #expect(pipeline[4].provenance == .builtIn)
         #expect(catalog.plugins.allSatisfy { $0.abiVersion == ABIVersion(major: 1, minor: 0) })
     }
 
@@ -43,7 +43,7 @@ struct LoaderTests {
         #expect(catalog.broken.isEmpty, "\(catalog.broken)")
         // Within a plugin, the plugin's own list order holds (alpha lists alpha_second first).
         #expect(
-            Pipeline(plugins: catalog.plugins).steps.map(\.name) == [
+            pipelineOrder(catalog).map(\.name) == [
                 "alpha_second", "alpha_first", "beta_step", "create_runtime",
             ]
         )
@@ -57,7 +57,7 @@ struct LoaderTests {
             ["PLUGIN_NAME": cString("early"), "STEP1_WEIGHT": "99", "STEP1_NAME": cString("early")]
         )
         let catalog = try loadCatalog(directory)
-        #expect(Pipeline(plugins: catalog.plugins).steps.map(\.name) == ["early", "create_runtime", "late"])
+        #expect(pipelineOrder(catalog).map(\.name) == ["early", "create_runtime", "late"])
     }
 
     @Test func hiddenFilesAndFilesWithoutSoSuffixAreIgnored() throws {

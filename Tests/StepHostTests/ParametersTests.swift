@@ -1,5 +1,5 @@
 import Foundation
-import StepHostLoader
+import StepHostCore
 import StepHostRuntime
 import Testing
 
@@ -7,7 +7,7 @@ import Testing
 struct ParametersTests {
     @Test func defaultsFillEveryRequiredRequestField() throws {
         let parameters = try ProvisioningParameters(json: #"{"name":"rt-1"}"#)
-        let request = ProvisioningRequest(parameters: parameters, input: RuntimeInput(), operationID: "op-9")
+        let request = ProvisioningRequest(parameters: parameters, input: InputCreator(), operationID: "op-9")
         let gardener = request.clusterConfig.gardenerConfig
         #expect(gardener.provider == "gcp")
         #expect(gardener.region == "europe-west3")
@@ -19,7 +19,7 @@ struct ParametersTests {
 
     @Test func providerSpecificConfigFollowsTheProvider() throws {
         let aws = try ProvisioningParameters(json: #"{"name":"rt","provider":"aws","region":"us-east-1"}"#)
-        let request = ProvisioningRequest(parameters: aws, input: RuntimeInput(), operationID: "op")
+        let request = ProvisioningRequest(parameters: aws, input: InputCreator(), operationID: "op")
         #expect(request.clusterConfig.gardenerConfig.providerSpecificConfig.awsConfig?.zone == "us-east-1a")
         #expect(request.clusterConfig.gardenerConfig.providerSpecificConfig.gcpConfig == nil)
         #expect(request.clusterConfig.gardenerConfig.machineType == "m5.2xlarge")
@@ -59,7 +59,7 @@ struct ParametersTests {
     }
 
     @Test func laterOverrideReplacesEarlierAndUndeclaredComponentsAreKeptAndNamed() throws {
-        var input = RuntimeInput()
+        var input = InputCreator()
         var first = StepResult(outcome: .done)
         first.componentOverrides = [
             ComponentOverride(component: "istio", override: Override(key: "replicas", value: "1", secret: false)),

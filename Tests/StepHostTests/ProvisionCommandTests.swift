@@ -37,7 +37,7 @@ struct ProvisionCommandTests {
         #expect(shown.status == 0)
         let operation = try json(shown.stdout)
         #expect(operation["state"] as? String == "succeeded")
-        #expect(operation["attempt"] as? Int == 2)
+        #expect(operation["passes"] as? Int == 2)
         let fields = try #require(operation["fields"] as? [String: Any])
         #expect(fields["audit_closed"] as? Bool == true)
         let steps = try #require(operation["steps"] as? [[String: Any]])

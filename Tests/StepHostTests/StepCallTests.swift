@@ -1,4 +1,5 @@
 import Foundation
+import StepHostCore
 import StepHostLoader
 import Testing
 
@@ -7,13 +8,13 @@ import Testing
 struct StepCallTests {
     static func operation(fields: String = "{}", parameters: String = #"{"name":"demo"}"#) -> [UInt8] {
         Array(
-            #"{"id":"op-12345678-abcd","instance_id":"inst-1","type":"provision","attempt":1,"parameters":\#(parameters),"fields":\#(fields)}"#
+            #"{"id":"op-12345678-abcd","instance_id":"inst-1","type":"provision","pass":1,"attempt":1,"parameters":\#(parameters),"fields":\#(fields)}"#
                 .utf8
         )
     }
 
     /// A checkpoint that the "host" persisted.
-    static let persisted: @Sendable ([(key: String, json: String?)]) -> Bool = { _ in true }
+    static let persisted: @Sendable (OperationChanges) -> Bool = { _ in true }
 
     func step(_ name: String, in products: [String]) throws -> PluginStep {
         let directory = try TemporaryDirectory()
@@ -25,16 +26,16 @@ struct StepCallTests {
     @Test func swiftStepAllocatesOnceAndReusesThePersistedFieldOnTheNextPass() throws {
         let allocate = try step("allocate_subnet", in: ["ExampleNetworkPlugin"])
 
-        var checkpointed: [(key: String, json: String?)] = []
+        var checkpointed = OperationChanges()
         let first = allocate.run(operationJSON: Self.operation()) { changes in
             checkpointed = changes
             return true
         }
         #expect(first.outcome == .done)
-        let subnet = try #require(first.fieldChanges.first { $0.key == "subnet" }?.json)
+        let subnet = try #require(first.changes.fields.first { $0.key == "subnet" }?.json)
         #expect(subnet.hasPrefix(#""10."#) && subnet.hasSuffix(#"/22""#))
         #expect(first.checkpoints == 1)
-        #expect(checkpointed.map(\.key) == ["subnet"])
+        #expect(checkpointed.fields.map(\.key) == ["subnet"])
         #expect(first.componentOverrides.map(\.component) == ["istio"])
 
         // A repeated pass finds the field and does not allocate again, but rebuilds the override.
@@ -43,7 +44,7 @@ struct StepCallTests {
             checkpoint: Self.persisted
         )
         #expect(second.outcome == .done)
-        #expect(second.fieldChanges.isEmpty)
+        #expect(second.changes.fields.isEmpty)
         #expect(second.checkpoints == 0)
         #expect(second.componentOverrides == first.componentOverrides)
     }
@@ -97,9 +98,9 @@ struct StepCallTests {
     @Test func cStepAsksForRetryThenFinishesOnceItsFieldIsPersisted() throws {
         let verify = try step("verify_monitoring", in: ["ExampleCPlugin"])
         let first = verify.run(operationJSON: Self.operation(), checkpoint: Self.persisted)
-        #expect(first.outcome == .retry(afterMilliseconds: 500))
-        #expect(first.fieldChanges.map(\.key) == ["monitoring_probe_started"])
-        #expect(first.fieldChanges.map(\.json) == ["true"])
+        #expect(first.outcome == .retry(after: .milliseconds(500)))
+        #expect(first.changes.fields.map(\.key) == ["monitoring_probe_started"])
+        #expect(first.changes.fields.map(\.json) == ["true"])
         let second = verify.run(
             operationJSON: Self.operation(fields: #"{"monitoring_probe_started": true}"#),
             checkpoint: Self.persisted
@@ -109,9 +110,12 @@ struct StepCallTests {
     }
 
     @Test(arguments: [
-        (3, "the step returned the unknown outcome code 7"),
-        (4, "set_field: the value of field 'broken' is not valid UTF-8 JSON"),
-        (5, "set_field: field 'stephost_state' uses the prefix 'stephost', reserved for the host"),
+        (3, "the plugin broke the ABI: the step returned the unknown outcome code 7"),
+        (4, "the plugin broke the ABI: set_field: the value of field 'broken' is not valid UTF-8 JSON"),
+        (
+            5,
+            "the plugin broke the ABI: set_field: field 'stephost_state' uses the prefix 'stephost', reserved for the host"
+        ),
     ])
     func pluginThatBreaksTheABIIsAFault(mode: Int, message: String) throws {
         let directory = try TemporaryDirectory()
@@ -119,7 +123,7 @@ struct StepCallTests {
         let step = try #require(try loadCatalog(directory).plugins.first?.steps.first)
         let result = step.run(operationJSON: Self.operation(), checkpoint: Self.persisted)
         #expect(result.outcome == .fault(message))
-        #expect(result.fieldChanges.isEmpty)
+        #expect(result.changes.fields.isEmpty)
     }
 
     @Test func cFixtureStepReportsDoneRetryAndFail() throws {
@@ -137,8 +141,8 @@ struct StepCallTests {
             }
         )
         #expect(outcomes["done_step"]?.outcome == .done)
-        #expect(outcomes["done_step"]?.fieldChanges.map(\.json) == [#""done_step""#])
-        #expect(outcomes["retry_step"]?.outcome == .retry(afterMilliseconds: 250))
+        #expect(outcomes["done_step"]?.changes.fields.map(\.json) == [#""done_step""#])
+        #expect(outcomes["retry_step"]?.outcome == .retry(after: .milliseconds(250)))
         #expect(outcomes["fail_step"]?.outcome == .fail("fixture failure"))
     }
 }

@@ -1,72 +1,28 @@
 import Foundation
 import GRDB
+import StepHostCore
+import StepHostSQLite
 import StepHostStorage
 import Testing
 
+/// One operation, as tests create it.
+func newOperation(
+    _ id: String = "op-1",
+    now: Date = Date(timeIntervalSince1970: 1_800_000_000)
+) throws -> OperationRecord {
+    OperationRecord(
+        id: id,
+        instanceID: "inst-1",
+        description: "new",
+        createdAt: now,
+        deadline: now.addingTimeInterval(3600),
+        parameters: try ProvisioningParameters(json: #"{"name":"x"}"#)
+    )
+}
+
+/// What the SQLite store does beyond the conformance suite: the file, its schema and its migrations.
 @Suite("SQLite operation store")
 struct StorageTests {
-    func newOperation(_ id: String = "op-1", now: Date = Date()) -> OperationRecord {
-        OperationRecord(
-            id: id,
-            instanceID: "inst-1",
-            description: "new",
-            createdAt: now,
-            deadline: now.addingTimeInterval(3600),
-            parameters: #"{"name":"x"}"#
-        )
-    }
-
-    @Test func staleWriteIsRefusedAndNeverOverwrites() async throws {
-        let directory = try TemporaryDirectory()
-        let store = try SQLiteOperationStore(path: directory.file("db.sqlite").path)
-        try await store.create(newOperation())
-        let read = try #require(try await store.operation(id: "op-1"))
-
-        var first = read
-        first.fields["winner"] = #""first""#
-        let saved = try await store.save(first, stepRuns: [])
-        #expect(saved.version == read.version + 1)
-
-        var second = read  // based on the same, now stale, version
-        second.fields["winner"] = #""second""#
-        let error = try await #require(throws: StorageError.self) { try await store.save(second, stepRuns: []) }
-        #expect(error.code == .conflict)
-        #expect(
-            error.message.contains(
-                "stored version \(read.version + 1), this write was based on version \(read.version)"
-            )
-        )
-        #expect(try await store.operation(id: "op-1")?.fields["winner"] == #""first""#)
-    }
-
-    @Test func customFieldsRoundTripAsJSONValues() async throws {
-        let directory = try TemporaryDirectory()
-        let store = try SQLiteOperationStore(path: directory.file("db.sqlite").path)
-        var operation = newOperation()
-        try await store.create(operation)
-        operation.fields = ["list": "[1,2,3]", "nested": #"{"a":{"b":null}}"#, "text": #""quote \" and \\ slash""#]
-        _ = try await store.save(operation, stepRuns: [])
-        #expect(try await store.operation(id: "op-1")?.fields == operation.fields)
-    }
-
-    @Test func operationHeldByALiveHostIsNotClaimedButADeadLocalOwnersIs() async throws {
-        let directory = try TemporaryDirectory()
-        let store = try SQLiteOperationStore(path: directory.file("db.sqlite").path)
-        let now = Date()
-        for (id, owner) in [
-            ("held", ClaimOwner.current.description), ("orphan", "\(ProcessInfo.processInfo.hostName):999999:1"),
-        ] {
-            var operation = newOperation(id, now: now)
-            operation.claimedBy = owner
-            operation.claimedUntil = now.addingTimeInterval(600)
-            try await store.create(operation)
-        }
-        let other = ClaimOwner("\(ProcessInfo.processInfo.hostName):1:1")
-        let claimed = try await store.claimDue(now: now, owner: other, lease: .seconds(60), limit: 10, id: nil)
-        #expect(claimed.map(\.id) == ["orphan"])
-        #expect(claimed.first?.claimedBy == other.description)
-    }
-
     @Test func corruptFileIsReportedAndLeftUntouched() throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("db.sqlite").path
@@ -83,11 +39,11 @@ struct StorageTests {
         let path = directory.file("db.sqlite").path
         _ = try SQLiteOperationStore(path: path)
         try DatabaseQueue(path: path).write { db in
-            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v2')")
+            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v9')")
         }
         let error = try #require(throws: StorageError.self) { try SQLiteOperationStore(path: path) }
         #expect(error.code == .newerSchema)
-        #expect(error.message.contains("schema migrations this stephost does not know (v2)"))
+        #expect(error.message.contains("schema migrations this stephost does not know (v9)"))
     }
 
     @Test func missingDatabaseIsNotCreatedForReading() throws {
@@ -96,5 +52,88 @@ struct StorageTests {
         let error = try #require(throws: StorageError.self) { try SQLiteOperationStore(path: path, mode: .readOnly) }
         #expect(error.code == .notFound)
         #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    /// An issue-3 database (schema v1, written by the v1 migration itself) opens after the migration with its
+    /// operations, step history, local provisioning records and claims intact.
+    @Test func databaseOfTheFirstSchemaOpensWithItsOperationsIntact() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("v1.sqlite").path
+        let created = Int64(1_800_000_000_000)
+        let queue = try DatabaseQueue(path: path)
+        try SQLiteOperationStore.migrator.migrate(queue, upTo: "v1")
+        try await queue.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO operations (id, instance_id, type, state, description, created_at, updated_at, version,
+                        attempt, next_attempt_at, deadline, runtime_id, provisioner_operation_id, last_error_step,
+                        last_error_plugin, last_error_message, parameters, fields, provisioning_request, claimed_by,
+                        claimed_until)
+                    VALUES
+                    ('op-parked', 'inst-1', 'provision', 'in_progress', 'waiting for pass 3', ?, ?, 7, 2, ?, ?,
+                        'rt-1', 'local-1', NULL, NULL, NULL, '{"name":"old-one"}', '{"subnet":"10.0.0.0/22"}',
+                        '{"runtimeInput":{}}', 'old-host:42:1', ?),
+                    ('op-failed', 'inst-2', 'provision', 'failed', 'failed at step x: boom', ?, ?, 3, 1, NULL, ?,
+                        NULL, NULL, 'x', 'team', 'boom', '{"name":"old-two"}', '{}', NULL, NULL, NULL)
+                    """,
+                arguments: [
+                    created, created, created + 5000, created + 86_400_000, created + 300_000, created - 1, created,
+                    created + 86_400_000,
+                ]
+            )
+            try db.execute(
+                sql: """
+                    INSERT INTO step_runs (operation_id, pass, position, step, plugin, plugin_file_hash, outcome,
+                        started_at, duration_ms, message)
+                    VALUES ('op-parked', 1, 1, 'allocate', 'network', 'abc', 'done', ?, 1.5, NULL),
+                           ('op-parked', 2, 1, 'verify', 'monitoring', 'def', 'retry', ?, 0.5, 'after 500 ms')
+                    """,
+                arguments: [created, created + 1000]
+            )
+            try db.execute(
+                sql: """
+                    INSERT INTO local_provisioning (operation_id, provisioner_operation_id, runtime_id, request, received_at)
+                    VALUES ('op-parked', 'local-1', 'rt-1', '{}', ?)
+                    """,
+                arguments: [created]
+            )
+        }
+
+        let store = try SQLiteOperationStore(path: path, mode: .existing)
+        let parked = try #require(try await store.operation(id: "op-parked"))
+        #expect(parked.state == .inProgress)
+        #expect(parked.version == 7)
+        #expect(parked.passes == 2)
+        #expect(parked.nextPassAt == Date(timeIntervalSince1970: 1_800_000_005))
+        #expect(parked.fields == ["subnet": #""10.0.0.0/22""#])
+        #expect(parked.parameters.name == "old-one")
+        #expect(
+            parked.runtime
+                == RuntimeRecord(
+                    provisionerOperationID: "local-1",
+                    runtimeID: "rt-1",
+                    provisioningRequest: #"{"runtimeInput":{}}"#
+                )
+        )
+        let claim = try #require(try await store.claim(operationID: "op-parked"))
+        #expect(claim.owner == ClaimOwner("old-host:42:1"))
+        #expect(claim.expiresAt == Date(timeIntervalSince1970: 1_800_000_300))
+        let failed = try #require(try await store.operation(id: "op-failed"))
+        #expect(failed.lastError == LastError(step: "x", plugin: "team", message: "boom"))
+        #expect(try await store.claim(operationID: "op-failed") == nil)
+        #expect(try await store.stepRuns(operationID: "op-parked").map(\.outcome) == [.done, .retry])
+        #expect(try await store.localProvisioningCount(operationID: "op-parked") == 1)
+
+        // And it works on: the migrated operation is claimed and written like any other.
+        let later = Date(timeIntervalSince1970: 1_800_001_000)
+        let owner = ClaimOwner("new-host:1:1")
+        let claimed = try await store.claimDue(now: later, owner: owner, lease: .seconds(60), limit: 5, id: nil)
+        #expect(claimed.map(\.id) == ["op-parked"])
+        var next = claimed[0]
+        next.passes += 1
+        #expect(try await store.save(next, stepRuns: [], claim: owner, releasingClaim: true).version == 8)
+        let columns = try await DatabaseQueue(path: path).read { db in try db.columns(in: "operations").map(\.name) }
+        #expect(columns.contains("passes") && columns.contains("next_pass_at"))
+        #expect(!columns.contains("attempt") && !columns.contains("claimed_by"))
     }
 }

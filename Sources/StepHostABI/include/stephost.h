@@ -66,8 +66,17 @@ extern "C" {
 /** The name of the one symbol a plugin exports. */
 #define STEPHOST_ENTRY_SYMBOL "stephost_plugin_init"
 
+/** The name of the built-in step that sends the provisioning request. No plugin step may use it. */
+#define STEPHOST_CREATE_RUNTIME_NAME "create_runtime"
 /** The weight of the built-in `create_runtime` step. Plugin steps use any other weight >= 1. */
 #define STEPHOST_CREATE_RUNTIME_WEIGHT 100
+
+/** STEPHOST_ABI_VERSION and its parts as functions, for languages that cannot use C macros. */
+static inline uint32_t stephost_abi_version(uint32_t major, uint32_t minor) {
+    return STEPHOST_ABI_VERSION(major, minor);
+}
+static inline uint32_t stephost_abi_major(uint32_t version) { return STEPHOST_ABI_MAJOR(version); }
+static inline uint32_t stephost_abi_minor(uint32_t version) { return STEPHOST_ABI_MINOR(version); }
 
 /* ---- Status codes ------------------------------------------------------------ */
 
@@ -162,8 +171,11 @@ typedef struct stephost_call_services {
 typedef struct stephost_step_call {
     uint32_t struct_size;
     /**
-     * The operation as one JSON object: {"id", "instance_id", "type", "attempt",
-     * "parameters": {...}, "fields": {...}}. UTF-8, not NUL-terminated.
+     * The operation as one JSON object: {"id", "instance_id", "type", "pass",
+     * "parameters": {...}, "fields": {...}}. UTF-8, not NUL-terminated. "pass" is the
+     * number of the pass this call belongs to (1 on the first; every retry starts a new
+     * pass from the first step). "attempt" carries the same number for plugins written
+     * before it was renamed; it is deprecated and goes away with ABI 2.
      */
     const char *operation_json;
     size_t operation_json_len;

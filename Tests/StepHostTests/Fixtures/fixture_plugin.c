@@ -42,15 +42,16 @@
 // 7 record the calling thread's name, 8 on the first pass set "slow_started", checkpoint and block for
 // 60 s (to be killed), 9 add a secret override and log and fail with its value, 10 on the first pass set
 // "slow_started", checkpoint, block for 1 s, then set "after_sleep", 11 add a secret override, log its value
-// and return an unknown outcome code (a fault).
+// and return an unknown outcome code (a fault), 12 set a field, checkpoint, set another, then return an
+// unknown outcome code (a fault after valid writes).
 #ifndef RUN_MODE
 #define RUN_MODE 0
 #endif
 
-// The operation's "attempt" member (the pass number), or 0.
-static long attempt(const stephost_step_call *call) {
-    const char *at = memmem(call->operation_json, call->operation_json_len, "\"attempt\":", 10);
-    return at == NULL ? 0 : strtol(at + 10, NULL, 10);
+// The operation's "pass" member, or 0.
+static long pass_number(const stephost_step_call *call) {
+    const char *at = memmem(call->operation_json, call->operation_json_len, "\"pass\":", 7);
+    return at == NULL ? 0 : strtol(at + 7, NULL, 10);
 }
 
 static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call) {
@@ -59,7 +60,7 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
     char text[128];
     switch (RUN_MODE) {
     case 6: {
-        long pass = attempt(call);
+        long pass = pass_number(call);
         int n = snprintf(text, sizeof text, "%ld", pass);
         s->set_field(call->ctx, "passes_seen", 11, text, (size_t)n);
         if (pass < 3) {
@@ -101,6 +102,12 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
         s->log(call->ctx, STEPHOST_LOG_ERROR, "token hunter2-vault-token was refused", 37);
         s->set_error(call->ctx, "vault refused hunter2-vault-token", 33);
         return STEPHOST_OUTCOME_FAIL;
+    case 12:
+        // Valid writes, one of them checkpointed, then an ABI violation: none of them may stay.
+        s->set_field(call->ctx, "before_fault", 12, "true", 4);
+        if (s->checkpoint(call->ctx) != STEPHOST_STATUS_OK) return STEPHOST_OUTCOME_FAIL;
+        s->set_field(call->ctx, "also_before_fault", 17, "1", 1);
+        return 7;
     case 1:
         s->set_retry_after(call->ctx, 250);
         return STEPHOST_OUTCOME_RETRY;

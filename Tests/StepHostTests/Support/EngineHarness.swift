@@ -1,14 +1,15 @@
 import Foundation
 import GRDB
 import Logging
+import StepHostApplication
+import StepHostCore
 import StepHostEngine
-import StepHostLoader
-import StepHostPipeline
-import StepHostRuntime
+import StepHostSQLite
 import StepHostStorage
 import Testing
 
-/// A plugin directory, a real SQLite file and an engine with the local provisioner.
+/// A plugin directory, a real SQLite file and a host built by `ProvisioningHost` with the local provisioner:
+/// the end-to-end layer of the engine tests, with real plugins.
 final class EngineHarness {
     let directory: TemporaryDirectory
     let plugins: URL
@@ -43,18 +44,10 @@ final class EngineHarness {
         )
     }
 
-    func store() throws -> SQLiteOperationStore {
-        try SQLiteOperationStore(path: databasePath)
-    }
-
-    func engine(_ options: EngineOptions = EngineOptions(), store: SQLiteOperationStore) throws -> Engine {
-        let catalog = try loadCatalog(path: plugins.path)
-        try #require(catalog.broken.isEmpty, "\(catalog.broken)")
-        return Engine(
-            pipeline: Pipeline(plugins: catalog.plugins),
-            store: store,
-            provisioner: LocalProvisioner(store: store),
-            options: options,
+    /// Builds the host for the plugin directory and the database.
+    func host(_ options: EngineOptions = EngineOptions()) throws -> ProvisioningHost {
+        try ProvisioningHost(
+            HostConfiguration(pluginsDirectory: plugins.path, databasePath: databasePath, engine: options),
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         )
     }
@@ -63,12 +56,13 @@ final class EngineHarness {
     func provision(
         _ parameters: String = #"{"name":"test-runtime"}"#,
         options: EngineOptions = EngineOptions()
-    ) async throws -> (OperationRecord, [StepRun], SQLiteOperationStore) {
-        let store = try store()
-        let engine = try engine(options, store: store)
-        let created = try await engine.createOperation(parameters: parameters, instanceID: "inst-1")
-        try await engine.runUntilIdle(only: created.id)
-        let operation = try #require(try await store.operation(id: created.id))
-        return (operation, try await store.stepRuns(operationID: created.id), store)
+    ) async throws -> (OperationRecord, [StepRun], ProvisioningHost) {
+        let host = try host(options)
+        let created = try await host.engine.createOperation(
+            parameters: try ProvisioningParameters(json: parameters),
+            instanceID: "inst-1"
+        )
+        let operation = try await host.engine.runToCompletion(operationID: created.id)
+        return (operation, try await host.store.stepRuns(operationID: created.id), host)
     }
 }

@@ -1,7 +1,10 @@
 import Foundation
 import Glibc
 import Logging
+import StepHostApplication
+import StepHostCore
 import StepHostLoader
+import StepHostPipeline
 import Testing
 
 /// Paths of the package and of the products `swift build` made.
@@ -153,4 +156,9 @@ func loadCatalog(_ directory: TemporaryDirectory) throws -> PluginCatalog {
 /// Loads the directory at `path` with a logger that discards everything.
 func loadCatalog(path: String) throws(PluginDirectoryError) -> PluginCatalog {
     try PluginLoader(logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })).load(directory: path)
+}
+
+/// The steps of `catalog`'s plugins and the built-in steps, in the order the pipeline runs them.
+func pipelineOrder(_ catalog: PluginCatalog) -> [StepIdentity] {
+    Pipeline.order(catalog.plugins.flatMap(\.steps).map(\.identity) + ProvisioningHost.builtInSteps)
 }

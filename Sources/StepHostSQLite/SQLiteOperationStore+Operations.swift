@@ -1,5 +1,7 @@
 public import Foundation
 import GRDB
+public import StepHostCore
+public import StepHostStorage
 
 extension SQLiteOperationStore {
     public func create(_ operation: OperationRecord) async throws {
@@ -10,7 +12,7 @@ extension SQLiteOperationStore {
                         INSERT INTO operations (\(Self.columns.joined(separator: ", ")))
                         VALUES (\(Array(repeating: "?", count: Self.columns.count).joined(separator: ", ")))
                         """,
-                    arguments: Self.arguments(operation)
+                    arguments: StatementArguments(Self.values(operation))
                 )
             }
         }
@@ -42,9 +44,24 @@ extension SQLiteOperationStore {
         }
     }
 
-    public func save(_ operation: OperationRecord, stepRuns: [StepRun]) async throws -> OperationRecord {
+    public func save(
+        _ operation: OperationRecord,
+        stepRuns: [StepRun],
+        claim: ClaimOwner?,
+        releasingClaim: Bool
+    ) async throws -> OperationRecord {
         try await guarded {
             try await pool.write { db in
+                if let claim {
+                    let owner = try String.fetchOne(
+                        db,
+                        sql: "SELECT owner FROM claims WHERE operation_id = ?",
+                        arguments: [operation.id]
+                    )
+                    guard owner == claim.description else {
+                        throw StorageError.claimLost(operationID: operation.id, owner: claim, holder: owner)
+                    }
+                }
                 var saved = operation
                 saved.version = operation.version + 1
                 let assignments = Self.columns.dropFirst().map { "\($0) = ?" }.joined(separator: ", ")
@@ -61,14 +78,8 @@ extension SQLiteOperationStore {
                         sql: "SELECT version FROM operations WHERE id = ?",
                         arguments: [operation.id]
                     )
-                    guard let current else {
-                        throw StorageError(.notFound, "operation \(operation.id) does not exist")
-                    }
-                    throw StorageError(
-                        .conflict,
-                        "operation \(operation.id) was changed by another writer (stored version \(current), "
-                            + "this write was based on version \(operation.version)); nothing was overwritten"
-                    )
+                    guard let current else { throw StorageError.missing(operation.id) }
+                    throw StorageError.conflict(operation.id, stored: current, basedOn: operation.version)
                 }
                 for run in stepRuns {
                     try db.execute(
@@ -79,8 +90,15 @@ extension SQLiteOperationStore {
                             """,
                         arguments: [
                             run.operationID, run.pass, run.position, run.step, run.plugin, run.pluginFileHash,
-                            run.outcome, Self.milliseconds(run.startedAt), run.durationMilliseconds, run.message,
+                            run.outcome.rawValue, Self.milliseconds(run.startedAt), run.durationMilliseconds,
+                            run.message,
                         ]
+                    )
+                }
+                if releasingClaim, let claim {
+                    try db.execute(
+                        sql: "DELETE FROM claims WHERE operation_id = ? AND owner = ?",
+                        arguments: [operation.id, claim.description]
                     )
                 }
                 return saved
@@ -95,8 +113,7 @@ extension SQLiteOperationStore {
                     db,
                     sql: "SELECT * FROM step_runs WHERE operation_id = ? ORDER BY id",
                     arguments: [operationID]
-                )
-                .map { row in
+                ).map { row in
                     StepRun(
                         operationID: row["operation_id"],
                         pass: row["pass"],
@@ -104,7 +121,7 @@ extension SQLiteOperationStore {
                         step: row["step"],
                         plugin: row["plugin"],
                         pluginFileHash: row["plugin_file_hash"],
-                        outcome: row["outcome"],
+                        outcome: try Self.outcome(row["outcome"]),
                         startedAt: Self.date(row["started_at"]),
                         durationMilliseconds: row["duration_ms"],
                         message: row["message"]
@@ -120,45 +137,91 @@ extension SQLiteOperationStore {
         lease: Duration,
         limit: Int,
         id: String?
-    ) async throws
-        -> [OperationRecord]
-    {
+    ) async throws -> [OperationRecord] {
         try await guarded {
             try await pool.write { db in
                 var sql = """
-                    SELECT * FROM operations
-                    WHERE state IN ('pending', 'in_progress') AND next_attempt_at <= ?
+                    SELECT operations.*, claims.owner AS claim_owner, claims.expires_at AS claim_expires_at
+                    FROM operations LEFT JOIN claims ON claims.operation_id = operations.id
+                    WHERE operations.state IN ('pending', 'in_progress') AND operations.next_pass_at <= ?
                     """
                 var arguments: StatementArguments = [Self.milliseconds(now)]
                 if let id {
-                    sql += " AND id = ?"
+                    sql += " AND operations.id = ?"
                     _ = arguments.append(contentsOf: [id])
                 }
-                sql += " ORDER BY next_attempt_at, id"
+                sql += " ORDER BY operations.next_pass_at, operations.id"
+                let expiresAt = Self.milliseconds(now.addingTimeInterval(lease.timeInterval))
                 var claimed: [OperationRecord] = []
                 for row in try Row.fetchAll(db, sql: sql, arguments: arguments) {
                     guard claimed.count < limit else { break }
-                    var operation = try Self.record(row)
-                    let free =
-                        operation.claimedBy == nil || operation.claimedBy == owner.description
-                        || (operation.claimedUntil ?? .distantPast) < now
-                        || ClaimOwner(operation.claimedBy ?? "").isDeadLocalProcess
-                    guard free else { continue }
-                    operation.claimedBy = owner.description
-                    operation.claimedUntil = now.addingTimeInterval(lease.timeInterval)
-                    operation.version += 1
+                    let operation = try Self.record(row)
+                    if let holder: String = row["claim_owner"] {
+                        let current = Claim(
+                            operationID: operation.id,
+                            owner: ClaimOwner(holder),
+                            expiresAt: Self.date(row["claim_expires_at"])
+                        )
+                        guard current.isFree(for: owner, at: now) else { continue }
+                    }
                     try db.execute(
-                        sql:
-                            "UPDATE operations SET claimed_by = ?, claimed_until = ?, version = ? WHERE id = ? AND version = ?",
-                        arguments: [
-                            owner.description, Self.milliseconds(operation.claimedUntil!), operation.version,
-                            operation.id,
-                            operation.version - 1,
-                        ]
+                        sql: """
+                            INSERT INTO claims (operation_id, owner, expires_at) VALUES (?, ?, ?)
+                            ON CONFLICT (operation_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+                            """,
+                        arguments: [operation.id, owner.description, expiresAt]
                     )
                     claimed.append(operation)
                 }
                 return claimed
+            }
+        }
+    }
+
+    public func renewClaim(operationID: String, owner: ClaimOwner, until: Date) async throws {
+        try await guarded {
+            try await pool.write { db in
+                try db.execute(
+                    sql: "UPDATE claims SET expires_at = ? WHERE operation_id = ? AND owner = ?",
+                    arguments: [Self.milliseconds(until), operationID, owner.description]
+                )
+                guard db.changesCount == 1 else {
+                    let holder = try String.fetchOne(
+                        db,
+                        sql: "SELECT owner FROM claims WHERE operation_id = ?",
+                        arguments: [operationID]
+                    )
+                    throw StorageError.claimLost(operationID: operationID, owner: owner, holder: holder)
+                }
+            }
+        }
+    }
+
+    public func releaseClaim(operationID: String, owner: ClaimOwner) async throws {
+        try await guarded {
+            try await pool.write { db in
+                try db.execute(
+                    sql: "DELETE FROM claims WHERE operation_id = ? AND owner = ?",
+                    arguments: [operationID, owner.description]
+                )
+            }
+        }
+    }
+
+    public func claim(operationID: String) async throws -> Claim? {
+        try await guarded {
+            try await pool.read { db in
+                try Row.fetchOne(
+                    db,
+                    sql: "SELECT owner, expires_at FROM claims WHERE operation_id = ?",
+                    arguments: [operationID]
+                ).map { row in
+                    Claim(
+                        operationID: operationID,
+                        owner: ClaimOwner(row["owner"]),
+                        expiresAt: Self.date(row["expires_at"])
+                    )
+                }
             }
         }
     }
@@ -170,20 +233,21 @@ extension SQLiteOperationStore {
                 if let id {
                     due = try Int64.fetchOne(
                         db,
-                        sql:
-                            "SELECT next_attempt_at FROM operations WHERE id = ? AND state IN ('pending', 'in_progress')",
+                        sql: "SELECT next_pass_at FROM operations WHERE id = ? AND state IN ('pending', 'in_progress')",
                         arguments: [id]
                     )
                 } else {
                     due = try Int64.fetchOne(
                         db,
-                        sql: "SELECT MIN(next_attempt_at) FROM operations WHERE state IN ('pending', 'in_progress')"
+                        sql: "SELECT MIN(next_pass_at) FROM operations WHERE state IN ('pending', 'in_progress')"
                     )
                 }
                 return due.map(Self.date)
             }
         }
     }
+
+    // MARK: - The local provisioner's records
 
     public func recordLocalProvisioning(
         operationID: String,
@@ -226,44 +290,53 @@ extension SQLiteOperationStore {
     // MARK: - Rows
 
     static let columns = [
-        "id", "instance_id", "type", "state", "description", "created_at", "updated_at", "version", "attempt",
-        "next_attempt_at", "deadline", "runtime_id", "provisioner_operation_id", "last_error_step",
-        "last_error_plugin", "last_error_message", "parameters", "fields", "provisioning_request", "claimed_by",
-        "claimed_until",
+        "id", "instance_id", "type", "state", "description", "created_at", "updated_at", "version", "passes",
+        "next_pass_at", "deadline", "runtime_id", "provisioner_operation_id", "last_error_step",
+        "last_error_plugin", "last_error_message", "parameters", "fields", "provisioning_request",
     ]
 
     static func values(_ operation: OperationRecord) -> [(any DatabaseValueConvertible)?] {
         [
             operation.id, operation.instanceID, operation.type, operation.state.rawValue, operation.description,
-            milliseconds(operation.createdAt), milliseconds(operation.updatedAt), operation.version, operation.attempt,
-            operation.nextAttemptAt.map(milliseconds), milliseconds(operation.deadline), operation.runtimeID,
-            operation.provisionerOperationID, operation.lastError?.step, operation.lastError?.plugin,
-            operation.lastError?.message, operation.parameters, JSONText.object(operation.fields),
-            operation.provisioningRequest, operation.claimedBy, operation.claimedUntil.map(milliseconds),
+            milliseconds(operation.createdAt), milliseconds(operation.updatedAt), operation.version, operation.passes,
+            operation.nextPassAt.map(milliseconds), milliseconds(operation.deadline), operation.runtime.runtimeID,
+            operation.runtime.provisionerOperationID, operation.lastError?.step, operation.lastError?.plugin,
+            operation.lastError?.message, operation.parameters.json, JSONText.object(operation.fields),
+            operation.runtime.provisioningRequest,
         ]
     }
 
-    static func arguments(_ operation: OperationRecord) -> StatementArguments {
-        StatementArguments(values(operation))
-    }
-
     static func record(_ row: Row) throws -> OperationRecord {
+        let id: String = row["id"]
+        let state: String = row["state"]
+        guard let operationState = OperationState(rawValue: state) else {
+            throw StorageError(.corrupt, "operation \(id) has the unknown state '\(state)'")
+        }
+        let parameters: ProvisioningParameters
+        do {
+            parameters = try ProvisioningParameters(json: row["parameters"])
+        } catch {
+            throw StorageError(.corrupt, "the stored parameters of operation \(id) are not valid", cause: "\(error)")
+        }
         var operation = OperationRecord(
-            id: row["id"],
+            id: id,
             instanceID: row["instance_id"],
             type: row["type"],
-            state: OperationState(rawValue: row["state"]) ?? .failed,
+            state: operationState,
             description: row["description"],
             createdAt: date(row["created_at"]),
             deadline: date(row["deadline"]),
-            parameters: row["parameters"]
+            parameters: parameters
         )
         operation.updatedAt = date(row["updated_at"])
         operation.version = row["version"]
-        operation.attempt = row["attempt"]
-        operation.nextAttemptAt = (row["next_attempt_at"] as Int64?).map(date)
-        operation.runtimeID = row["runtime_id"]
-        operation.provisionerOperationID = row["provisioner_operation_id"]
+        operation.passes = row["passes"]
+        operation.nextPassAt = (row["next_pass_at"] as Int64?).map(date)
+        operation.runtime = RuntimeRecord(
+            provisionerOperationID: row["provisioner_operation_id"],
+            runtimeID: row["runtime_id"],
+            provisioningRequest: row["provisioning_request"]
+        )
         if let step: String = row["last_error_step"] {
             operation.lastError = LastError(
                 step: step,
@@ -272,10 +345,14 @@ extension SQLiteOperationStore {
             )
         }
         operation.fields = try JSONText.members(of: row["fields"])
-        operation.provisioningRequest = row["provisioning_request"]
-        operation.claimedBy = row["claimed_by"]
-        operation.claimedUntil = (row["claimed_until"] as Int64?).map(date)
         return operation
+    }
+
+    static func outcome(_ name: String) throws -> StepOutcome.Kind {
+        guard let kind = StepOutcome.Kind(rawValue: name) else {
+            throw StorageError(.corrupt, "a step run has the unknown outcome '\(name)'")
+        }
+        return kind
     }
 
     static func milliseconds(_ date: Date) -> Int64 {

@@ -7,7 +7,7 @@ import Synchronization
 /// a step that blocks for minutes cannot starve the host's tasks.
 ///
 /// Threads are started on demand up to `maximumThreads` and then kept; jobs beyond that wait in order.
-final class BlockingExecutor: Sendable {
+public final class BlockingExecutor: Sendable {
     private struct State {
         var jobs: [@Sendable () -> Void] = []
         var threads = 0
@@ -20,7 +20,7 @@ final class BlockingExecutor: Sendable {
     private let maximumThreads: Int
     private let name: String
 
-    init(name: String, maximumThreads: Int) {
+    public init(name: String, maximumThreads: Int) {
         self.name = name
         self.maximumThreads = max(1, maximumThreads)
     }

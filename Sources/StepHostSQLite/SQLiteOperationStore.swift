@@ -1,12 +1,14 @@
 import Foundation
-import GRDB
+package import GRDB
+import StepHostCore
+public import StepHostStorage
 
 /// The embedded operation store: one SQLite file in WAL mode, through GRDB and the system libsqlite3.
 ///
 /// Commits use `synchronous=FULL`, so a committed step survives power loss, not only a crash of the host.
-public final class SQLiteOperationStore: OperationStore {
+public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecords {
     /// The schema versions this build knows, oldest first.
-    static let migrations = ["v1"]
+    static let migrations = ["v1", "v2"]
 
     let pool: DatabasePool
     /// The database file.
@@ -89,7 +91,7 @@ public final class SQLiteOperationStore: OperationStore {
     }
 
     /// The schema, one migration per version. `migrations` lists their identifiers.
-    static var migrator: DatabaseMigrator {
+    package static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.execute(
@@ -139,6 +141,27 @@ public final class SQLiteOperationStore: OperationStore {
                         request TEXT NOT NULL,
                         received_at INTEGER NOT NULL
                     );
+                    """
+            )
+        }
+        // v2: claims get a table of their own, so taking or renewing one never touches the operation's
+        // version; "attempt" becomes "pass", the word used everywhere else.
+        migrator.registerMigration("v2") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE claims (
+                        operation_id TEXT PRIMARY KEY NOT NULL REFERENCES operations (id),
+                        owner TEXT NOT NULL,
+                        expires_at INTEGER NOT NULL
+                    );
+                    INSERT INTO claims (operation_id, owner, expires_at)
+                        SELECT id, claimed_by, claimed_until FROM operations
+                        WHERE claimed_by IS NOT NULL AND claimed_until IS NOT NULL
+                            AND state IN ('pending', 'in_progress');
+                    ALTER TABLE operations DROP COLUMN claimed_by;
+                    ALTER TABLE operations DROP COLUMN claimed_until;
+                    ALTER TABLE operations RENAME COLUMN attempt TO passes;
+                    ALTER TABLE operations RENAME COLUMN next_attempt_at TO next_pass_at;
                     """
             )
         }

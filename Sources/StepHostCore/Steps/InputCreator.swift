@@ -1,12 +1,11 @@
 import Foundation
-public import StepHostLoader
 
 /// What the steps of one pass contribute to the provisioning request: component overrides, global
 /// overrides and labels (KEB's input creator).
 ///
 /// Built anew by every pass and never persisted: a repeated pass rebuilds it, which is why steps must
 /// be idempotent. A later write of the same key replaces the earlier value in place.
-public struct RuntimeInput: Sendable {
+public struct InputCreator: Sendable {
     /// Component names in the order their first override arrived.
     public private(set) var components: [String] = []
     /// Overrides per component, in the order their keys first arrived.

@@ -10,38 +10,41 @@ public struct ProvisioningParameters: Sendable, Hashable {
 
     /// A component the requester declares, with the namespace it installs into.
     public struct Component: Sendable, Hashable {
-        public var name: String
-        public var namespace: String
-        public var sourceURL: String?
+        public let name: String
+        public let namespace: String
+        public let sourceURL: String?
     }
 
-    public var name: String
-    public var description: String
-    public var labels: [String: String]
-    public var provider: String
-    public var region: String
-    public var machineType: String
-    public var diskType: String
-    public var volumeSizeGB: Int
-    public var kubernetesVersion: String
-    public var kymaVersion: String
-    public var targetSecret: String
-    public var workerCidr: String
-    public var autoScalerMin: Int
-    public var autoScalerMax: Int
-    public var maxSurge: Int
-    public var maxUnavailable: Int
-    public var purpose: String?
-    public var licenceType: String?
-    public var seed: String?
-    public var zones: [String]
-    public var vnetCidr: String
-    public var vpcCidr: String
-    public var publicCidr: String
-    public var internalCidr: String
-    public var components: [Component]
+    public let name: String
+    public let description: String
+    public let labels: [String: String]
+    public let provider: String
+    public let region: String
+    public let machineType: String
+    public let diskType: String
+    public let volumeSizeGB: Int
+    public let kubernetesVersion: String
+    public let kymaVersion: String
+    public let targetSecret: String
+    public let workerCidr: String
+    public let autoScalerMin: Int
+    public let autoScalerMax: Int
+    public let maxSurge: Int
+    public let maxUnavailable: Int
+    public let purpose: String?
+    public let licenceType: String?
+    public let seed: String?
+    public let zones: [String]
+    public let vnetCidr: String
+    public let vpcCidr: String
+    public let publicCidr: String
+    public let internalCidr: String
+    public let components: [Component]
     /// The namespace of components that overrides name but the parameters do not declare.
-    public var defaultNamespace: String
+    public let defaultNamespace: String
+    /// The whole parameters object as compact JSON with sorted keys, unknown keys included: what is stored
+    /// and what steps receive.
+    public let json: String
 
     /// The providers the request can target.
     public static let providers = ["gcp", "azure", "aws"]
@@ -65,6 +68,11 @@ public struct ProvisioningParameters: Sendable, Hashable {
                 .notAnObject,
                 ["the parameters must be a JSON object like {\"name\": \"my-runtime\"}"]
             )
+        }
+        do {
+            self.json = try JSONText.compact(object)
+        } catch {
+            throw ParametersError(.malformed, ["the parameters cannot be written back as JSON: \(Self.reason(error))"])
         }
         var reader = Reader(object: object)
         let name = reader.string("name", required: true) ?? ""
@@ -237,8 +245,8 @@ public struct ParametersError: Error, Hashable, Sendable, CustomStringConvertibl
         case invalid
     }
 
-    public var code: Code
-    public var problems: [String]
+    public let code: Code
+    public let problems: [String]
 
     public init(_ code: Code, _ problems: [String]) {
         self.code = code

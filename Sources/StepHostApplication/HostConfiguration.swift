@@ -1,0 +1,49 @@
+public import Foundation
+public import StepHostEngine
+
+/// Everything a host is built from: where the plugins and the database are, which plugins to skip, where
+/// `create_runtime` sends its requests, and how the engine runs. Front ends parse and validate their input
+/// into this value; ``ProvisioningHost`` builds the application from it.
+public struct HostConfiguration: Sendable {
+    /// Where `create_runtime` sends its requests.
+    public enum Provisioner: Sendable, Hashable {
+        /// The embedded local provisioner: records each request in the database.
+        case local
+        /// A Runtime Provisioner's GraphQL endpoint, asked again every `pollInterval` while it works.
+        case http(url: URL, pollInterval: Duration)
+    }
+
+    /// How the database is opened.
+    public enum DatabaseAccess: Sendable, Hashable {
+        /// Create the file if it is missing and bring the schema up to date.
+        case create
+        /// The file must exist; bring the schema up to date.
+        case existing
+    }
+
+    /// The plugin directory.
+    public var pluginsDirectory: String
+    /// Plugins to skip knowingly, by plugin name, file name or path.
+    public var disabledPlugins: Set<String>
+    /// The SQLite database file.
+    public var databasePath: String
+    public var databaseAccess: DatabaseAccess
+    public var provisioner: Provisioner
+    public var engine: EngineOptions
+
+    public init(
+        pluginsDirectory: String,
+        disabledPlugins: Set<String> = [],
+        databasePath: String,
+        databaseAccess: DatabaseAccess = .create,
+        provisioner: Provisioner = .local,
+        engine: EngineOptions = EngineOptions()
+    ) {
+        self.pluginsDirectory = pluginsDirectory
+        self.disabledPlugins = disabledPlugins
+        self.databasePath = databasePath
+        self.databaseAccess = databaseAccess
+        self.provisioner = provisioner
+        self.engine = engine
+    }
+}

@@ -1,0 +1,110 @@
+public import Foundation
+
+/// The state of a provisioning operation. `succeeded` and `failed` are final.
+public enum OperationState: String, Sendable, Hashable, CaseIterable, Codable {
+    case pending
+    case inProgress = "in_progress"
+    case succeeded
+    case failed
+
+    /// Whether the operation has ended.
+    public var isFinal: Bool { self == .succeeded || self == .failed }
+}
+
+/// Why an operation failed: the step, the plugin that owns it (none for built-in steps) and the message.
+public struct LastError: Sendable, Hashable, Codable {
+    public var step: String
+    public var plugin: String?
+    public var message: String
+
+    public init(step: String, plugin: String?, message: String) {
+        self.step = step
+        self.plugin = plugin
+        self.message = message
+    }
+}
+
+/// A provisioning operation: the fixed fields, the parameters and the custom step fields.
+///
+/// Who works on the operation is not part of it: claims live beside operations (see `OperationStore`),
+/// so taking, renewing or releasing one never changes ``version``.
+public struct OperationRecord: Sendable, Hashable {
+    public var id: String
+    public var instanceID: String
+    /// The operation type; `provision` for now.
+    public var type: String
+    public var state: OperationState
+    /// What is happening, for people (for example "waiting for pass 3: verify_monitoring asked to retry").
+    public var description: String
+    public var createdAt: Date
+    public var updatedAt: Date
+    /// Incremented by every write of the operation's data; a write with a stale version is refused
+    /// (optimistic locking).
+    public var version: Int
+    /// How many passes have started. A pass runs the pipeline from its first step.
+    public var passes: Int
+    /// When the next pass is due; `nil` once the operation is final.
+    public var nextPassAt: Date?
+    /// When the operation fails if it has not ended.
+    public var deadline: Date
+    /// What `create_runtime` has learned from the provisioner so far.
+    public var runtime: RuntimeRecord
+    public var lastError: LastError?
+    /// The provisioning parameters, validated once when the operation was created.
+    public var parameters: ProvisioningParameters
+    /// The custom step fields: key to JSON value text.
+    public var fields: [String: String]
+
+    public init(
+        id: String,
+        instanceID: String,
+        type: String = "provision",
+        state: OperationState = .pending,
+        description: String,
+        createdAt: Date,
+        deadline: Date,
+        parameters: ProvisioningParameters
+    ) {
+        self.id = id
+        self.instanceID = instanceID
+        self.type = type
+        self.state = state
+        self.description = description
+        self.createdAt = createdAt
+        self.updatedAt = createdAt
+        self.version = 1
+        self.passes = 0
+        self.nextPassAt = createdAt
+        self.deadline = deadline
+        self.runtime = RuntimeRecord()
+        self.parameters = parameters
+        self.fields = [:]
+    }
+
+    /// Applies what a step wrote: custom fields in the order the step set them, and runtime facts.
+    public mutating func apply(_ changes: OperationChanges) {
+        for change in changes.fields {
+            fields[change.key] = change.json
+        }
+        if let runtime = changes.runtime {
+            self.runtime = runtime
+        }
+    }
+}
+
+/// What `create_runtime` recorded about the runtime: the provisioner's ids and the request it sent.
+public struct RuntimeRecord: Sendable, Hashable {
+    /// The provisioner's operation id, stored as soon as the request was accepted; while it is set, no
+    /// request is sent again.
+    public var provisionerOperationID: String?
+    /// The runtime's id, once the provisioner named it.
+    public var runtimeID: String?
+    /// The request that was sent, as JSON with every secret value redacted.
+    public var provisioningRequest: String?
+
+    public init(provisionerOperationID: String? = nil, runtimeID: String? = nil, provisioningRequest: String? = nil) {
+        self.provisionerOperationID = provisionerOperationID
+        self.runtimeID = runtimeID
+        self.provisioningRequest = provisioningRequest
+    }
+}

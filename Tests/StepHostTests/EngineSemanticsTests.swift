@@ -1,0 +1,375 @@
+import Foundation
+import Logging
+import StepHostCore
+import StepHostEngine
+import StepHostPipeline
+import StepHostRuntime
+import StepHostStorage
+import Synchronization
+import Testing
+
+/// The engine's rules (outcomes, retries, deadlines, conflicts, claims, create_runtime) on scripted Swift
+/// steps, the in-memory store and a test clock: no plugin, no file, no wall-clock wait. The same rules hold
+/// through real plugins and SQLite in `EngineTests`, and the in-memory store passes the store conformance
+/// suite that SQLite passes.
+@Suite("Engine semantics")
+struct EngineSemanticsTests {
+    /// An engine over `steps` plus the real create_runtime with the local provisioner.
+    struct Harness {
+        let store: InMemoryOperationStore
+        let clock: TestClock
+        let engine: Engine
+        static let owner = ClaimOwner("engine-host:100:1")
+
+        init(
+            store: InMemoryOperationStore = InMemoryOperationStore(),
+            clock: TestClock = TestClock(),
+            _ steps: [any Step],
+            options: EngineOptions = EngineOptions()
+        ) {
+            self.store = store
+            self.clock = clock
+            engine = Engine(
+                pipeline: Pipeline(steps + [CreateRuntimeStep(provisioner: LocalProvisioner(records: store))]),
+                store: store,
+                options: options,
+                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                owner: Self.owner,
+                clock: clock
+            )
+        }
+
+        func create(_ parameters: String = #"{"name":"semantics"}"#) async throws -> OperationRecord {
+            try await engine.createOperation(parameters: try ProvisioningParameters(json: parameters))
+        }
+
+        func stored(_ id: String) async throws -> OperationRecord {
+            try #require(try await store.operation(id: id))
+        }
+    }
+
+    static func options(_ configure: (inout EngineOptions) -> Void) -> EngineOptions {
+        var options = EngineOptions()
+        configure(&options)
+        return options
+    }
+
+    @Test func everyStepRunsInWeightOrderAroundCreateRuntimeAndTheOperationSucceeds() async throws {
+        let late = ScriptedStep.done("late", weight: 150)
+        let early = ScriptedStep.setting("early", weight: 10, "note", #""early""#)
+        let harness = Harness([late, early])
+        let created = try await harness.create()
+        let operation = try await harness.engine.runToCompletion(operationID: created.id)
+
+        #expect(operation.state == .succeeded)
+        #expect(operation.passes == 1)
+        #expect(operation.nextPassAt == nil)
+        #expect(operation.fields == ["note": #""early""#])
+        #expect(operation.runtime.provisionerOperationID?.hasPrefix("local-") == true)
+        let runs = try await harness.store.stepRuns(operationID: created.id)
+        #expect(runs.map(\.step) == ["early", "create_runtime", "late"])
+        #expect(runs.map(\.plugin) == ["early", nil, "late"])
+        #expect(runs.allSatisfy { $0.outcome == .done })
+        // The operation the engine returns is the one stored.
+        #expect(operation == (try await harness.stored(created.id)))
+        #expect(try await harness.store.claim(operationID: created.id) == nil)
+    }
+
+    @Test func failingStepEndsTheOperationFailedAndNoLaterStepRuns() async throws {
+        let failing = ScriptedStep("breaker", weight: 20, plugin: "team-a") { _, _ in
+            var result = StepResult(outcome: .fail("quota exhausted"))
+            result.changes.fields.append(FieldChange(key: "tried", json: "true"))
+            return result
+        }
+        let after = ScriptedStep.done("after", weight: 30)
+        let harness = Harness([failing, after])
+        let created = try await harness.create()
+        let operation = try await harness.engine.runToCompletion(operationID: created.id)
+
+        #expect(operation.state == .failed)
+        #expect(operation.lastError == LastError(step: "breaker", plugin: "team-a", message: "quota exhausted"))
+        #expect(operation.description == "failed at step breaker: quota exhausted")
+        // A failing step's writes are kept with the failure (they may say what it already did).
+        #expect(operation.fields == ["tried": "true"])
+        #expect(after.calls.count == 0)
+        #expect(operation.runtime.provisionerOperationID == nil)
+        #expect(try await harness.store.localProvisioningCount(operationID: created.id) == 0)
+    }
+
+    /// A step that wrote valid fields, checkpointed one, and then broke its contract: every write of it is
+    /// discarded, the checkpointed one too; what earlier steps wrote stays.
+    @Test func faultyStepsWritesAreAllDiscardedEvenCheckpointedOnes() async throws {
+        let earlier = ScriptedStep.setting("earlier", weight: 10, "kept", "1")
+        let faulty = ScriptedStep("faulty", weight: 20) { _, context in
+            var result = StepResult(outcome: .fault("the plugin broke the ABI: it returned 7"))
+            result.changes.fields.append(FieldChange(key: "checkpointed", json: "true"))
+            _ = try? await context.checkpoint(result.changes)
+            result.changes.fields.append(FieldChange(key: "unsaved", json: "true"))
+            result.changes.fields.append(FieldChange(key: "kept", json: "2"))
+            return result
+        }
+        let harness = Harness([earlier, faulty])
+        let created = try await harness.create()
+        let operation = try await harness.engine.runToCompletion(operationID: created.id)
+
+        #expect(operation.state == .failed)
+        #expect(operation.lastError?.message == "the plugin broke the ABI: it returned 7")
+        #expect(operation.fields == ["kept": "1"])
+        #expect(try await harness.store.stepRuns(operationID: created.id).map(\.outcome) == [.done, .fault])
+    }
+
+    /// KEB semantics: a retry parks the operation and repeats the whole pipeline later; persisted fields
+    /// are kept, overrides are rebuilt, create_runtime sends once.
+    @Test func retryParksTheOperationAndRepeatsThePipelineFromTheFirstStep() async throws {
+        let allocate = ScriptedStep("allocate", weight: 10) { operation, _ in
+            var result = StepResult(outcome: .done)
+            if operation.fields["subnet"] == nil {
+                result.changes.fields.append(FieldChange(key: "subnet", json: #""10.0.0.0/22""#))
+            }
+            result.componentOverrides.append(
+                ComponentOverride(
+                    component: "istio",
+                    override: Override(key: "cidr", value: "10.0.0.0/22", secret: false)
+                )
+            )
+            return result
+        }
+        let wait = ScriptedStep("wait", weight: 120) { _, context in
+            StepResult(outcome: context.pass < 3 ? .retry(after: .seconds(30)) : .done)
+        }
+        let harness = Harness([allocate, wait])
+        let created = try await harness.create()
+
+        #expect(try await harness.engine.runDue().passes == 1)
+        let parked = try await harness.stored(created.id)
+        #expect(parked.state == .inProgress)
+        #expect(parked.nextPassAt == harness.clock.now.addingTimeInterval(30))
+        #expect(parked.description == "waiting for pass 2: wait asked to retry: after 30000 ms")
+        #expect(try await harness.store.claim(operationID: created.id) == nil)
+        // Not due yet: nothing runs.
+        #expect(try await harness.engine.runDue().passes == 0)
+
+        let operation = try await harness.engine.runToCompletion(operationID: created.id)
+        #expect(operation.state == .succeeded)
+        #expect(operation.passes == 3)
+        #expect(allocate.calls.all.map(\.pass) == [1, 2, 3])
+        #expect(allocate.calls.all.dropFirst().allSatisfy { $0.operation.fields["subnet"] == #""10.0.0.0/22""# })
+        let request = try #require(operation.runtime.provisioningRequest)
+        #expect(request.components(separatedBy: "10.0.0.0/22").count == 2)  // the override once, not per pass
+        #expect(try await harness.store.localProvisioningCount(operationID: created.id) == 1)
+        let runs = try await harness.store.stepRuns(operationID: created.id)
+        #expect(runs.filter { $0.step == "create_runtime" }.map(\.pass) == [1, 2, 3])
+    }
+
+    @Test func retryWithoutADelayWaitsTheDefaultRetryDelay() async throws {
+        let once = ScriptedStep("once", weight: 10) { _, context in
+            StepResult(outcome: context.pass == 1 ? .retry(after: nil) : .done)
+        }
+        let harness = Harness([once], options: Self.options { $0.defaultRetryDelay = .seconds(7) })
+        let created = try await harness.create()
+        try await harness.engine.runDue()
+        let parked = try await harness.stored(created.id)
+        #expect(parked.nextPassAt == harness.clock.now.addingTimeInterval(7))
+        #expect(parked.description.hasSuffix("once asked to retry: after the default delay"))
+    }
+
+    @Test func retryIsParkedNeverPastTheDeadline() async throws {
+        let stubborn = ScriptedStep("stubborn", weight: 10) { _, _ in StepResult(outcome: .retry(after: .seconds(250)))
+        }
+        let harness = Harness([stubborn], options: Self.options { $0.deadline = .seconds(100) })
+        let created = try await harness.create()
+        try await harness.engine.runDue()
+        let parked = try await harness.stored(created.id)
+        #expect(parked.state == .inProgress)
+        #expect(parked.nextPassAt == created.deadline)
+    }
+
+    @Test func operationStillRetryingAtItsDeadlineFailsWithoutRunningAgain() async throws {
+        let stubborn = ScriptedStep("stubborn", weight: 10) { _, _ in StepResult(outcome: .retry(after: .seconds(60))) }
+        let harness = Harness([stubborn], options: Self.options { $0.deadline = .seconds(600) })
+        let created = try await harness.create()
+        let operation = try await harness.engine.runToCompletion(operationID: created.id)
+
+        #expect(operation.state == .failed)
+        #expect(operation.passes == 10)  // at 0, 60, ..., 540 s; the pass due at 600 s fails it
+        #expect(stubborn.calls.count == 10)
+        let error = try #require(operation.lastError)
+        #expect(error.step == "stephost")
+        #expect(error.message.contains("the operation passed its deadline"))
+        #expect(error.message.contains("after 10 passes; it was waiting for pass 11: stubborn asked to retry"))
+        #expect(harness.clock.now == created.deadline)
+    }
+
+    /// Virtual time: two one-hour retries finish at once, because the engine waits on its clock.
+    @Test(.timeLimit(.minutes(1)))
+    func parkedOperationsWaitOnTheEnginesClock() async throws {
+        let slow = ScriptedStep("slow", weight: 10) { _, context in
+            StepResult(outcome: context.pass < 3 ? .retry(after: .seconds(3600)) : .done)
+        }
+        let harness = Harness([slow])
+        let start = harness.clock.now
+        let created = try await harness.create()
+        let operation = try await harness.engine.runToCompletion(operationID: created.id)
+        #expect(operation.state == .succeeded)
+        #expect(harness.clock.now.timeIntervalSince(start) == 7200)
+    }
+
+    /// Another writer changes the operation while a step runs: the pass's next write is refused, the other
+    /// writer's change stands, and the operation finishes in a later pass.
+    @Test func writeRacingAPassIsRefusedAndTheOtherWritersChangeStands() async throws {
+        let store = InMemoryOperationStore()
+        let racer = ScriptedStep("racer", weight: 10) { operation, context in
+            if context.pass == 1 {
+                var intruder = try? await store.operation(id: operation.id)
+                intruder?.fields["intruder"] = #""was here""#
+                if let intruder { _ = try? await store.save(intruder) }
+            }
+            var result = StepResult(outcome: .done)
+            result.changes.fields.append(FieldChange(key: "racer_pass", json: "\(context.pass)"))
+            return result
+        }
+        let harness = Harness(store: store, [racer])
+        let created = try await harness.create()
+        // The first pass is abandoned at its first write; the operation is still due, so the same call runs
+        // it again and that pass finishes it.
+        #expect(try await harness.engine.runDue().passes == 1)
+        let operation = try await harness.stored(created.id)
+        #expect(operation.state == .succeeded)
+        #expect(operation.fields == ["intruder": #""was here""#, "racer_pass": "2"])
+        #expect(racer.calls.all.map(\.pass) == [1, 2])
+        // The abandoned pass wrote nothing at all, not even its step history.
+        #expect(try await harness.store.stepRuns(operationID: created.id).allSatisfy { $0.pass == 2 })
+    }
+
+    @Test func operationHeldByAnotherLiveHostIsLeftAloneUntilItsLeaseRunsOut() async throws {
+        let step = ScriptedStep.done("step", weight: 10)
+        let harness = Harness([step], options: Self.options { $0.lease = .seconds(60) })
+        let created = try await harness.create()
+        let other = ClaimOwner("other-host:7:7")
+        _ = try await harness.store.claimDue(
+            now: harness.clock.now,
+            owner: other,
+            lease: .seconds(60),
+            limit: 1,
+            id: nil
+        )
+
+        #expect(try await harness.engine.runDue().passes == 0)
+        #expect(step.calls.count == 0)
+        harness.clock.advance(by: 61)
+        #expect(try await harness.engine.runDue().passes == 1)
+        #expect(try await harness.stored(created.id).state == .succeeded)
+    }
+
+    /// A host that lost its claim while a step ran writes nothing more: the new holder's work stands.
+    @Test func passStopsWithoutWritingOnceAnotherHostTookTheOperation() async throws {
+        let store = InMemoryOperationStore()
+        let clock = TestClock()
+        let other = ClaimOwner("other-host:7:7")
+        let overtaken = ScriptedStep("overtaken", weight: 10) { operation, _ in
+            // The lease runs out while the step runs and another host takes the operation over.
+            clock.advance(by: 301)
+            _ = try? await store.claimDue(
+                now: clock.now,
+                owner: other,
+                lease: .seconds(300),
+                limit: 1,
+                id: operation.id
+            )
+            var result = StepResult(outcome: .done)
+            result.changes.fields.append(FieldChange(key: "late_write", json: "true"))
+            return result
+        }
+        let harness = Harness(store: store, clock: clock, [overtaken])
+        let created = try await harness.create()
+        let before = try await harness.stored(created.id)
+
+        #expect(try await harness.engine.runDue().passes == 0)
+        let after = try await harness.stored(created.id)
+        #expect(after.fields.isEmpty)
+        #expect(after.version == before.version + 1)  // only the pass start, written while the claim held
+        #expect(try await harness.store.claim(operationID: created.id)?.owner == other)
+    }
+
+    /// Between steps, a pass renews its claim once half the lease is used, and renewing never touches the
+    /// operation's data version.
+    @Test func claimIsRenewedBetweenStepsWithoutChangingTheVersion() async throws {
+        let store = InMemoryOperationStore()
+        let clock = TestClock()
+        let slow = ScriptedStep("slow", weight: 10) { _, _ in
+            clock.advance(by: 40)
+            return StepResult(outcome: .done)
+        }
+        let observed = Observed()
+        let check = ScriptedStep("check", weight: 20) { operation, _ in
+            observed.set(
+                try? await store.claim(operationID: operation.id),
+                (try? await store.operation(id: operation.id))?.version
+            )
+            return StepResult(outcome: .done)
+        }
+        let harness = Harness(
+            store: store,
+            clock: clock,
+            [slow, check],
+            options: Self.options { $0.lease = .seconds(60) }
+        )
+        let created = try await harness.create()
+        try await harness.engine.runDue()
+
+        let (claim, version) = observed.value
+        #expect(claim?.owner == Harness.owner)
+        #expect(claim?.expiresAt == clock.now.addingTimeInterval(60))
+        #expect(version == created.version + 1)  // the pass start only
+    }
+
+    final class Observed: Sendable {
+        private let state = Mutex<(Claim?, Int?)>((nil, nil))
+        func set(_ claim: Claim?, _ version: Int?) { state.withLock { $0 = (claim, version) } }
+        var value: (Claim?, Int?) { state.withLock { $0 } }
+    }
+
+    /// create_runtime's answer is stored before the next step runs: a host that dies after it never sends
+    /// again.
+    @Test func provisionerOperationIdIsStoredBeforeTheNextStepRuns() async throws {
+        let store = InMemoryOperationStore()
+        let seen = Observed()
+        let after = ScriptedStep("after", weight: 110) { operation, _ in
+            let stored = try? await store.operation(id: operation.id)
+            seen.set(nil, stored?.runtime.provisionerOperationID == nil ? 0 : 1)
+            return StepResult(outcome: .done)
+        }
+        let harness = Harness(store: store, [after])
+        let created = try await harness.create()
+        _ = try await harness.engine.runToCompletion(operationID: created.id)
+        #expect(seen.value.1 == 1)
+    }
+
+    @Test func secretsAStepDeclaredAreRemovedFromItsMessages() async throws {
+        let vault = ScriptedStep("vault", weight: 10) { _, _ in
+            var result = StepResult(outcome: .fail("vault refused hunter2-token"))
+            result.globalOverrides.append(Override(key: "token", value: "hunter2-token", secret: true))
+            return result
+        }
+        let harness = Harness([vault])
+        let created = try await harness.create()
+        let operation = try await harness.engine.runToCompletion(operationID: created.id)
+        #expect(operation.lastError?.message == "vault refused <redacted>")
+        #expect(try await harness.store.stepRuns(operationID: created.id).first?.message == "vault refused <redacted>")
+    }
+
+    @Test func stepsReceiveTheOperationAsStoredAndThePassNumber() async throws {
+        let first = ScriptedStep.setting("first", weight: 10, "seen", "1")
+        let second = ScriptedStep("second", weight: 20) { operation, context in
+            StepResult(
+                outcome: context.pass == 1 && operation.fields["seen"] == "1" ? .retry(after: .seconds(1)) : .done
+            )
+        }
+        let harness = Harness([first, second])
+        let created = try await harness.create(#"{"name":"params","custom":{"k":[1,2]}}"#)
+        _ = try await harness.engine.runToCompletion(operationID: created.id)
+        #expect(second.calls.all.map(\.pass) == [1, 2])
+        #expect(second.calls.all.first?.operation.parameters.json == #"{"custom":{"k":[1,2]},"name":"params"}"#)
+        #expect(second.calls.all.first?.operation.passes == 1)
+    }
+}

@@ -1,0 +1,289 @@
+import Foundation
+import StepHostCore
+import StepHostSQLite
+import StepHostStorage
+import Testing
+
+/// What every `OperationStore` must do, run against each implementation: the in-memory store of the engine
+/// tests and the SQLite store (PostgreSQL joins the list when it exists).
+@Suite("Operation store conformance")
+struct StoreConformanceTests {
+    enum Kind: String, CaseIterable, CustomTestStringConvertible {
+        case memory, sqlite
+        var testDescription: String { rawValue }
+    }
+
+    /// A fresh store of `kind`; the directory keeps the SQLite file alive for the test.
+    final class Subject {
+        let store: any OperationStore & LocalProvisioningRecords
+        let directory: TemporaryDirectory
+
+        init(_ kind: Kind) throws {
+            directory = try TemporaryDirectory("stephost-store")
+            switch kind {
+            case .memory: store = InMemoryOperationStore()
+            case .sqlite: store = try SQLiteOperationStore(path: directory.file("db.sqlite").path)
+            }
+        }
+    }
+
+    static let now = Date(timeIntervalSince1970: 1_800_000_000)
+    static let me = ClaimOwner("host-a:1:1")
+    static let other = ClaimOwner("host-b:2:2")
+
+    @Test(arguments: Kind.allCases)
+    func operationReadsBackAsItWasWritten(kind: Kind) async throws {
+        let subject = try Subject(kind)
+        defer { _ = subject }
+        let store = subject.store
+        var operation = try newOperation()
+        operation.fields = ["list": "[1,2,3]", "nested": #"{"a":{"b":null}}"#, "text": #""quote \" and \\ slash""#]
+        operation.runtime = RuntimeRecord(provisionerOperationID: "p-1", runtimeID: "r-1", provisioningRequest: "{}")
+        operation.lastError = LastError(step: "s", plugin: nil, message: "m")
+        operation.passes = 3
+        try await store.create(operation)
+        #expect(try await store.operation(id: "op-1") == operation)
+        #expect(try await store.operation(id: "absent") == nil)
+        await #expect(throws: (any Error).self) { try await store.create(operation) }
+    }
+
+    @Test(arguments: Kind.allCases)
+    func staleWriteIsRefusedAndNeverOverwrites(kind: Kind) async throws {
+        let subject = try Subject(kind)
+        defer { _ = subject }
+        let store = subject.store
+        try await store.create(try newOperation())
+        let read = try #require(try await store.operation(id: "op-1"))
+
+        var first = read
+        first.fields["winner"] = #""first""#
+        let saved = try await store.save(first)
+        #expect(saved.version == read.version + 1)
+
+        var second = read  // based on the same, now stale, version
+        second.fields["winner"] = #""second""#
+        let run = StepRun(
+            operationID: "op-1",
+            pass: 1,
+            position: 1,
+            step: "s",
+            plugin: nil,
+            pluginFileHash: nil,
+            outcome: .done,
+            startedAt: Self.now,
+            durationMilliseconds: 1,
+            message: nil
+        )
+        let error = try await #require(throws: StorageError.self) { try await store.save(second, stepRuns: [run]) }
+        #expect(error.code == .conflict)
+        #expect(
+            error.message.contains(
+                "stored version \(read.version + 1), this write was based on version \(read.version)"
+            )
+        )
+        #expect(try await store.operation(id: "op-1")?.fields["winner"] == #""first""#)
+        #expect(try await store.stepRuns(operationID: "op-1").isEmpty)  // refused with the write
+    }
+
+    @Test(arguments: Kind.allCases)
+    func writeOfAnUnknownOperationIsNotFound(kind: Kind) async throws {
+        let subject = try Subject(kind)
+        defer { _ = subject }
+        let store = subject.store
+        let error = try await #require(throws: StorageError.self) { try await store.save(try newOperation("ghost")) }
+        #expect(error.code == .notFound)
+    }
+
+    @Test(arguments: Kind.allCases)
+    func operationsAreListedNewestFirstAndByState(kind: Kind) async throws {
+        let subject = try Subject(kind)
+        defer { _ = subject }
+        let store = subject.store
+        for (index, id) in ["b", "a", "c"].enumerated() {
+            var operation = try newOperation(id, now: Self.now.addingTimeInterval(Double(index % 2)))
+            if id == "c" { operation.state = .failed }
+            try await store.create(operation)
+        }
+        #expect(try await store.operations(state: nil).map(\.id) == ["a", "b", "c"])
+        #expect(try await store.operations(state: .failed).map(\.id) == ["c"])
+    }
+
+    @Test(arguments: Kind.allCases)
+    func stepRunsAreKeptInTheOrderTheyWereSaved(kind: Kind) async throws {
+        let subject = try Subject(kind)
+        defer { _ = subject }
+        let store = subject.store
+        try await store.create(try newOperation())
+        var operation = try #require(try await store.operation(id: "op-1"))
+        let runs = (1...3).map {
+            StepRun(
+                operationID: "op-1",
+                pass: $0,
+                position: 4 - $0,
+                step: "s\($0)",
+                plugin: "p",
+                pluginFileHash: "h",
+                outcome: .retry,
+                startedAt: Self.now.addingTimeInterval(Double($0)),
+                durationMilliseconds: 0.25,
+                message: "after 5 ms"
+            )
+        }
+        operation = try await store.save(operation, stepRuns: Array(runs[0..<2]))
+        _ = try await store.save(operation, stepRuns: [runs[2]])
+        #expect(try await store.stepRuns(operationID: "op-1") == runs)
+    }
+
+    @Test(arguments: Kind.allCases)
+    func onlyDueUnfinishedOperationsAreClaimedEarliestFirst(kind: Kind) async throws {
+        let subject = try Subject(kind)
+        defer { _ = subject }
+        let store = subject.store
+        for (id, due, state) in [
+            ("later", 20.0, OperationState.inProgress), ("first", -5, .pending), ("second", 0, .inProgress),
+            ("done", -10, .succeeded), ("future", 60, .pending),
+        ] {
+            var operation = try newOperation(id)
+            operation.nextPassAt = Self.now.addingTimeInterval(due)
+            operation.state = state
+            try await store.create(operation)
+        }
+        let at = Self.now.addingTimeInterval(30)
+        #expect(
+            try await store.claimDue(now: at, owner: Self.me, lease: .seconds(60), limit: 2, id: nil).map(\.id) == [
+                "first", "second",
+            ]
+        )
+        #expect(
+            try await store.claimDue(now: at, owner: Self.other, lease: .seconds(60), limit: 5, id: nil).map(\.id) == [
+                "later"
+            ]
+        )
+        #expect(
+            try await store.claimDue(now: at, owner: Self.other, lease: .seconds(60), limit: 5, id: "future").isEmpty
+        )
+        #expect(try await store.nextDue(id: nil) == Self.now.addingTimeInterval(-5))
+        #expect(try await store.nextDue(id: "future") == Self.now.addingTimeInterval(60))
+        #expect(try await store.nextDue(id: "done") == nil)
+    }
+
+    @Test(arguments: Kind.allCases)
+    func claimHeldByALiveHostIsNotTakenUntilItsLeaseRunsOut(kind: Kind) async throws {
+        let subject = try Subject(kind)
+        defer { _ = subject }
+        let store = subject.store
+        try await store.create(try newOperation("held"))
+        #expect(
+            try await store.claimDue(now: Self.now, owner: Self.other, lease: .seconds(60), limit: 1, id: nil).count
+                == 1
+        )
+        #expect(try await store.claimDue(now: Self.now, owner: Self.me, lease: .seconds(60), limit: 1, id: nil).isEmpty)
+        // The holder itself may claim again (a restarted pass of the same process).
+        #expect(
+            try await store.claimDue(now: Self.now, owner: Self.other, lease: .seconds(60), limit: 1, id: nil).count
+                == 1
+        )
+        let later = Self.now.addingTimeInterval(61)
+        #expect(try await store.claimDue(now: later, owner: Self.me, lease: .seconds(60), limit: 1, id: nil).count == 1)
+        #expect(
+            try await store.claim(operationID: "held")
+                == Claim(operationID: "held", owner: Self.me, expiresAt: later.addingTimeInterval(60))
+        )
+    }
+
+    @Test(arguments: Kind.allCases)
+    func claimOfADeadLocalProcessIsTakenAtOnce(kind: Kind) async throws {
+        let subject = try Subject(kind)
+        defer { _ = subject }
+        let store = subject.store
+        try await store.create(try newOperation("orphan"))
+        let dead = ClaimOwner("\(ProcessInfo.processInfo.hostName):999999:1")
+        _ = try await store.claimDue(now: Self.now, owner: dead, lease: .seconds(600), limit: 1, id: nil)
+        let claimed = try await store.claimDue(now: Self.now, owner: Self.me, lease: .seconds(60), limit: 1, id: nil)
+        #expect(claimed.map(\.id) == ["orphan"])
+        #expect(try await store.claim(operationID: "orphan")?.owner == Self.me)
+    }
+
+    @Test(arguments: Kind.allCases)
+    func claimsNeverChangeTheOperationsVersion(kind: Kind) async throws {
+        let subject = try Subject(kind)
+        defer { _ = subject }
+        let store = subject.store
+        try await store.create(try newOperation())
+        let version = try #require(try await store.operation(id: "op-1")).version
+        _ = try await store.claimDue(now: Self.now, owner: Self.me, lease: .seconds(60), limit: 1, id: nil)
+        try await store.renewClaim(operationID: "op-1", owner: Self.me, until: Self.now.addingTimeInterval(600))
+        #expect(try await store.claim(operationID: "op-1")?.expiresAt == Self.now.addingTimeInterval(600))
+        try await store.releaseClaim(operationID: "op-1", owner: Self.me)
+        #expect(try await store.claim(operationID: "op-1") == nil)
+        #expect(try await store.operation(id: "op-1")?.version == version)
+    }
+
+    @Test(arguments: Kind.allCases)
+    func writeForALostClaimIsRefusedAndNothingIsWritten(kind: Kind) async throws {
+        let subject = try Subject(kind)
+        defer { _ = subject }
+        let store = subject.store
+        try await store.create(try newOperation())
+        var mine = try #require(
+            try await store.claimDue(now: Self.now, owner: Self.me, lease: .seconds(60), limit: 1, id: nil).first
+        )
+        mine = try await store.save(mine, stepRuns: [], claim: Self.me, releasingClaim: false)
+        // The lease runs out and another host takes the operation over.
+        let later = Self.now.addingTimeInterval(120)
+        _ = try await store.claimDue(now: later, owner: Self.other, lease: .seconds(60), limit: 1, id: nil)
+        mine.fields["late"] = "true"
+        let error = try await #require(throws: StorageError.self) {
+            try await store.save(mine, stepRuns: [], claim: Self.me, releasingClaim: true)
+        }
+        #expect(error.code == .claimLost)
+        #expect(error.message.contains("host-b:2:2 holds it now"))
+        #expect(try await store.operation(id: "op-1")?.fields.isEmpty == true)
+        let renewal = try await #require(throws: StorageError.self) {
+            try await store.renewClaim(operationID: "op-1", owner: Self.me, until: later)
+        }
+        #expect(renewal.code == .claimLost)
+        try await store.releaseClaim(operationID: "op-1", owner: Self.me)  // not the holder: nothing happens
+        #expect(try await store.claim(operationID: "op-1")?.owner == Self.other)
+    }
+
+    @Test(arguments: Kind.allCases)
+    func savingWithReleaseDropsTheClaimInTheSameWrite(kind: Kind) async throws {
+        let subject = try Subject(kind)
+        defer { _ = subject }
+        let store = subject.store
+        try await store.create(try newOperation())
+        var claimed = try #require(
+            try await store.claimDue(now: Self.now, owner: Self.me, lease: .seconds(60), limit: 1, id: nil).first
+        )
+        claimed.state = .succeeded
+        _ = try await store.save(claimed, stepRuns: [], claim: Self.me, releasingClaim: true)
+        #expect(try await store.claim(operationID: "op-1") == nil)
+        #expect(try await store.operation(id: "op-1")?.state == .succeeded)
+    }
+
+    @Test(arguments: Kind.allCases)
+    func localProvisioningIsRecordedOncePerOperation(kind: Kind) async throws {
+        let subject = try Subject(kind)
+        defer { _ = subject }
+        let store = subject.store
+        let first = try await store.recordLocalProvisioning(
+            operationID: "op-1",
+            request: "{}",
+            provisionerOperationID: "p-1",
+            runtimeID: "r-1",
+            at: Self.now
+        )
+        let second = try await store.recordLocalProvisioning(
+            operationID: "op-1",
+            request: "{}",
+            provisionerOperationID: "p-2",
+            runtimeID: "r-2",
+            at: Self.now
+        )
+        #expect(first == second)
+        #expect(second == ("p-1", "r-1"))
+        #expect(try await store.localProvisioningCount(operationID: "op-1") == 1)
+        #expect(try await store.localProvisioningCount(operationID: "op-2") == 0)
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import StepHostCore
+import StepHostStorage
+
+/// An operation store in memory, for fast engine tests. `StoreConformanceTests` runs the same suite
+/// against it and the SQLite store, so it cannot drift from the real one's semantics.
+actor InMemoryOperationStore: OperationStore, LocalProvisioningRecords {
+    private var operations: [String: OperationRecord] = [:]
+    private var claims: [String: Claim] = [:]
+    private var runs: [StepRun] = []
+    private var local: [String: (provisionerOperationID: String, runtimeID: String)] = [:]
+
+    func create(_ operation: OperationRecord) throws {
+        guard operations[operation.id] == nil else {
+            throw StorageError(.unavailable, "operation \(operation.id) exists already")
+        }
+        operations[operation.id] = Self.stored(operation)
+    }
+
+    func operation(id: String) throws -> OperationRecord? { operations[id] }
+
+    func operations(state: OperationState?) throws -> [OperationRecord] {
+        operations.values.filter { state == nil || $0.state == state }.sorted {
+            $0.createdAt != $1.createdAt ? $0.createdAt > $1.createdAt : $0.id < $1.id
+        }
+    }
+
+    func save(
+        _ operation: OperationRecord,
+        stepRuns: [StepRun],
+        claim: ClaimOwner?,
+        releasingClaim: Bool
+    ) throws -> OperationRecord {
+        if let claim, claims[operation.id]?.owner != claim {
+            throw StorageError.claimLost(
+                operationID: operation.id,
+                owner: claim,
+                holder: claims[operation.id]?.owner.description
+            )
+        }
+        guard let stored = operations[operation.id] else { throw StorageError.missing(operation.id) }
+        guard stored.version == operation.version else {
+            throw StorageError.conflict(operation.id, stored: stored.version, basedOn: operation.version)
+        }
+        var saved = Self.stored(operation)
+        saved.version += 1
+        operations[operation.id] = saved
+        runs += stepRuns.map { run in
+            var run = run
+            run.startedAt = Self.milliseconds(run.startedAt)
+            return run
+        }
+        if releasingClaim, let claim, claims[operation.id]?.owner == claim { claims[operation.id] = nil }
+        return saved
+    }
+
+    func stepRuns(operationID: String) throws -> [StepRun] { runs.filter { $0.operationID == operationID } }
+
+    func claimDue(now: Date, owner: ClaimOwner, lease: Duration, limit: Int, id: String?) throws -> [OperationRecord] {
+        let due = operations.values.filter {
+            !$0.state.isFinal && ($0.nextPassAt.map { Self.milliseconds($0) <= Self.milliseconds(now) } ?? false)
+                && (id == nil || $0.id == id)
+        }.sorted { ($0.nextPassAt!, $0.id) < ($1.nextPassAt!, $1.id) }
+        var claimed: [OperationRecord] = []
+        for operation in due where claimed.count < limit {
+            if let current = claims[operation.id], !current.isFree(for: owner, at: now) { continue }
+            claims[operation.id] = Claim(
+                operationID: operation.id,
+                owner: owner,
+                expiresAt: Self.milliseconds(now.addingTimeInterval(lease.timeInterval))
+            )
+            claimed.append(operation)
+        }
+        return claimed
+    }
+
+    func renewClaim(operationID: String, owner: ClaimOwner, until: Date) throws {
+        guard claims[operationID]?.owner == owner else {
+            throw StorageError.claimLost(
+                operationID: operationID,
+                owner: owner,
+                holder: claims[operationID]?.owner.description
+            )
+        }
+        claims[operationID]?.expiresAt = Self.milliseconds(until)
+    }
+
+    func releaseClaim(operationID: String, owner: ClaimOwner) throws {
+        if claims[operationID]?.owner == owner { claims[operationID] = nil }
+    }
+
+    func claim(operationID: String) throws -> Claim? { claims[operationID] }
+
+    func nextDue(id: String?) throws -> Date? {
+        operations.values.filter { !$0.state.isFinal && (id == nil || $0.id == id) }.compactMap(\.nextPassAt).min()
+    }
+
+    func recordLocalProvisioning(
+        operationID: String,
+        request: String,
+        provisionerOperationID: String,
+        runtimeID: String,
+        at: Date
+    ) throws -> (provisionerOperationID: String, runtimeID: String) {
+        if let recorded = local[operationID] { return recorded }
+        local[operationID] = (provisionerOperationID, runtimeID)
+        return (provisionerOperationID, runtimeID)
+    }
+
+    func localProvisioningCount(operationID: String) throws -> Int { local[operationID] == nil ? 0 : 1 }
+
+    /// Times as the SQLite store keeps them: milliseconds since 1970.
+    private static func stored(_ operation: OperationRecord) -> OperationRecord {
+        var operation = operation
+        operation.createdAt = milliseconds(operation.createdAt)
+        operation.updatedAt = milliseconds(operation.updatedAt)
+        operation.deadline = milliseconds(operation.deadline)
+        operation.nextPassAt = operation.nextPassAt.map(milliseconds)
+        return operation
+    }
+
+    private static func milliseconds(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded() / 1000)
+    }
+}
