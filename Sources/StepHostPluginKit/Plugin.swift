@@ -51,8 +51,10 @@ public struct Plugin: Sendable {
             return STEPHOST_STATUS_ERROR
         }
         guard let version = Self.negotiate(offer.pointee) else {
-            let supported = "\(STEPHOST_ABI_CURRENT_MAJOR).\(STEPHOST_ABI_CURRENT_MINOR)"
-            let offered = "\(ABIVersion(offer.pointee.abi_min)) to \(ABIVersion(offer.pointee.abi_max))"
+            let supported = Self.text(
+                stephost_abi_version(UInt32(STEPHOST_ABI_CURRENT_MAJOR), UInt32(STEPHOST_ABI_CURRENT_MINOR))
+            )
+            let offered = "\(Self.text(offer.pointee.abi_min)) to \(Self.text(offer.pointee.abi_max))"
             Self.report(
                 "plugin '\(name)' was built for ABI \(supported); the host offers \(offered). "
                     + "Rebuild the plugin against this host's stephost.h.",
@@ -85,10 +87,15 @@ public struct Plugin: Sendable {
 
     /// The highest version that both this kit and the host support, if any.
     private static func negotiate(_ offer: stephost_host_offer) -> UInt32? {
-        let kitMajor = UInt32(STEPHOST_ABI_CURRENT_MAJOR)
-        let kit = kitMajor << 16 | UInt32(STEPHOST_ABI_CURRENT_MINOR)
-        let candidate = offer.abi_max >> 16 == kitMajor ? min(kit, offer.abi_max) : kit
+        let kit = stephost_abi_version(UInt32(STEPHOST_ABI_CURRENT_MAJOR), UInt32(STEPHOST_ABI_CURRENT_MINOR))
+        let sameMajor = stephost_abi_major(offer.abi_max) == stephost_abi_major(kit)
+        let candidate = sameMajor ? min(kit, offer.abi_max) : kit
         return (offer.abi_min...offer.abi_max).contains(candidate) ? candidate : nil
+    }
+
+    /// A packed ABI version as major.minor.
+    private static func text(_ version: UInt32) -> String {
+        "\(stephost_abi_major(version)).\(stephost_abi_minor(version))"
     }
 
     private static func report(_ message: String, _ services: UnsafePointer<stephost_host_services>?) {
@@ -100,11 +107,4 @@ public struct Plugin: Sendable {
             bytes.withMemoryRebound(to: CChar.self) { reportError(services.pointee.ctx, $0.baseAddress, $0.count) }
         }
     }
-}
-
-/// Prints a packed ABI version as major.minor.
-struct ABIVersion: CustomStringConvertible {
-    var packed: UInt32
-    init(_ packed: UInt32) { self.packed = packed }
-    var description: String { "\(packed >> 16).\(packed & 0xFFFF)" }
 }

@@ -16,8 +16,8 @@ public final class ProvisioningOperation {
     public let instanceID: String
     /// The operation's type, for example `provision`.
     public let type: String
-    /// How many passes the operation has started, counting this one (1 on the first pass).
-    public let attempt: Int
+    /// The pass this call belongs to: 1 on the first, and every retry starts a new pass from the first step.
+    public let pass: Int
     /// The provisioning parameters the operation was created with.
     public let parameters: [String: JSONValue]
     /// The custom step fields, including those this step set during this run.
@@ -47,7 +47,7 @@ public final class ProvisioningOperation {
         id = document.id
         instanceID = document.instance_id
         type = document.type
-        attempt = document.attempt
+        pass = document.pass
         parameters = document.parameters ?? [:]
         fields = document.fields ?? [:]
     }
@@ -199,7 +199,7 @@ public final class ProvisioningOperation {
         var id: String
         var instance_id: String
         var type: String
-        var attempt: Int
+        var pass: Int
         var parameters: [String: JSONValue]?
         var fields: [String: JSONValue]?
     }
