@@ -18,6 +18,7 @@ struct EngineSemanticsTests {
     struct Harness {
         let store: InMemoryOperationStore
         let clock: TestClock
+        let provisioner: RecordingProvisioner
         let engine: Engine
         static let owner = ClaimOwner("engine-host:100:1")
 
@@ -29,8 +30,9 @@ struct EngineSemanticsTests {
         ) {
             self.store = store
             self.clock = clock
+            provisioner = RecordingProvisioner(LocalProvisioner(records: store))
             engine = Engine(
-                pipeline: Pipeline(steps + [CreateRuntimeStep(provisioner: LocalProvisioner(records: store))]),
+                pipeline: Pipeline(steps + [CreateRuntimeStep(provisioner: provisioner)]),
                 store: store,
                 options: options,
                 logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
@@ -93,7 +95,7 @@ struct EngineSemanticsTests {
         #expect(operation.fields == ["tried": "true"])
         #expect(after.calls.count == 0)
         #expect(operation.runtime.provisionerOperationID == nil)
-        #expect(try await harness.store.localProvisioningCount(operationID: created.id) == 0)
+        #expect(harness.provisioner.provisionCalls == 0)
     }
 
     /// A step that wrote valid fields, checkpointed one, and then broke its contract: every write of it is
@@ -159,6 +161,9 @@ struct EngineSemanticsTests {
         #expect(try await harness.store.localProvisioningCount(operationID: created.id) == 1)
         let runs = try await harness.store.stepRuns(operationID: created.id)
         #expect(runs.filter { $0.step == "create_runtime" }.map(\.pass) == [1, 2, 3])
+        // Sent once, in pass 1; passes 2 and 3 only asked how it goes.
+        #expect(harness.provisioner.provisionCalls == 1)
+        #expect(harness.provisioner.statusCalls == 2)
     }
 
     @Test func retryWithoutADelayWaitsTheDefaultRetryDelay() async throws {
@@ -184,7 +189,9 @@ struct EngineSemanticsTests {
         #expect(parked.nextPassAt == created.deadline)
     }
 
-    @Test func operationStillRetryingAtItsDeadlineFailsWithoutRunningAgain() async throws {
+    /// Time-limited: without the deadline rule, this operation would retry forever.
+    @Test(.timeLimit(.minutes(1)))
+    func operationStillRetryingAtItsDeadlineFailsWithoutRunningAgain() async throws {
         let stubborn = ScriptedStep("stubborn", weight: 10) { _, _ in StepResult(outcome: .retry(after: .seconds(60))) }
         let harness = Harness([stubborn], options: Self.options { $0.deadline = .seconds(600) })
         let created = try await harness.create()
