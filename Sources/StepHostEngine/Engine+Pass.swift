@@ -53,14 +53,13 @@ extension Engine {
             let (latest, persisted) = checkpoints.state
             operation = before
             operation.version = latest.version
-            let unsaved: Bool
-            if case .fault = result.outcome {
-                unsaved = persisted != nil
-            } else {
+            let faulted = result.outcome.kind == .fault
+            if !faulted {
                 input.apply(result)
                 operation.apply(result.changes)
-                unsaved = result.changes != (persisted ?? OperationChanges())
             }
+            // What the step changed beyond its last checkpoint (a fault always ends the pass with a save).
+            let unsaved = !faulted && result.changes != (persisted ?? OperationChanges())
 
             // Secrets a faulty step declared are discarded with its writes, but still kept out of its messages.
             let scrubber = SecretScrubber(input.secretValues + result.declaredSecrets)

@@ -70,10 +70,9 @@ extension Engine {
             return try await runPass(operation, claimedUntil: claimedUntil)
         } catch let error as StorageError where error.code == .conflict || error.code == .claimLost {
             // Their write stands; this pass stops here without writing anything more.
+            // A conflict leaves this host's claim in place: the operation is still due, and the next claim of
+            // this host (in this call, or the next) runs it again.
             logger.error("pass abandoned", metadata: ["operation": "\(operation.id)", "error": "\(error)"])
-            if error.code == .conflict {
-                try await store.releaseClaim(operationID: operation.id, owner: owner)
-            }
             return nil
         }
     }

@@ -352,9 +352,12 @@ struct EngineSemanticsTests {
         #expect(seen.value.1 == 1)
     }
 
-    @Test func secretsAStepDeclaredAreRemovedFromItsMessages() async throws {
+    /// A faulty step's overrides are discarded with its writes, but the secrets it declared are still kept out
+    /// of its messages.
+    @Test(arguments: [StepOutcome.fail("vault refused hunter2-token"), .fault("vault refused hunter2-token")])
+    func secretsAStepDeclaredAreRemovedFromItsMessages(outcome: StepOutcome) async throws {
         let vault = ScriptedStep("vault", weight: 10) { _, _ in
-            var result = StepResult(outcome: .fail("vault refused hunter2-token"))
+            var result = StepResult(outcome: outcome)
             result.globalOverrides.append(Override(key: "token", value: "hunter2-token", secret: true))
             return result
         }
