@@ -5,7 +5,8 @@ import StepHostStorage
 
 extension Engine {
     /// Processes operations until none is left unfinished: due ones run at once (up to `workers` at a time),
-    /// parked ones when they come due. With `id`, only that operation.
+    /// parked ones when they come due. With `id`, only that operation. Throws `CancellationError` when the
+    /// task is cancelled, between batches of passes.
     ///
     /// Waiting is one timer for the whole host, set to the earliest due time; no operation holds a task
     /// or a thread while it is parked.
@@ -13,6 +14,7 @@ extension Engine {
     public func runUntilIdle(only id: String? = nil) async throws -> RunReport {
         var report = RunReport()
         while true {
+            try Task.checkCancellation()
             let ran = try await runDue(only: id)
             report.merge(ran)
             if ran.passes > 0 { continue }
@@ -44,6 +46,8 @@ extension Engine {
         let now = clock.now
         var report = RunReport()
         while true {
+            // Cancellation (a shutdown) stops between batches; a running pass always ends with a write.
+            try Task.checkCancellation()
             let claimed = try await store.claimDue(
                 now: now,
                 owner: owner,

@@ -19,6 +19,7 @@ final class TestClock: HostClock {
     }
 
     func sleep(until date: Date) async throws {
+        try Task.checkCancellation()
         current.withLock { $0 = max($0, date) }
         await Task.yield()
     }
