@@ -120,6 +120,31 @@ struct EngineSemanticsTests {
         #expect(try await harness.store.stepRuns(operationID: created.id).map(\.outcome) == [.done, .fault])
     }
 
+    /// Each checkpoint persists everything the step changed so far, on top of the one before it.
+    @Test func stepMayCheckpointSeveralTimes() async throws {
+        let persisted = Observed()
+        let twice = ScriptedStep("twice", weight: 10) { operation, context in
+            var result = StepResult(outcome: .done)
+            result.changes.fields.append(FieldChange(key: "first", json: "1"))
+            let first = try? await context.checkpoint(result.changes)
+            result.changes.fields.append(FieldChange(key: "second", json: "2"))
+            let second = try? await context.checkpoint(result.changes)
+            persisted.set(nil, second?.version)
+            #expect(first?.fields == ["first": "1"])
+            #expect(second?.fields == ["first": "1", "second": "2"])
+            return result
+        }
+        let harness = Harness([twice])
+        let created = try await harness.create()
+        let operation = try await harness.engine.runToCompletion(operationID: created.id)
+        #expect(operation.state == .succeeded)
+        #expect(operation.fields == ["first": "1", "second": "2"])
+        // Created (1), pass started (2), two checkpoints (3, 4), create_runtime's answer (5), finished (6):
+        // the step's changes were all checkpointed, so nothing is saved again after it.
+        #expect(persisted.value.1 == 4)
+        #expect(operation.version == 6)
+    }
+
     /// KEB semantics: a retry parks the operation and repeats the whole pipeline later; persisted fields
     /// are kept, overrides are rebuilt, create_runtime sends once.
     @Test func retryParksTheOperationAndRepeatsThePipelineFromTheFirstStep() async throws {
