@@ -10,30 +10,34 @@ extension Engine {
     ///
     /// Waiting is one timer for the whole host, set to the earliest due time; no operation holds a task
     /// or a thread while it is parked.
+    ///
+    /// - Returns: every operation that was unfinished when the call began, as stored when it ended (whichever
+    ///   host finished it), and how many passes this host ran.
     @discardableResult
     public func runUntilIdle(only id: String? = nil) async throws -> RunReport {
-        var report = RunReport()
+        let unfinished = try await unfinishedOperations(only: id)
+        var passes = 0
         while true {
             try Task.checkCancellation()
-            let ran = try await runDue(only: id)
-            report.merge(ran)
-            if ran.passes > 0 { continue }
-            guard let due = try await store.nextDue(id: id) else { return report }
+            let ran = try await runDueBatches(only: id)
+            passes += ran
+            if ran > 0 { continue }
+            guard let due = try await store.nextDue(id: id) else { break }
             // Due but held by a live host: look again shortly. Otherwise sleep until it is due.
             let now = clock.now
             let wait = max(0.2, min(due.timeIntervalSince(now), 1))
             if due > now { events(.waiting(until: due)) }
             try await clock.sleep(until: now.addingTimeInterval(wait))
         }
+        return try await report(unfinished, passes: passes)
     }
 
     /// Runs the operation with `id` to a final state and returns it as stored.
     ///
     /// - Throws: a ``StorageError`` (`.notFound` when there is no such operation).
     public func runToCompletion(operationID id: String) async throws -> OperationRecord {
-        let report = try await runUntilIdle(only: id)
-        if let operation = report.operation(id: id), operation.state.isFinal { return operation }
-        // Another host finished it, or its last pass was abandoned to another writer: the store knows.
+        if let operation = try await runUntilIdle(only: id).operation(id: id) { return operation }
+        // It had ended before the call began.
         guard let operation = try await store.operation(id: id) else { throw StorageError.missing(id) }
         return operation
     }
@@ -41,10 +45,20 @@ extension Engine {
     /// Runs one pass of every operation (or only `id`) that is due now and not held by a live host, up to
     /// `workers` at a time. Operations parked by these passes are left for later, even if they come due
     /// before the last pass ends: "due" means due when the call began.
+    ///
+    /// - Returns: every operation that was unfinished when the call began (due or not), as stored when it
+    ///   ended, and how many passes this host ran.
     @discardableResult
     public func runDue(only id: String? = nil) async throws -> RunReport {
+        let unfinished = try await unfinishedOperations(only: id)
+        let passes = try await runDueBatches(only: id)
+        return try await report(unfinished, passes: passes)
+    }
+
+    /// Claims and runs due operations batch by batch until none is due; returns how many passes ran.
+    private func runDueBatches(only id: String?) async throws -> Int {
         let now = clock.now
-        var report = RunReport()
+        var passes = 0
         while true {
             // Cancellation (a shutdown) stops between batches; a running pass always ends with a write.
             try Task.checkCancellation()
@@ -55,29 +69,47 @@ extension Engine {
                 limit: max(1, options.workers),
                 id: id
             )
-            if claimed.isEmpty { return report }
+            if claimed.isEmpty { return passes }
             let claimedUntil = now.addingTimeInterval(options.lease.timeInterval)
-            try await withThrowingTaskGroup(of: OperationRecord?.self) { group in
+            passes += try await withThrowingTaskGroup(of: Int.self) { group in
                 for operation in claimed {
-                    group.addTask { try await self.runClaimed(operation, claimedUntil: claimedUntil) }
+                    group.addTask { try await self.runClaimed(operation, claimedUntil: claimedUntil) ? 1 : 0 }
                 }
-                for try await case let operation? in group {
-                    report.record(pass: operation)
-                }
+                return try await group.reduce(0, +)
             }
         }
     }
 
-    /// One pass; `nil` when it was abandoned because someone else wrote the operation or took it over.
-    private func runClaimed(_ operation: OperationRecord, claimedUntil: Date) async throws -> OperationRecord? {
+    /// The ids of the unfinished operations (or of `id`, if it is unfinished), oldest first.
+    private func unfinishedOperations(only id: String?) async throws -> [String] {
+        if let id {
+            guard let operation = try await store.operation(id: id), !operation.state.isFinal else { return [] }
+            return [id]
+        }
+        let pending = try await store.operations(state: .pending)
+        let running = try await store.operations(state: .inProgress)
+        return (pending + running).sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }.map(\.id)
+    }
+
+    private func report(_ ids: [String], passes: Int) async throws -> RunReport {
+        var operations: [OperationRecord] = []
+        for id in ids {
+            if let operation = try await store.operation(id: id) { operations.append(operation) }
+        }
+        return RunReport(operations: operations, passes: passes)
+    }
+
+    /// One pass; `false` when it was abandoned because someone else wrote the operation or took it over.
+    private func runClaimed(_ operation: OperationRecord, claimedUntil: Date) async throws -> Bool {
         do {
-            return try await runPass(operation, claimedUntil: claimedUntil)
+            _ = try await runPass(operation, claimedUntil: claimedUntil)
+            return true
         } catch let error as StorageError where error.code == .conflict || error.code == .claimLost {
             // Their write stands; this pass stops here without writing anything more.
             // A conflict leaves this host's claim in place: the operation is still due, and the next claim of
             // this host (in this call, or the next) runs it again.
             logger.error("pass abandoned", metadata: ["operation": "\(operation.id)", "error": "\(error)"])
-            return nil
+            return false
         }
     }
 }

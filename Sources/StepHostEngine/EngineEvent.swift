@@ -30,38 +30,20 @@ public struct EngineOptions: Sendable {
     public init() {}
 }
 
-/// What a call of ``Engine/runDue(only:)`` or ``Engine/runUntilIdle(only:)`` did: every operation it ran
-/// a pass of, as it was after its last pass, in the order they first ran.
+/// What a call of ``Engine/runDue(only:)`` or ``Engine/runUntilIdle(only:)`` did: every operation that was
+/// unfinished when the call began, as stored when it ended (whichever host wrote it last), oldest first, and
+/// how many passes this host ran.
 public struct RunReport: Sendable {
-    public private(set) var operations: [OperationRecord] = []
-    /// How many passes ran.
-    public private(set) var passes = 0
-    private var positions: [String: Int] = [:]
+    public let operations: [OperationRecord]
+    public let passes: Int
 
-    public init() {}
-
-    /// Records one pass that left `operation` as it is.
-    mutating func record(pass operation: OperationRecord) {
-        passes += 1
-        keep(operation)
+    public init(operations: [OperationRecord], passes: Int) {
+        self.operations = operations
+        self.passes = passes
     }
 
-    mutating func merge(_ other: RunReport) {
-        for operation in other.operations { keep(operation) }
-        passes += other.passes
-    }
-
-    private mutating func keep(_ operation: OperationRecord) {
-        if let position = positions[operation.id] {
-            operations[position] = operation
-        } else {
-            positions[operation.id] = operations.count
-            operations.append(operation)
-        }
-    }
-
-    /// The operation with `id`, if a pass of it ran.
+    /// The operation with `id`, if it was unfinished when the call began.
     public func operation(id: String) -> OperationRecord? {
-        positions[id].map { operations[$0] }
+        operations.first { $0.id == id }
     }
 }

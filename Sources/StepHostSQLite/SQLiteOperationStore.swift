@@ -80,6 +80,16 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
                         + "(\(unknown.joined(separator: ", "))): a newer stephost wrote it; upgrade stephost"
                 )
             }
+            if requireCurrent && !applied.isEmpty && applied.isStrictSubset(of: known) {
+                let missing = known.subtracting(applied).sorted().joined(separator: ", ")
+                throw StorageError(
+                    .olderSchema,
+                    "the database \(path) was written by an earlier stephost and needs the schema upgrade "
+                        + "\(missing); read-only commands do not change it. A command that writes to it upgrades it in "
+                        + "place and keeps every operation: `stephost run --db \(path)` (which also processes its "
+                        + "unfinished operations) or `stephost provision --db \(path)`"
+                )
+            }
             if requireCurrent && applied != known {
                 throw StorageError(
                     .corrupt,

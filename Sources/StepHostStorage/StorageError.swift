@@ -10,6 +10,7 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
             case conflict
             case corrupt
             case newerSchema = "newer-schema"
+            case olderSchema = "older-schema"
             case unavailable
             case claimLost = "claim-lost"
         }
@@ -24,6 +25,8 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let corrupt = Code(.corrupt)
         /// The database was written by a newer stephost.
         public static let newerSchema = Code(.newerSchema)
+        /// The database was written by an earlier stephost; a command that writes upgrades it in place.
+        public static let olderSchema = Code(.olderSchema)
         /// The database cannot be opened or written.
         public static let unavailable = Code(.unavailable)
         /// The write was made for a host that no longer holds the operation's claim.

@@ -33,7 +33,7 @@ func fail(_ error: StorageError) -> ExitCode {
     printError("stephost: \(error)")
     switch error.code {
     case .notFound: return ExitStatus.notFound
-    case .newerSchema: return ExitStatus.databaseTooNew
+    case .newerSchema, .olderSchema: return ExitStatus.databaseSchema
     default: return ExitStatus.databaseUnusable
     }
 }

@@ -14,6 +14,7 @@ enum ExitStatus {
     static let notFound = ExitCode(66)
     /// The database cannot be opened or is not a stephost database (EX_IOERR).
     static let databaseUnusable = ExitCode(74)
-    /// The database was written by a newer stephost (EX_CONFIG).
-    static let databaseTooNew = ExitCode(78)
+    /// The database has a schema of another stephost version (EX_CONFIG): a newer one (upgrade stephost), or
+    /// an older one that only a command that writes upgrades.
+    static let databaseSchema = ExitCode(78)
 }

@@ -273,6 +273,46 @@ struct EngineSemanticsTests {
         #expect(try await harness.store.stepRuns(operationID: created.id).allSatisfy { $0.pass == 2 })
     }
 
+    /// What `run` prints comes from this report: every operation unfinished when the call began, as stored
+    /// when it ended, whoever wrote it last; not as this host's last pass left it.
+    @Test func reportHoldsEveryOperationUnfinishedAtTheStartAsStoredAtTheEnd() async throws {
+        let store = InMemoryOperationStore()
+        let other = ClaimOwner("other-host:7:7")
+        // While this host runs the first operation, the other host fails the one it holds.
+        let meanwhile = ScriptedStep("meanwhile", weight: 10) { operation, _ in
+            if operation.fields["held"] == nil,
+                let held = try? await store.operations(state: nil).first(where: { $0.fields["held"] != nil })
+            {
+                var failed = held
+                failed.state = .failed
+                failed.nextPassAt = nil
+                failed.lastError = LastError(step: "x", plugin: "other", message: "failed by the other host")
+                _ = try? await store.save(failed, stepRuns: [], claim: other, releasingClaim: true)
+            }
+            return StepResult(outcome: .done)
+        }
+        let harness = Harness(store: store, [meanwhile])
+        let due = try await harness.create()
+        var held = try await harness.create()
+        held.fields["held"] = "true"
+        held = try await store.save(held)
+        _ = try await store.claimDue(now: harness.clock.now, owner: other, lease: .seconds(600), limit: 1, id: held.id)
+        var parked = try await harness.create()
+        parked.nextPassAt = harness.clock.now.addingTimeInterval(3600)
+        parked = try await store.save(parked)
+        var done = try await harness.create()
+        done.state = .succeeded
+        done = try await store.save(done)
+
+        let report = try await harness.engine.runDue()
+        #expect(report.passes == 1)
+        #expect(Set(report.operations.map(\.id)) == [due.id, held.id, parked.id])
+        #expect(report.operation(id: due.id)?.state == .succeeded)
+        #expect(report.operation(id: held.id)?.lastError?.message == "failed by the other host")
+        #expect(report.operation(id: parked.id)?.state == .pending)
+        #expect(report.operation(id: done.id) == nil)
+    }
+
     @Test func operationHeldByAnotherLiveHostIsLeftAloneUntilItsLeaseRunsOut() async throws {
         let step = ScriptedStep.done("step", weight: 10)
         let harness = Harness([step], options: Self.options { $0.lease = .seconds(60) })

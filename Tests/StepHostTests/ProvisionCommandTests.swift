@@ -119,6 +119,33 @@ struct ProvisionCommandTests {
         #expect(rest.stdout.contains("processed 1 unfinished operation(s): 1 succeeded, 0 failed"))
     }
 
+    /// A database of the first release: readers say how to upgrade it and leave it alone; the first command
+    /// that writes upgrades it, and the old operations are there.
+    @Test func databaseOfTheFirstSchemaIsUpgradedByTheFirstCommandThatWrites() async throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        try await makeFirstSchemaDatabase(harness.databasePath)
+        let before = try Data(contentsOf: URL(fileURLWithPath: harness.databasePath))
+
+        let refused = try stephost(harness, ["operations", "list"])
+        #expect(refused.status == 78)
+        #expect(refused.stderr.contains("was written by an earlier stephost and needs the schema upgrade v2"))
+        #expect(refused.stderr.contains("`stephost run --db \(harness.databasePath)`"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: harness.databasePath)) == before)
+
+        let created = try stephost(harness, ["provision", "--parameters", Self.parameters, "--detach"])
+        #expect(created.status == 0, "\(created.stderr)")
+        let listed = try stephost(harness, ["operations", "list", "--json"])
+        #expect(listed.status == 0, "\(listed.stderr)")
+        let operations = try #require(
+            try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]]
+        )
+        #expect(operations.count == 3)
+        let parked = try #require(operations.first { $0["id"] as? String == "op-parked" })
+        #expect(parked["passes"] as? Int == 2)
+        #expect(parked["state"] as? String == "in_progress")
+    }
+
     @Test func brokenPluginStopsTheEngineUnlessDisabledKnowingly() throws {
         let harness = try EngineHarness()
         try harness.addExamples()

@@ -20,6 +20,52 @@ func newOperation(
     )
 }
 
+/// A database as the first release (schema v1) left it, written by the v1 migration itself: a parked
+/// operation claimed by a host that is gone, a failed one, their step history and one local provisioning
+/// record.
+func makeFirstSchemaDatabase(_ path: String) async throws {
+    let created = Int64(1_800_000_000_000)
+    let queue = try DatabaseQueue(path: path)
+    try SQLiteOperationStore.migrator.migrate(queue, upTo: "v1")
+    try await queue.write { db in
+        try db.execute(
+            sql: """
+                INSERT INTO operations (id, instance_id, type, state, description, created_at, updated_at, version,
+                    attempt, next_attempt_at, deadline, runtime_id, provisioner_operation_id, last_error_step,
+                    last_error_plugin, last_error_message, parameters, fields, provisioning_request, claimed_by,
+                    claimed_until)
+                VALUES
+                ('op-parked', 'inst-1', 'provision', 'in_progress', 'waiting for pass 3', ?, ?, 7, 2, ?, ?,
+                    'rt-1', 'local-1', NULL, NULL, NULL, '{"name":"old-one"}', '{"subnet":"10.0.0.0/22"}',
+                    '{"runtimeInput":{}}', 'old-host:42:1', ?),
+                ('op-failed', 'inst-2', 'provision', 'failed', 'failed at step x: boom', ?, ?, 3, 1, NULL, ?,
+                    NULL, NULL, 'x', 'team', 'boom', '{"name":"old-two"}', '{}', NULL, NULL, NULL)
+                """,
+            arguments: [
+                created, created, created + 5000, created + 86_400_000, created + 300_000, created - 1, created,
+                created + 86_400_000,
+            ]
+        )
+        try db.execute(
+            sql: """
+                INSERT INTO step_runs (operation_id, pass, position, step, plugin, plugin_file_hash, outcome,
+                    started_at, duration_ms, message)
+                VALUES ('op-parked', 1, 1, 'allocate', 'network', 'abc', 'done', ?, 1.5, NULL),
+                       ('op-parked', 2, 1, 'verify', 'monitoring', 'def', 'retry', ?, 0.5, 'after 500 ms')
+                """,
+            arguments: [created, created + 1000]
+        )
+        try db.execute(
+            sql: """
+                INSERT INTO local_provisioning (operation_id, provisioner_operation_id, runtime_id, request, received_at)
+                VALUES ('op-parked', 'local-1', 'rt-1', '{}', ?)
+                """,
+            arguments: [created]
+        )
+    }
+
+}
+
 /// What the SQLite store does beyond the conformance suite: the file, its schema and its migrations.
 @Suite("SQLite operation store")
 struct StorageTests {
@@ -54,50 +100,23 @@ struct StorageTests {
         #expect(!FileManager.default.fileExists(atPath: path))
     }
 
+    @Test func databaseOfTheFirstSchemaIsNotUpgradedByAReader() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("v1.sqlite").path
+        try await makeFirstSchemaDatabase(path)
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        let error = try #require(throws: StorageError.self) { try SQLiteOperationStore(path: path, mode: .readOnly) }
+        #expect(error.code == .olderSchema)
+        #expect(error.message.contains("was written by an earlier stephost and needs the schema upgrade v2"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+    }
+
     /// An issue-3 database (schema v1, written by the v1 migration itself) opens after the migration with its
     /// operations, step history, local provisioning records and claims intact.
     @Test func databaseOfTheFirstSchemaOpensWithItsOperationsIntact() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("v1.sqlite").path
-        let created = Int64(1_800_000_000_000)
-        let queue = try DatabaseQueue(path: path)
-        try SQLiteOperationStore.migrator.migrate(queue, upTo: "v1")
-        try await queue.write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO operations (id, instance_id, type, state, description, created_at, updated_at, version,
-                        attempt, next_attempt_at, deadline, runtime_id, provisioner_operation_id, last_error_step,
-                        last_error_plugin, last_error_message, parameters, fields, provisioning_request, claimed_by,
-                        claimed_until)
-                    VALUES
-                    ('op-parked', 'inst-1', 'provision', 'in_progress', 'waiting for pass 3', ?, ?, 7, 2, ?, ?,
-                        'rt-1', 'local-1', NULL, NULL, NULL, '{"name":"old-one"}', '{"subnet":"10.0.0.0/22"}',
-                        '{"runtimeInput":{}}', 'old-host:42:1', ?),
-                    ('op-failed', 'inst-2', 'provision', 'failed', 'failed at step x: boom', ?, ?, 3, 1, NULL, ?,
-                        NULL, NULL, 'x', 'team', 'boom', '{"name":"old-two"}', '{}', NULL, NULL, NULL)
-                    """,
-                arguments: [
-                    created, created, created + 5000, created + 86_400_000, created + 300_000, created - 1, created,
-                    created + 86_400_000,
-                ]
-            )
-            try db.execute(
-                sql: """
-                    INSERT INTO step_runs (operation_id, pass, position, step, plugin, plugin_file_hash, outcome,
-                        started_at, duration_ms, message)
-                    VALUES ('op-parked', 1, 1, 'allocate', 'network', 'abc', 'done', ?, 1.5, NULL),
-                           ('op-parked', 2, 1, 'verify', 'monitoring', 'def', 'retry', ?, 0.5, 'after 500 ms')
-                    """,
-                arguments: [created, created + 1000]
-            )
-            try db.execute(
-                sql: """
-                    INSERT INTO local_provisioning (operation_id, provisioner_operation_id, runtime_id, request, received_at)
-                    VALUES ('op-parked', 'local-1', 'rt-1', '{}', ?)
-                    """,
-                arguments: [created]
-            )
-        }
+        try await makeFirstSchemaDatabase(path)
 
         let store = try SQLiteOperationStore(path: path, mode: .existing)
         let parked = try #require(try await store.operation(id: "op-parked"))
