@@ -47,18 +47,27 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
         configuration.busyMode = .timeout(10)
         configuration.label = "stephost"
         configuration.readonly = mode == .readOnly
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
         do {
             if exists { try Self.inspect(path: path, requireCurrent: mode == .readOnly) }
             pool = try DatabasePool(path: path, configuration: configuration)
-            if mode != .readOnly { try Self.migrator.migrate(pool) }
+            if mode != .readOnly {
+                // GRDB switches the writer to WAL and then to synchronous=NORMAL (safe against a crash of the
+                // host, not against power loss) after any prepareDatabase hook has run. Set FULL on the
+                // writer itself, once the pool is open: the pool keeps that one connection for its lifetime.
+                try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+                try Self.migrator.migrate(pool)
+            }
         } catch let error as StorageError {
             throw error
         } catch {
             throw Self.storageError(error, path: path)
         }
+    }
+
+    /// `PRAGMA synchronous` as the connection that writes runs it (2 is FULL), for tests that hold the
+    /// documentation to what runs.
+    package func writerSynchronousMode() async throws -> Int {
+        try await pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     /// Reads an existing file without changing it: is it a stephost database this build can use?

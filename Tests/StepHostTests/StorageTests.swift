@@ -69,6 +69,16 @@ func makeFirstSchemaDatabase(_ path: String) async throws {
 /// What the SQLite store does beyond the conformance suite: the file, its schema and its migrations.
 @Suite("SQLite operation store")
 struct StorageTests {
+    /// The README promises synchronous=FULL: read it back from the connection that writes, after GRDB's WAL
+    /// setup, which sets NORMAL on it.
+    @Test func writerConnectionCommitsWithSynchronousFull() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("db.sqlite").path
+        #expect(try await SQLiteOperationStore(path: path).writerSynchronousMode() == 2)
+        // And on a file that exists already (a second open takes the same path through GRDB).
+        #expect(try await SQLiteOperationStore(path: path, mode: .existing).writerSynchronousMode() == 2)
+    }
+
     @Test func corruptFileIsReportedAndLeftUntouched() throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("db.sqlite").path
