@@ -15,12 +15,9 @@ extension Engine {
             return try await finish(
                 operation,
                 state: .failed,
-                error: LastError(
-                    step: "stephost",
-                    plugin: nil,
-                    message:
-                        "the operation passed its deadline (\(ISO8601DateFormatter().string(from: operation.deadline))) "
-                        + "after \(operation.passes) passes; it was \(operation.description)"
+                error: Self.deadlinePassed(
+                    operation,
+                    "after \(operation.passes) passes; it was \(operation.description)"
                 ),
                 runs: []
             )
@@ -36,8 +33,21 @@ extension Engine {
         var input = InputCreator()
         var runs: [StepRun] = []
         for (index, step) in pipeline.steps.enumerated() {
-            claimedUntil = try await renewClaimIfHalfUsed(operation.id, claimedUntil: claimedUntil)
             let identity = step.identity
+            // Checked before every step, not only when the pass starts: a slow step must not let a later one
+            // (create_runtime's request above all) start after the deadline.
+            if clock.now >= operation.deadline {
+                return try await finish(
+                    operation,
+                    state: .failed,
+                    error: Self.deadlinePassed(
+                        operation,
+                        "in pass \(pass) before step \(identity.name) (\(index + 1) of \(steps)) could start"
+                    ),
+                    runs: runs
+                )
+            }
+            claimedUntil = try await renewClaimIfHalfUsed(operation.id, claimedUntil: claimedUntil)
             let started = clock.now
             let clockStart = ContinuousClock.now
             let before = operation
@@ -109,6 +119,15 @@ extension Engine {
         let runtime = operation.runtime.runtimeID.map { "runtime \($0) provisioned" } ?? "provisioned"
         operation.description = "\(runtime) in \(pass) pass\(pass == 1 ? "" : "es")"
         return try await finish(operation, state: .succeeded, error: nil, runs: runs)
+    }
+
+    static func deadlinePassed(_ operation: OperationRecord, _ when: String) -> LastError {
+        LastError(
+            step: "stephost",
+            plugin: nil,
+            message: "the operation passed its deadline (\(ISO8601DateFormatter().string(from: operation.deadline))) "
+                + when
+        )
     }
 
     /// What a step's checkpoints persisted so far: the operation as stored and the changes it holds.

@@ -232,6 +232,28 @@ struct EngineSemanticsTests {
         #expect(harness.clock.now == created.deadline)
     }
 
+    /// A slow step that overruns the deadline: no later step starts, create_runtime sends nothing.
+    @Test func deadlineIsCheckedBeforeEveryStepAndNothingIsSentAfterIt() async throws {
+        let clock = TestClock()
+        let slow = ScriptedStep("slow", weight: 10) { _, _ in
+            clock.advance(by: 601)
+            return StepResult(outcome: .done)
+        }
+        let harness = Harness(clock: clock, [slow], options: Self.options { $0.deadline = .seconds(600) })
+        let created = try await harness.create()
+        let operation = try await harness.engine.runToCompletion(operationID: created.id)
+
+        #expect(operation.state == .failed)
+        #expect(harness.provisioner.provisionCalls == 0)
+        #expect(operation.runtime.provisionerOperationID == nil)
+        let error = try #require(operation.lastError)
+        #expect(error.step == "stephost")
+        #expect(error.message.contains("passed its deadline"))
+        #expect(error.message.contains("in pass 1 before step create_runtime (2 of 2) could start"))
+        // The slow step's run is in the history; create_runtime's is not.
+        #expect(try await harness.store.stepRuns(operationID: created.id).map(\.step) == ["slow"])
+    }
+
     /// Virtual time: two one-hour retries finish at once, because the engine waits on its clock.
     @Test(.timeLimit(.minutes(1)))
     func parkedOperationsWaitOnTheEnginesClock() async throws {
