@@ -97,10 +97,14 @@ extension Engine {
                     runs = []
                 }
             case .retry(let delay):
+                let requested = delay ?? options.defaultRetryDelay
+                let wait = max(requested, options.minimumRetryDelay)
+                let raised =
+                    wait > requested ? " (raised to the minimum retry delay of \(Self.describe(wait)))" : ""
                 return try await park(
                     operation,
-                    after: delay ?? options.defaultRetryDelay,
-                    reason: "\(identity.name) asked to retry: \(run.message ?? "")",
+                    after: wait,
+                    reason: "\(identity.name) asked to retry: \(run.message ?? "")\(raised)",
                     runs: runs
                 )
             case .fail, .fault:
@@ -235,12 +239,17 @@ extension Engine {
         }
     }
 
+    /// A delay as the history words it: whole milliseconds.
+    static func describe(_ delay: Duration) -> String {
+        "\(Int64(delay.milliseconds.rounded())) ms"
+    }
+
     /// The history's message for an outcome, with secret values removed.
     static func message(_ outcome: StepOutcome, scrubber: SecretScrubber) -> String? {
         switch outcome {
         case .done: nil
         case .retry(let delay):
-            delay.map { "after \(Int64($0.milliseconds.rounded())) ms" } ?? "after the default delay"
+            delay.map { "after \(describe($0))" } ?? "after the default delay"
         case .fail(let message), .fault(let message): scrubber.scrub(message)
         }
     }

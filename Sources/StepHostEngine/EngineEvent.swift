@@ -21,6 +21,9 @@ public struct EngineOptions: Sendable {
     public var deadline: Duration = .seconds(24 * 60 * 60)
     /// The delay for a retry whose step set none.
     public var defaultRetryDelay: Duration = .seconds(10)
+    /// The shortest wait before the next pass, whatever a step asked for: a step that asks to retry after
+    /// 0 ms must not spin the host.
+    public var minimumRetryDelay: Duration = .milliseconds(100)
     /// How long a claim on an operation holds without being renewed. A pass renews it between steps once
     /// half of it has passed.
     public var lease: Duration = .seconds(300)

@@ -19,7 +19,7 @@ struct EngineOptionsGroup: ParsableArguments {
     @Option(help: ArgumentHelp("The Runtime Provisioner's GraphQL endpoint, for --provisioner http.", valueName: "url"))
     var provisionerURL: String?
 
-    @Option(help: "Seconds between status checks while the provisioner works.")
+    @Option(help: "Seconds between status checks while the provisioner works (0.01 to 86400).")
     var pollInterval: Double = 15
 
     @Option(
@@ -28,13 +28,19 @@ struct EngineOptionsGroup: ParsableArguments {
     )
     var disabledPlugins: [String] = []
 
-    @Option(help: "Hours an operation may take before it fails.")
+    @Option(help: "Hours an operation may take before it fails (above 0, at most 8760: one year).")
     var deadlineHours: Double = 24
 
-    @Option(help: "Seconds to wait when a step asks to retry without saying how long.")
+    @Option(help: "Seconds to wait when a step asks to retry without saying how long (0 to 86400).")
     var defaultRetryDelay: Double = 10
 
-    @Option(help: "Operations processed at once.")
+    @Option(
+        help:
+            "The shortest wait in seconds before a retried operation's next pass, whatever a step asks for (0.01 to 3600)."
+    )
+    var minimumRetryDelay: Double = 0.1
+
+    @Option(help: "Operations processed at once (1 to 256).")
     var workers: Int = 4
 
     func validate() throws {
@@ -46,8 +52,29 @@ struct EngineOptionsGroup: ParsableArguments {
         if let provisionerURL, URL(string: provisionerURL)?.scheme?.hasPrefix("http") != true {
             throw ValidationError("--provisioner-url '\(provisionerURL)' is not an http(s) URL")
         }
-        guard pollInterval > 0, deadlineHours > 0, defaultRetryDelay >= 0, workers >= 1 else {
-            throw ValidationError("--poll-interval, --deadline-hours and --workers must be positive")
+        // Every number is checked here, before anything is opened or written: a value Duration cannot hold
+        // (inf, nan, 1e300) would otherwise stop the host after the database was created.
+        try Self.check("--poll-interval", pollInterval, in: 0.01...86_400, unit: "seconds")
+        try Self.check("--deadline-hours", deadlineHours, in: 0...8_760, unit: "hours", excludingLowerBound: true)
+        try Self.check("--default-retry-delay", defaultRetryDelay, in: 0...86_400, unit: "seconds")
+        try Self.check("--minimum-retry-delay", minimumRetryDelay, in: 0.01...3_600, unit: "seconds")
+        guard (1...256).contains(workers) else {
+            throw ValidationError("--workers must be a whole number from 1 to 256; got \(workers)")
+        }
+    }
+
+    private static func check(
+        _ option: String,
+        _ value: Double,
+        in range: ClosedRange<Double>,
+        unit: String,
+        excludingLowerBound: Bool = false
+    ) throws {
+        let low = excludingLowerBound ? "above \(range.lowerBound.formatted())" : "from \(range.lowerBound.formatted())"
+        guard value.isFinite, range.contains(value), !(excludingLowerBound && value == range.lowerBound) else {
+            throw ValidationError(
+                "\(option) must be a number of \(unit) \(low) to \(range.upperBound.formatted()); got \(value)"
+            )
         }
     }
 
@@ -60,6 +87,7 @@ struct EngineOptionsGroup: ParsableArguments {
         var engine = EngineOptions()
         engine.deadline = .seconds(fractional: deadlineHours * 3600)
         engine.defaultRetryDelay = .seconds(fractional: defaultRetryDelay)
+        engine.minimumRetryDelay = .seconds(fractional: minimumRetryDelay)
         engine.workers = workers
         let backend: HostConfiguration.Provisioner =
             switch provisioner {

@@ -67,6 +67,53 @@ struct BadInput: Sendable, CustomTestStringConvertible {
             return ["provision", "--parameters", #"{"name":"x"}"#]
         },
         BadInput(
+            label: "infinite deadline",
+            status: 64,
+            message: "--deadline-hours must be a number of hours above 0 to 8,760; got inf"
+        ) { _, _ in
+            ["provision", "--parameters", #"{"name":"x"}"#, "--deadline-hours", "inf"]
+        },
+        BadInput(
+            label: "deadline of zero",
+            status: 64,
+            message: "--deadline-hours must be a number of hours above 0 to 8,760; got 0.0"
+        ) { _, _ in
+            ["provision", "--parameters", #"{"name":"x"}"#, "--deadline-hours", "0"]
+        },
+        BadInput(
+            label: "poll interval beyond a Duration",
+            status: 64,
+            message: "--poll-interval must be a number of seconds from 0.01 to 86,400; got 1e+300"
+        ) { _, _ in
+            ["provision", "--parameters", #"{"name":"x"}"#, "--poll-interval", "1e300"]
+        },
+        BadInput(
+            label: "negative retry delay",
+            status: 64,
+            message: "--default-retry-delay must be a number of seconds from 0 to 86,400; got -1.0"
+        ) { _, _ in
+            ["provision", "--parameters", #"{"name":"x"}"#, "--default-retry-delay=-1"]
+        },
+        BadInput(
+            label: "retry delay not a number",
+            status: 64,
+            message: "--default-retry-delay must be a number of seconds from 0 to 86,400; got nan"
+        ) { _, _ in
+            ["provision", "--parameters", #"{"name":"x"}"#, "--default-retry-delay", "nan"]
+        },
+        BadInput(
+            label: "minimum retry delay of zero",
+            status: 64,
+            message: "--minimum-retry-delay must be a number of seconds from 0.01 to 3,600; got 0.0"
+        ) { _, _ in
+            ["provision", "--parameters", #"{"name":"x"}"#, "--minimum-retry-delay", "0"]
+        },
+        BadInput(label: "no workers", status: 64, message: "--workers must be a whole number from 1 to 256; got 0") {
+            _,
+            _ in
+            ["provision", "--parameters", #"{"name":"x"}"#, "--workers", "0"]
+        },
+        BadInput(
             label: "http provisioner without url",
             status: 64,
             message: "--provisioner http needs --provisioner-url"

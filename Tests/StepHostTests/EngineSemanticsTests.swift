@@ -203,6 +203,22 @@ struct EngineSemanticsTests {
         #expect(parked.description.hasSuffix("once asked to retry: after the default delay"))
     }
 
+    /// A step that asks to retry at once would spin the host: it waits the minimum retry delay.
+    @Test func retryAfterZeroWaitsTheMinimumRetryDelay() async throws {
+        let eager = ScriptedStep("eager", weight: 10) { _, context in
+            StepResult(outcome: context.pass == 1 ? .retry(after: .zero) : .done)
+        }
+        let harness = Harness([eager], options: Self.options { $0.minimumRetryDelay = .milliseconds(250) })
+        let created = try await harness.create()
+        try await harness.engine.runDue()
+        let parked = try await harness.stored(created.id)
+        #expect(parked.nextPassAt == harness.clock.now.addingTimeInterval(0.25))
+        #expect(
+            parked.description
+                == "waiting for pass 2: eager asked to retry: after 0 ms (raised to the minimum retry delay of 250 ms)"
+        )
+    }
+
     @Test func retryIsParkedNeverPastTheDeadline() async throws {
         let stubborn = ScriptedStep("stubborn", weight: 10) { _, _ in StepResult(outcome: .retry(after: .seconds(250)))
         }
