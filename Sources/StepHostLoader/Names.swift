@@ -9,17 +9,11 @@ enum Names {
 
     /// The name, if it is 1 to 64 bytes of `[A-Za-z0-9_.-]`; otherwise what is wrong with it.
     static func validate(_ pointer: UnsafePointer<CChar>?, _ length: Int) -> Result<String, NameProblem> {
-        guard length > 0 else { return .failure(NameProblem("is empty")) }
-        guard let pointer else { return .failure(NameProblem("is a null pointer with length \(length)")) }
-        guard length <= maximumLength else {
-            return .failure(NameProblem("is \(length) bytes long, more than \(maximumLength)"))
-        }
-        let bytes = UnsafeBufferPointer(
-            start: UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self),
-            count: length
-        )
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            return .failure(NameProblem("is not valid UTF-8"))
+        guard length != 0 else { return .failure(NameProblem("is empty")) }
+        let text: String
+        switch read(pointer, length, limit: maximumLength) {
+        case .success(let valid): text = valid
+        case .failure(let problem): return .failure(problem)
         }
         if let bad = text.unicodeScalars.first(where: { !isNameScalar($0) }) {
             return .failure(
@@ -29,27 +23,51 @@ enum Names {
         return .success(text)
     }
 
-    /// The text, if it is valid UTF-8 of at most `limit` bytes. A null pointer with length 0 is "".
-    static func text(_ pointer: UnsafePointer<CChar>?, _ length: Int, limit: Int) -> String? {
-        guard length > 0 else { return "" }
-        guard let pointer, length <= limit else { return nil }
+    /// A length a plugin passed. C's `size_t` arrives as `Int`; a value of 2^63 or more arrives negative
+    /// and is read back here as the unsigned number the plugin meant, so it is too large, never "empty".
+    static func size(_ length: Int) -> UInt { UInt(bitPattern: length) }
+
+    /// The text, if it is valid UTF-8 of at most `limit` bytes; otherwise what is wrong with it. A length of 0
+    /// is "" whatever the pointer.
+    static func read(_ pointer: UnsafePointer<CChar>?, _ length: Int, limit: Int) -> Result<String, NameProblem> {
+        let size = size(length)
+        guard size > 0 else { return .success("") }
+        guard size <= UInt(limit) else { return .failure(NameProblem("is \(size) bytes long, more than \(limit)")) }
+        guard let pointer else { return .failure(NameProblem("is a null pointer with length \(size)")) }
         let bytes = UnsafeBufferPointer(
             start: UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self),
-            count: length
+            count: Int(size)
         )
-        return String(validating: bytes, as: UTF8.self)
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            return .failure(NameProblem("is not valid UTF-8"))
+        }
+        return .success(text)
     }
+
+    /// The text, if it is valid UTF-8 of at most `limit` bytes. A null pointer with length 0 is "".
+    static func text(_ pointer: UnsafePointer<CChar>?, _ length: Int, limit: Int) -> String? {
+        try? read(pointer, length, limit: limit).get()
+    }
+
+    /// The most of a message the host reads; a longer one is cut and says how much was left out.
+    static let maximumMessageLength = 4096
+    /// A message length beyond this is not a message but a broken length: nothing of it is read.
+    static let implausibleMessageLength: UInt = 1 << 30
 
     /// A message for logs and reports: invalid UTF-8 is replaced, and anything past 4 KiB is cut.
     static func message(_ pointer: UnsafePointer<CChar>?, _ length: Int) -> String {
-        guard let pointer, length > 0 else { return "" }
-        let kept = min(length, 4096)
+        let size = size(length)
+        guard let pointer, size > 0 else { return "" }
+        guard size <= implausibleMessageLength else {
+            return "(a message the plugin said is \(size) bytes long; not read)"
+        }
+        let kept = min(Int(size), maximumMessageLength)
         let bytes = UnsafeBufferPointer(
             start: UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self),
             count: kept
         )
         let text = String(decoding: bytes, as: UTF8.self)
-        return kept < length ? text + "… (\(length - kept) more bytes)" : text
+        return kept < Int(size) ? text + "… (\(Int(size) - kept) more bytes)" : text
     }
 
     private static func isNameScalar(_ scalar: Unicode.Scalar) -> Bool {

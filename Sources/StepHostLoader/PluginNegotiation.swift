@@ -75,12 +75,22 @@ struct PluginNegotiation {
                 fix: "name the plugin with 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', '-'"
             )
         }
-        guard let pluginVersion = Names.text(descriptor.version, descriptor.version_len, limit: 128) else {
+        let pluginVersion: String
+        switch Names.read(descriptor.version, descriptor.version_len, limit: 128) {
+        case .success(let text) where !text.isEmpty: pluginVersion = text
+        case .success:
             throw fail(
                 name,
                 .invalidDescriptor,
-                "its version is not UTF-8 text of at most 128 bytes",
+                "its version is empty",
                 fix: "set version to a string such as \"1.4.2\""
+            )
+        case .failure(let problem):
+            throw fail(
+                name,
+                .invalidDescriptor,
+                "its version \(problem) (UTF-8 text of 1 to 128 bytes is expected)",
+                fix: "set version to a string such as \"1.4.2\" and version_len to its length in bytes"
             )
         }
         let steps = try readSteps(descriptor, plugin: name, version: pluginVersion)
@@ -151,19 +161,20 @@ struct PluginNegotiation {
         plugin: String,
         version: String
     ) throws(Failure) -> [PluginStep] {
-        guard descriptor.step_count > 0 else {
+        let stepCount = Names.size(descriptor.step_count)
+        guard stepCount > 0 else {
             throw fail(plugin, .invalidDescriptor, "it declares no steps", fix: "list at least one step in steps")
         }
-        guard descriptor.step_count <= Self.maximumSteps, let array = descriptor.steps else {
+        guard stepCount <= UInt(Self.maximumSteps), let array = descriptor.steps else {
             throw fail(
                 plugin,
                 .invalidDescriptor,
-                "its steps array is null or its step_count (\(descriptor.step_count)) is above \(Self.maximumSteps)",
+                "its steps array is null or its step_count (\(stepCount)) is above \(Self.maximumSteps)",
                 fix: "point steps at an array of step_count step descriptor pointers"
             )
         }
         var steps: [PluginStep] = []
-        for index in 0..<descriptor.step_count {
+        for index in 0..<Int(stepCount) {
             let position = index + 1
             guard let pointer = array[index] else {
                 throw fail(

@@ -81,8 +81,14 @@ final class StepCallRecorder {
     }
 
     private func fieldKey(_ pointer: UnsafePointer<CChar>?, _ length: Int) -> Result<String, NameProblem> {
-        guard let key = Names.text(pointer, length, limit: Self.maximumFieldKeyLength), !key.isEmpty else {
-            return .failure(NameProblem("a field key must be 1 to \(Self.maximumFieldKeyLength) bytes of UTF-8"))
+        let key: String
+        switch Names.read(pointer, length, limit: Self.maximumFieldKeyLength) {
+        case .success(let text) where !text.isEmpty: key = text
+        case .success: return .failure(NameProblem("the field key is empty"))
+        case .failure(let problem):
+            return .failure(
+                NameProblem("the field key \(problem) (1 to \(Self.maximumFieldKeyLength) bytes of UTF-8 are expected)")
+            )
         }
         guard !key.hasPrefix(Self.reservedFieldPrefix) else {
             return .failure(
@@ -92,9 +98,25 @@ final class StepCallRecorder {
         return .success(key)
     }
 
-    /// Plugin text up to 1 MiB, or `nil` when it is not UTF-8.
-    private func text(_ pointer: UnsafePointer<CChar>?, _ length: Int) -> String? {
-        Names.text(pointer, length, limit: 1 << 20)
+    /// The most bytes of one piece of text (a value, a key, a component) a step may hand over.
+    static let maximumTextLength = 1 << 20
+
+    /// Plugin text up to 1 MiB, or what is wrong with it.
+    private func text(_ pointer: UnsafePointer<CChar>?, _ length: Int) -> Result<String, NameProblem> {
+        Names.read(pointer, length, limit: Self.maximumTextLength)
+    }
+
+    /// Plugin text that must not be empty, or the fault naming `what` and what is wrong.
+    private func nonEmpty(
+        _ what: String,
+        _ pointer: UnsafePointer<CChar>?,
+        _ length: Int
+    ) -> Result<String, NameProblem> {
+        switch text(pointer, length) {
+        case .success(let text) where !text.isEmpty: .success(text)
+        case .success: .failure(NameProblem("\(what) is empty"))
+        case .failure(let problem): .failure(NameProblem("\(what) \(problem)"))
+        }
     }
 
     fileprivate func setField(
@@ -108,9 +130,12 @@ final class StepCallRecorder {
         case .success(let valid): key = valid
         case .failure(let problem): return recordFault("set_field: \(problem)")
         }
-        guard let text = text(json, jsonLength),
-            (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) != nil
-        else {
+        let text: String
+        switch self.text(json, jsonLength) {
+        case .success(let valid): text = valid
+        case .failure(let problem): return recordFault("set_field: the value of field '\(key)' \(problem)")
+        }
+        guard (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) != nil else {
             return recordFault("set_field: the value of field '\(key)' is not valid UTF-8 JSON")
         }
         result.changes.fields.append(FieldChange(key: key, json: text))
@@ -134,16 +159,22 @@ final class StepCallRecorder {
         secret: Bool
     ) -> stephost_status {
         let what = component == nil ? "add_global_override" : "add_component_override"
-        guard let keyText = text(key.0, key.1), !keyText.isEmpty else {
-            return recordFault("\(what): the key must be non-empty UTF-8")
+        let keyText: String
+        switch nonEmpty("the key", key.0, key.1) {
+        case .success(let valid): keyText = valid
+        case .failure(let problem): return recordFault("\(what): \(problem)")
         }
-        guard let valueText = text(value.0, value.1) else {
-            return recordFault("\(what): the value of '\(keyText)' is not UTF-8")
+        let valueText: String
+        switch text(value.0, value.1) {
+        case .success(let valid): valueText = valid
+        case .failure(let problem): return recordFault("\(what): the value of '\(keyText)' \(problem)")
         }
         let override = Override(key: keyText, value: valueText, secret: secret)
         if let component {
-            guard let componentText = text(component.0, component.1), !componentText.isEmpty else {
-                return recordFault("\(what): the component must be non-empty UTF-8")
+            let componentText: String
+            switch nonEmpty("the component", component.0, component.1) {
+            case .success(let valid): componentText = valid
+            case .failure(let problem): return recordFault("\(what): \(problem)")
             }
             result.componentOverrides.append(ComponentOverride(component: componentText, override: override))
         } else {
@@ -156,11 +187,15 @@ final class StepCallRecorder {
         _ key: (UnsafePointer<CChar>?, Int),
         _ value: (UnsafePointer<CChar>?, Int)
     ) -> stephost_status {
-        guard let keyText = text(key.0, key.1), !keyText.isEmpty, let valueText = text(value.0, value.1)
-        else {
-            return recordFault("add_label: the key must be non-empty UTF-8 and the value UTF-8")
+        let keyText: String
+        switch nonEmpty("the key", key.0, key.1) {
+        case .success(let valid): keyText = valid
+        case .failure(let problem): return recordFault("add_label: \(problem)")
         }
-        result.labels.append((keyText, valueText))
+        switch text(value.0, value.1) {
+        case .success(let valueText): result.labels.append((keyText, valueText))
+        case .failure(let problem): return recordFault("add_label: the value of '\(keyText)' \(problem)")
+        }
         return STEPHOST_STATUS_OK
     }
 

@@ -38,6 +38,31 @@ struct BrokenCase: Sendable, CustomTestStringConvertible {
             try directory.write("notes.so", String(repeating: "this is a text file, not a shared object\n", count: 4))
             return ["notes.so"]
         },
+        // Lengths are size_t: 2^63 and above must read as too large, never as negative (empty).
+        fixture(
+            "plugin name length SIZE_MAX",
+            .invalidPluginName,
+            "its plugin name is 18446744073709551615 bytes long, more than 64",
+            ["NAME_LEN": "SIZE_MAX"]
+        ),
+        fixture(
+            "version length SIZE_MAX",
+            .invalidDescriptor,
+            "its version is 18446744073709551615 bytes long, more than 128",
+            ["VERSION_LEN": "SIZE_MAX"]
+        ),
+        fixture(
+            "version length 2^63",
+            .invalidDescriptor,
+            "its version is 9223372036854775808 bytes long, more than 128",
+            ["VERSION_LEN": "((size_t)1 << 63)"]
+        ),
+        fixture(
+            "step_count SIZE_MAX",
+            .invalidDescriptor,
+            "its step_count (18446744073709551615) is above",
+            ["STEP_COUNT": "SIZE_MAX"]
+        ),
         fixture(
             "missing entry symbol",
             .missingEntrySymbol,

@@ -116,6 +116,25 @@ struct StepCallTests {
             5,
             "the plugin broke the ABI: set_field: field 'stephost_state' uses the prefix 'stephost', reserved for the host"
         ),
+        (
+            13,
+            "the plugin broke the ABI: add_label: the value of 'k' is 18446744073709551615 bytes long, more than 1048576"
+        ),
+        (
+            14,
+            "the plugin broke the ABI: add_global_override: the value of 'k' is 18446744073709551615 bytes long, "
+                + "more than 1048576"
+        ),
+        (
+            15,
+            "the plugin broke the ABI: add_component_override: the key is 18446744073709551615 bytes long, "
+                + "more than 1048576"
+        ),
+        (
+            16,
+            "the plugin broke the ABI: set_field: the value of field 'f' is 18446744073709551615 bytes long, "
+                + "more than 1048576"
+        ),
     ])
     func pluginThatBreaksTheABIIsAFault(mode: Int, message: String) throws {
         let directory = try TemporaryDirectory()
@@ -124,6 +143,22 @@ struct StepCallTests {
         let result = step.run(operationJSON: Self.operation(), checkpoint: Self.persisted)
         #expect(result.outcome == .fault(message))
         #expect(result.changes.fields.isEmpty)
+    }
+
+    /// 2^63 is where a size_t turns negative as a Swift Int: it must still read as too long.
+    @Test func lengthOfTwoToTheSixtyThirdIsTooLongNotEmpty() throws {
+        let directory = try TemporaryDirectory()
+        try compileFixture(directory.file("huge.so"), ["RUN_MODE": "13", "HUGE_LEN": "((size_t)1 << 63)"])
+        let step = try #require(try loadCatalog(directory).plugins.first?.steps.first)
+        let result = step.run(operationJSON: Self.operation(), checkpoint: Self.persisted)
+        #expect(
+            result.outcome
+                == .fault(
+                    "the plugin broke the ABI: add_label: the value of 'k' is 9223372036854775808 bytes long, "
+                        + "more than 1048576"
+                )
+        )
+        #expect(result.labels.isEmpty)
     }
 
     @Test func cFixtureStepReportsDoneRetryAndFail() throws {

@@ -28,6 +28,12 @@
  *
  * STRINGS
  *   UTF-8 with an explicit length in bytes; no terminating NUL is needed or read.
+ *   Every length is a size_t and is read as one: a length above its limit (2^63 and
+ *   more included) is an error naming the field, never an empty string. Limits: plugin
+ *   and step names 64 bytes, the plugin version 128, field keys 128, any other text a
+ *   callback takes (values, keys, components, labels) 1 MiB, step_count 4096. Messages
+ *   (log lines, set_error, report_error) are cut at 4 KiB; a message length above 1 GiB
+ *   is not read at all.
  *
  * THREADING
  *   `stephost_plugin_init` is called once, before any step runs. A step's run function

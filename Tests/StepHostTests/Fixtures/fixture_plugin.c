@@ -36,6 +36,16 @@
 #ifndef ENTRY_NAME
 #define ENTRY_NAME stephost_plugin_init
 #endif
+#ifndef NAME_LEN
+#define NAME_LEN (sizeof(PLUGIN_NAME) - 1)
+#endif
+#ifndef VERSION_LEN
+#define VERSION_LEN (sizeof(PLUGIN_VERSION) - 1)
+#endif
+// The length the run modes 13 to 16 pass where a real length belongs (SIZE_MAX: 2^64 - 1).
+#ifndef HUGE_LEN
+#define HUGE_LEN SIZE_MAX
+#endif
 
 // What the step's run does: 0 done, 1 retry after 250 ms, 2 fail, 3 unknown outcome code,
 // 4 set a field to invalid JSON, 5 set a reserved field, 6 retry after 50 ms until the third pass,
@@ -43,7 +53,8 @@
 // 60 s (to be killed), 9 add a secret override and log and fail with its value, 10 on the first pass set
 // "slow_started", checkpoint, block for 1 s, then set "after_sleep", 11 add a secret override, log its value
 // and return an unknown outcome code (a fault), 12 set a field, checkpoint, set another, then return an
-// unknown outcome code (a fault after valid writes).
+// unknown outcome code (a fault after valid writes), 13 to 16 pass HUGE_LEN as the length of a label value,
+// a global override value, a component override key, a field value.
 #ifndef RUN_MODE
 #define RUN_MODE 0
 #endif
@@ -108,6 +119,17 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
         if (s->checkpoint(call->ctx) != STEPHOST_STATUS_OK) return STEPHOST_OUTCOME_FAIL;
         s->set_field(call->ctx, "also_before_fault", 17, "1", 1);
         return 7;
+    case 13:
+        return s->add_label(call->ctx, "k", 1, "v", HUGE_LEN) == STEPHOST_STATUS_OK ? STEPHOST_OUTCOME_DONE : 9;
+    case 14:
+        s->add_global_override(call->ctx, "k", 1, "v", HUGE_LEN, 0);
+        return STEPHOST_OUTCOME_DONE;
+    case 15:
+        s->add_component_override(call->ctx, "c", 1, "k", HUGE_LEN, "v", 1, 0);
+        return STEPHOST_OUTCOME_DONE;
+    case 16:
+        s->set_field(call->ctx, "f", 1, "1", HUGE_LEN);
+        return STEPHOST_OUTCOME_DONE;
     case 1:
         s->set_retry_after(call->ctx, 250);
         return STEPHOST_OUTCOME_RETRY;
@@ -167,16 +189,20 @@ __attribute__((visibility("default"))) stephost_status ENTRY_NAME(
     descriptor->struct_size = DESCRIPTOR_SIZE;
     descriptor->abi_version = STEPHOST_ABI_VERSION(ABI_MAJOR, ABI_MINOR);
     descriptor->name = PLUGIN_NAME;
-    descriptor->name_len = sizeof(PLUGIN_NAME) - 1;
+    descriptor->name_len = NAME_LEN;
     descriptor->version = PLUGIN_VERSION;
-    descriptor->version_len = sizeof(PLUGIN_VERSION) - 1;
+    descriptor->version_len = VERSION_LEN;
 #ifdef NO_STEPS
     (void)steps;
     descriptor->steps = NULL;
     descriptor->step_count = 0;
 #else
     descriptor->steps = steps;
+#ifdef STEP_COUNT
+    descriptor->step_count = STEP_COUNT;
+#else
     descriptor->step_count = sizeof steps / sizeof steps[0];
+#endif
 #endif
     return STEPHOST_STATUS_OK;
 }
