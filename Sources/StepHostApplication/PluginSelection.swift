@@ -17,11 +17,15 @@ public struct PluginSelection: Sendable {
     /// Broken plugins that were not disabled: while there are any, no operation runs.
     public let broken: [BrokenPlugin]
 
-    /// Loads `directory` and applies `disabledPlugins` (plugin names, file names or paths).
+    /// Loads `directory` and applies `disabledPlugins`.
+    ///
+    /// A name that matches a file (`x.so`, `x`, or its path) keeps that file from being opened at all: the way
+    /// to skip a plugin that crashes or hangs while it loads. A declared plugin name can only be known by
+    /// loading the plugin, so a plugin disabled by that name is loaded, and its steps are left out.
     ///
     /// - Throws: ``PluginDirectoryError`` when the directory itself is missing or untrusted.
     public init(directory: String, disabledPlugins: Set<String>, logger: Logger) throws(PluginDirectoryError) {
-        catalog = try PluginLoader(logger: logger).load(directory: directory)
+        catalog = try PluginLoader(logger: logger).load(directory: directory, skipping: disabledPlugins)
         func isDisabled(name: String?, file: String) -> Bool {
             disabledPlugins.contains(name ?? "") || disabledPlugins.contains(file)
                 || disabledPlugins.contains((file as NSString).lastPathComponent)

@@ -81,10 +81,13 @@ public struct PluginCatalog: Sendable {
     public var plugins: [LoadedPlugin]
     /// Plugins that failed a check, sorted by file.
     public var broken: [BrokenPlugin]
+    /// Files that were disabled by name and never opened, sorted.
+    public var skipped: [String]
 
-    public init(directory: String, plugins: [LoadedPlugin], broken: [BrokenPlugin]) {
+    public init(directory: String, plugins: [LoadedPlugin], broken: [BrokenPlugin], skipped: [String] = []) {
         self.directory = directory
         self.plugins = plugins
         self.broken = broken
+        self.skipped = skipped
     }
 }

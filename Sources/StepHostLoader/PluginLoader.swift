@@ -22,13 +22,21 @@ public struct PluginLoader: Sendable {
 
     /// Loads the plugins of `directory`.
     ///
+    /// - Parameter skipping: files never to open, by file name (`x.so`), file name without `.so` (`x`) or path:
+    ///   the escape hatch for a plugin that crashes or hangs while it loads.
     /// - Throws: ``PluginDirectoryError`` when the directory itself is missing or untrusted; then nothing
     ///   is loaded from it.
-    public func load(directory: String) throws(PluginDirectoryError) -> PluginCatalog {
+    public func load(directory: String, skipping: Set<String> = []) throws(PluginDirectoryError) -> PluginCatalog {
         let pluginDirectory = try PluginDirectory(directory)
         var loaded: [LoadedPlugin] = []
         var broken: [BrokenPlugin] = []
+        var skipped: [String] = []
         for candidate in try pluginDirectory.candidates() {
+            if Self.matches(candidate, skipping) {
+                logger.debug("plugin file disabled: not opened", metadata: ["file": "\(candidate.path)"])
+                skipped.append(candidate.path)
+                continue
+            }
             do {
                 let plugin = try load(candidate, in: pluginDirectory)
                 logger.debug(
@@ -45,8 +53,15 @@ public struct PluginLoader: Sendable {
         return PluginCatalog(
             directory: pluginDirectory.realPath,
             plugins: accepted.sorted { $0.name < $1.name },
-            broken: (broken + conflicting).sorted { $0.file < $1.file }
+            broken: (broken + conflicting).sorted { $0.file < $1.file },
+            skipped: skipped.sorted()
         )
+    }
+
+    /// Whether `names` names the candidate's file: its name, its name without `.so`, or its path.
+    static func matches(_ candidate: PluginDirectory.Candidate, _ names: Set<String>) -> Bool {
+        names.contains(candidate.name) || names.contains(String(candidate.name.dropLast(3)))
+            || names.contains(candidate.path)
     }
 
     private func load(

@@ -24,7 +24,11 @@ struct EngineOptionsGroup: ParsableArguments {
 
     @Option(
         name: .customLong("disable-plugin"),
-        help: ArgumentHelp("Skip a plugin knowingly, by name or file name (repeatable).", valueName: "name")
+        help: ArgumentHelp(
+            "Skip a plugin knowingly (repeatable): by file name, with or without .so (the file is never opened), "
+                + "or by plugin name (it is loaded, its steps are not used).",
+            valueName: "name"
+        )
     )
     var disabledPlugins: [String] = []
 

@@ -20,12 +20,22 @@ struct ListPlugins: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
+    @Option(
+        name: .customLong("disable-plugin"),
+        help: ArgumentHelp(
+            "Preview the pipeline without a plugin, as provision and run would skip it: by file name (never "
+                + "opened) or plugin name (repeatable).",
+            valueName: "name"
+        )
+    )
+    var disabledPlugins: [String] = []
+
     func run() throws {
         let logger = options.makeLogger()
         let directory = options.resolvedPluginsDirectory
         let selection: PluginSelection
         do {
-            selection = try PluginSelection(directory: directory, disabledPlugins: [], logger: logger)
+            selection = try PluginSelection(directory: directory, disabledPlugins: Set(disabledPlugins), logger: logger)
         } catch {
             if json {
                 print(try ListPluginsReport.directoryErrorJSON(error))
@@ -34,7 +44,7 @@ struct ListPlugins: ParsableCommand {
             }
             throw ExitCode(2)
         }
-        let report = ListPluginsReport(catalog: selection.catalog, order: selection.order)
+        let report = ListPluginsReport(selection: selection)
         print(json ? try report.json() : report.table())
         if !selection.broken.isEmpty { throw ExitCode(1) }
     }

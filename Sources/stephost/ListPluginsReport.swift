@@ -1,14 +1,15 @@
 import Foundation
+import StepHostApplication
 import StepHostCore
 import StepHostLoader
 
-/// Renders the pipeline and the broken plugins as a table for people or as JSON for programs.
+/// Renders the pipeline, the broken plugins and the disabled ones as a table for people or as JSON for
+/// programs.
 struct ListPluginsReport {
-    let catalog: PluginCatalog
-    /// The steps in the order they run, built-in steps included.
-    let order: [StepIdentity]
+    let selection: PluginSelection
+    var catalog: PluginCatalog { selection.catalog }
 
-    /// The JSON document: `steps` in order, `plugins`, `broken`.
+    /// The JSON document: `steps` in order, `plugins` (used), `broken`, `disabled`.
     struct Document: Encodable {
         struct Step: Encodable {
             var position: Int
@@ -33,16 +34,32 @@ struct ListPluginsReport {
             var error: String
             var fix: String
         }
+        struct Disabled: Encodable {
+            var file: String
+            var plugin: String?
+            /// False for a file disabled by its file name: it was never opened.
+            var opened: Bool
+        }
         var plugins_dir: String
         var steps: [Step]
         var plugins: [Plugin]
         var broken: [Broken]
+        var disabled: [Disabled]
+    }
+
+    /// Disabled plugins: the files never opened, those loaded and then left out, and broken ones disabled.
+    var disabled: [Document.Disabled] {
+        let skipped = catalog.skipped.map { Document.Disabled(file: $0, plugin: nil, opened: false) }
+        let loaded = selection.disabled.map { Document.Disabled(file: $0.file, plugin: $0.name, opened: true) }
+        let broken = catalog.broken.filter { report in !selection.broken.contains { $0.file == report.file } }
+            .map { Document.Disabled(file: $0.file, plugin: $0.name, opened: true) }
+        return (skipped + loaded + broken).sorted { $0.file < $1.file }
     }
 
     var document: Document {
         Document(
             plugins_dir: catalog.directory,
-            steps: order.enumerated().map { offset, step in
+            steps: selection.order.enumerated().map { offset, step in
                 Document.Step(
                     position: offset + 1,
                     name: step.name,
@@ -53,7 +70,7 @@ struct ListPluginsReport {
                     builtin: step.plugin == nil
                 )
             },
-            plugins: catalog.plugins.map {
+            plugins: selection.used.map {
                 Document.Plugin(
                     name: $0.name,
                     version: $0.version,
@@ -62,7 +79,7 @@ struct ListPluginsReport {
                     steps: $0.steps.map(\.name)
                 )
             },
-            broken: catalog.broken.map {
+            broken: selection.broken.map {
                 Document.Broken(
                     file: $0.file,
                     plugin: $0.name,
@@ -70,7 +87,8 @@ struct ListPluginsReport {
                     error: $0.error.message,
                     fix: $0.error.fix
                 )
-            }
+            },
+            disabled: disabled
         )
     }
 
@@ -95,7 +113,7 @@ struct ListPluginsReport {
 
     func table() -> String {
         var rows = [["#", "WEIGHT", "STEP", "PLUGIN", "VERSION", "FILE"]]
-        for (offset, step) in order.enumerated() {
+        for (offset, step) in selection.order.enumerated() {
             rows.append([
                 "\(offset + 1)",
                 "\(step.weight)",
@@ -107,16 +125,25 @@ struct ListPluginsReport {
         }
         var lines = ["Pipeline (plugins from \(catalog.directory)):"]
         lines += TextTable.lines(rows).map { "  " + $0 }
-        if catalog.broken.isEmpty {
-            lines.append("All \(catalog.plugins.count) plugins loaded.")
+        if selection.broken.isEmpty {
+            lines.append("All \(selection.used.count) plugins loaded.")
         } else {
             lines.append("")
-            lines.append("Broken plugins (\(catalog.broken.count)); none of their steps are used:")
-            for broken in catalog.broken {
+            lines.append("Broken plugins (\(selection.broken.count)); none of their steps are used:")
+            for broken in selection.broken {
                 let name = broken.name.map { " (plugin '\($0)')" } ?? ""
                 lines.append("  \(broken.file)\(name)")
                 lines.append("    [\(broken.error.code)] \(broken.error.message)")
                 lines.append("    fix: \(broken.error.fix)")
+            }
+        }
+        let disabled = disabled
+        if !disabled.isEmpty {
+            lines.append("")
+            lines.append("Disabled with --disable-plugin (\(disabled.count)); none of their steps are used:")
+            for entry in disabled {
+                let name = entry.plugin.map { " (plugin '\($0)')" } ?? ""
+                lines.append("  \(entry.file)\(name)\(entry.opened ? "" : ": not opened")")
             }
         }
         return lines.joined(separator: "\n")

@@ -68,6 +68,48 @@ struct ListPluginsCommandTests {
         )
     }
 
+    /// `--disable-plugin` previews the pipeline provision and run will use: a file disabled by name is not
+    /// opened (its init would crash the host), a plugin disabled by its declared name is loaded and left out.
+    @Test func disabledPluginsAreLeftOutAndShownAndAFileDisabledByNameIsNeverOpened() throws {
+        let directory = try TemporaryDirectory()
+        try directory.copyExamples()
+        try compileFixture(directory.file("crasher.so"), ["PLUGIN_NAME": cString("crasher"), "INIT_ABORTS": ""])
+        let result = try stephost([
+            "list-plugins", "--json", "--plugins-dir", directory.path, "--disable-plugin", "crasher",
+            "--disable-plugin", "network",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+
+        struct Document: Decodable {
+            struct Step: Decodable { var name: String }
+            struct Disabled: Decodable, Equatable {
+                var file: String
+                var plugin: String?
+                var opened: Bool
+            }
+            var steps: [Step]
+            var disabled: [Disabled]
+        }
+        let document = try JSONDecoder().decode(Document.self, from: Data(result.stdout.utf8))
+        #expect(
+            document.steps.map(\.name) == [
+                "configure_monitoring", "open_audit_ticket", "create_runtime", "verify_monitoring",
+                "close_audit_ticket",
+            ]
+        )
+        #expect(
+            document.disabled == [
+                .init(file: directory.file("crasher.so").path, plugin: nil, opened: false),
+                .init(file: directory.file("libExampleNetworkPlugin.so").path, plugin: "network", opened: true),
+            ]
+        )
+
+        let table = try stephost(["list-plugins", "--plugins-dir", directory.path, "--disable-plugin", "crasher.so"])
+        #expect(table.status == 0, "\(table.stderr)")
+        #expect(table.stdout.contains("Disabled with --disable-plugin (1); none of their steps are used:"))
+        #expect(table.stdout.contains("  \(directory.file("crasher.so").path): not opened"))
+    }
+
     @Test func brokenPluginIsShownWithItsReasonAndFixInTheTable() throws {
         let directory = try TemporaryDirectory()
         try directory.copyExample("ExampleCPlugin")

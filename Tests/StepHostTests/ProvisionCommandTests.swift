@@ -163,6 +163,23 @@ struct ProvisionCommandTests {
         #expect(allowed.status == 0, "\(allowed.stderr)")
     }
 
+    /// The escape hatch for a plugin that crashes while it loads: disabled by its file name, it is never opened.
+    @Test(arguments: ["crasher.so", "crasher"])
+    func pluginThatCrashesWhileLoadingIsNeverOpenedWhenDisabledByFileName(name: String) throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        try compileFixture(
+            harness.plugins.appendingPathComponent("crasher.so"),
+            ["PLUGIN_NAME": cString("crasher"), "INIT_ABORTS": ""]
+        )
+        let crashed = try stephost(harness, ["provision", "--parameters", Self.parameters])
+        #expect(crashed.status != 0)  // the plugin's init really takes the host down
+
+        let result = try stephost(harness, ["provision", "--parameters", Self.parameters, "--disable-plugin", name])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.split(separator: "\n").last?.hasPrefix("succeeded: runtime ") == true)
+    }
+
     @Test func killedHostIsResumedWithoutLosingFieldsOrSendingTwice() throws {
         let harness = try EngineHarness()
         try harness.addExamples()

@@ -181,6 +181,9 @@ static const stephost_step_descriptor *const steps[] = {&step1};
 
 __attribute__((visibility("default"))) stephost_status ENTRY_NAME(
     const stephost_host_offer *offer, stephost_plugin_descriptor *descriptor) {
+#ifdef INIT_ABORTS
+    abort();  // a plugin that takes the process down while it loads
+#endif
 #ifdef INIT_FAILS
     offer->services->report_error(offer->services->ctx, INIT_FAILS, strlen(INIT_FAILS));
     return STEPHOST_STATUS_ERROR;
