@@ -221,7 +221,10 @@ extension Engine {
         let saved = try await save(finished, runs: runs, releasingClaim: true)
         logger.info(
             "operation \(state.rawValue)",
-            metadata: ["operation": "\(saved.id)", "passes": "\(saved.passes)", "error": "\(error?.message ?? "-")"]
+            metadata: [
+                "operation": "\(saved.id)", "passes": "\(saved.passes)",
+                "error": "\(error?.message.escapingControlCharacters ?? "-")",
+            ]
         )
         events(.finished(saved))
         return saved
@@ -231,7 +234,7 @@ extension Engine {
         for line in lines {
             logger.log(
                 level: line.level.loggerLevel,
-                "\(scrubber.scrub(line.message))",
+                "\(scrubber.scrub(line.message).escapingControlCharacters)",
                 metadata: [
                     "operation": "\(operation)", "step": "\(step.name)", "plugin": "\(step.plugin?.name ?? "stephost")",
                 ]

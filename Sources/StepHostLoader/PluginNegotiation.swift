@@ -288,7 +288,7 @@ private let initLog: @convention(c) (UnsafeMutableRawPointer?, stephost_log_leve
         let initContext = Unmanaged<InitContext>.fromOpaque(context).takeUnretainedValue()
         initContext.logger.log(
             level: LogLevels.swiftLog(level),
-            "\(Names.message(message, length))",
+            "\(Names.message(message, length).escapingControlCharacters)",
             metadata: ["file": "\(initContext.file)"]
         )
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import StepHostCore
 
 /// Options every command that loads plugins shares.
 struct GlobalOptions: ParsableArguments {
@@ -46,6 +47,8 @@ func resolve(_ flag: String?, environment variable: String, default fallback: St
 }
 
 /// Writes one line to standard error.
+/// Writes one line to standard error. Messages may carry plugin text (an init error, a step's failure), so
+/// control characters are escaped: the message stays one line and cannot drive the terminal.
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
+    FileHandle.standardError.write(Data((message.escapingControlCharacters + "\n").utf8))
 }

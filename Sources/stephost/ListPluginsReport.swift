@@ -146,6 +146,7 @@ struct ListPluginsReport {
                 lines.append("  \(entry.file)\(name)\(entry.opened ? "" : ": not opened")")
             }
         }
-        return lines.joined(separator: "\n")
+        // Versions, file names and init messages come from plugins: one table row stays one line.
+        return lines.map(\.escapingControlCharacters).joined(separator: "\n")
     }
 }

@@ -87,8 +87,10 @@ enum OperationView {
         }
         lines += TextTable.lines(rows).map { "  " + $0 }
         lines.append("provisioning request (secrets redacted)")
-        lines.append(operation.runtime.provisioningRequest.map(pretty) ?? "  (not sent yet)")
-        return lines.joined(separator: "\n")
+        lines += (operation.runtime.provisioningRequest.map(pretty) ?? "  (not sent yet)").split(separator: "\n")
+            .map(String.init)
+        // Field keys, messages and descriptions come from plugins: every line stays one line.
+        return lines.map(\.escapingControlCharacters).joined(separator: "\n")
     }
 
     static func render(_ value: Any) throws -> String {

@@ -35,7 +35,8 @@ struct Operations: AsyncParsableCommand {
                     OperationView.timestamp(operation.updatedAt), operation.description,
                 ])
             }
-            print(TextTable.lines(rows).joined(separator: "\n"))
+            // Descriptions carry step messages: each row stays one line.
+            print(TextTable.lines(rows).map(\.escapingControlCharacters).joined(separator: "\n"))
         }
     }
 

@@ -63,8 +63,9 @@ final class ProgressPrinter: Sendable {
         }
     }
 
+    /// Prints one line; plugin text in it (messages, descriptions) has its control characters escaped.
     private func emit(_ line: String) {
-        print(line)
+        print(line.escapingControlCharacters)
         fflush(nil)
     }
 

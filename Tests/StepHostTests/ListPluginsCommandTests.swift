@@ -110,6 +110,20 @@ struct ListPluginsCommandTests {
         #expect(table.stdout.contains("  \(directory.file("crasher.so").path): not opened"))
     }
 
+    /// A plugin version is free-form text: a newline or an escape sequence in it cannot forge a table row.
+    @Test func pluginVersionCannotForgeRowsOrDriveTheTerminal() throws {
+        let directory = try TemporaryDirectory()
+        try compileFixture(
+            directory.file("forger.so"),
+            ["PLUGIN_NAME": cString("forger"), "PLUGIN_VERSION": cString(#"1.0\n  9  999  forged_step\x1b[31m"#)]
+        )
+        let result = try stephost(["list-plugins", "--plugins-dir", directory.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(!result.stdout.contains("\u{1B}"))
+        #expect(!result.stdout.split(separator: "\n").contains { $0.hasPrefix("  9  999") })
+        #expect(result.stdout.contains(#"1.0\n  9  999  forged_step\u{1B}[31m"#))
+    }
+
     @Test func brokenPluginIsShownWithItsReasonAndFixInTheTable() throws {
         let directory = try TemporaryDirectory()
         try directory.copyExample("ExampleCPlugin")

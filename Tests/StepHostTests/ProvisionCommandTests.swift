@@ -180,6 +180,32 @@ struct ProvisionCommandTests {
         #expect(result.stdout.split(separator: "\n").last?.hasPrefix("succeeded: runtime ") == true)
     }
 
+    /// A step's failure message and log line hold a newline, a line that looks like success and an escape
+    /// sequence: on a terminal they stay on their own lines, escaped.
+    @Test func pluginTextCannotForgeOutputLinesOrDriveTheTerminal() throws {
+        let harness = try EngineHarness()
+        try harness.addFixture("forger", mode: 17, weight: 10)
+        let result = try stephost(harness, ["provision", "--parameters", Self.parameters, "--log-level", "info"])
+        #expect(result.status == 1)
+        let escaped = #"boom\nsucceeded: runtime forged\u{1B}[2J"#
+        for output in [result.stdout, result.stderr] {
+            #expect(!output.contains("\u{1B}"))
+            #expect(!output.split(separator: "\n").contains { $0.hasPrefix("succeeded: runtime forged") })
+            #expect(!output.split(separator: "\n").contains { $0.hasPrefix("forged log line") })
+        }
+        #expect(result.stdout.contains("failed at step forger_step (plugin forger): \(escaped)"))
+        #expect(result.stderr.contains(#"probe\nforged log line"#))
+
+        let id = try #require(result.stdout.split(separator: " ").dropFirst().first.map(String.init))
+        for arguments in [["operations", "show", id], ["operations", "list"]] {
+            let shown = try stephost(harness, arguments)
+            #expect(shown.status == 0)
+            #expect(!shown.stdout.contains("\u{1B}"))
+            #expect(!shown.stdout.split(separator: "\n").contains { $0.hasPrefix("succeeded: runtime forged") })
+            #expect(shown.stdout.contains(escaped))
+        }
+    }
+
     @Test func killedHostIsResumedWithoutLosingFieldsOrSendingTwice() throws {
         let harness = try EngineHarness()
         try harness.addExamples()

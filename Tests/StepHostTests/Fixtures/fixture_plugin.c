@@ -54,7 +54,8 @@
 // "slow_started", checkpoint, block for 1 s, then set "after_sleep", 11 add a secret override, log its value
 // and return an unknown outcome code (a fault), 12 set a field, checkpoint, set another, then return an
 // unknown outcome code (a fault after valid writes), 13 to 16 pass HUGE_LEN as the length of a label value,
-// a global override value, a component override key, a field value.
+// a global override value, a component override key, a field value, 17 log and fail with text holding a
+// newline, a fake output line and a terminal escape sequence.
 #ifndef RUN_MODE
 #define RUN_MODE 0
 #endif
@@ -130,6 +131,14 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
     case 16:
         s->set_field(call->ctx, "f", 1, "1", HUGE_LEN);
         return STEPHOST_OUTCOME_DONE;
+    case 17: {
+        // Text that would forge output lines and drive the terminal if it reached it raw.
+        const char *log = "probe\nforged log line";
+        const char *error = "boom\nsucceeded: runtime forged\x1b[2J";
+        s->log(call->ctx, STEPHOST_LOG_ERROR, log, strlen(log));
+        s->set_error(call->ctx, error, strlen(error));
+        return STEPHOST_OUTCOME_FAIL;
+    }
     case 1:
         s->set_retry_after(call->ctx, 250);
         return STEPHOST_OUTCOME_RETRY;
