@@ -82,7 +82,26 @@ public struct PluginLoader: Sendable {
         var target = candidate.path
         if linkInfo.st_mode & S_IFMT == S_IFLNK {
             guard let resolved = realpath(candidate.path, nil) else {
-                throw broken(.notRegularFile, "it is a dangling symlink", fix: "remove it or point it at a plugin file")
+                switch errno {
+                case ELOOP:
+                    throw broken(
+                        .notRegularFile,
+                        "it is a symlink loop (following it leads back to itself)",
+                        fix: "remove it or point it at a plugin file"
+                    )
+                case ENOENT:
+                    throw broken(
+                        .notRegularFile,
+                        "it is a dangling symlink",
+                        fix: "remove it or point it at a plugin file"
+                    )
+                default:
+                    throw broken(
+                        .unreadable,
+                        "its symlink cannot be followed (\(Self.lastError()))",
+                        fix: "check the permissions of its target"
+                    )
+                }
             }
             target = String(cString: resolved)
             free(resolved)

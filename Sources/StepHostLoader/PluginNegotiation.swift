@@ -39,6 +39,13 @@ struct PluginNegotiation {
                 fix: "correct what the message names, or ask the plugin's authors"
             )
         }
+        if let message = context.errorMessage {
+            // An error report followed by success: the plugin loads, but what it said is not lost.
+            logger.warning(
+                "plugin reported an error during init but returned STEPHOST_STATUS_OK",
+                metadata: ["file": "\(file)", "message": "\(message.escapingControlCharacters)"]
+            )
+        }
         let size = Int(raw.load(as: UInt32.self))
         guard size >= Self.descriptorSize else {
             throw fail(

@@ -211,7 +211,13 @@ final class StepCallRecorder {
     fileprivate func setRetryAfter(_ milliseconds: UInt64) { retryAfter = milliseconds }
 
     fileprivate func setError(_ message: UnsafePointer<CChar>?, _ length: Int) {
-        error = Names.message(message, length)
+        guard message != nil || length == 0 else {
+            // Not an empty message: a broken call, which would otherwise fail the operation with no reason.
+            _ = recordFault("set_error: the message is a null pointer with length \(Names.size(length))")
+            return
+        }
+        let text = Names.message(message, length)
+        error = text.isEmpty ? nil : text
     }
 
     /// The callbacks, as C function pointers that find the recorder through the call's context.

@@ -54,6 +54,13 @@ public struct CreateRuntimeStep: Step {
                     )
                 )
             }
+            // The record of what is sent is made before it is sent: a request that cannot be recorded is not sent.
+            let record: String
+            do {
+                record = try request.redacted.json()
+            } catch {
+                return StepResult(outcome: .fail("the provisioning request cannot be written as JSON: \(error)"))
+            }
             do {
                 state = try await provisioner.provision(request, operationID: operation.id)
             } catch {
@@ -62,7 +69,7 @@ public struct CreateRuntimeStep: Step {
             runtime = RuntimeRecord(
                 provisionerOperationID: state.id,
                 runtimeID: state.runtimeID,
-                provisioningRequest: request.redacted.json()
+                provisioningRequest: record
             )
         }
         if let runtimeID = state.runtimeID { runtime.runtimeID = runtimeID }

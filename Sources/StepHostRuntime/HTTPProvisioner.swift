@@ -8,7 +8,7 @@ import FoundationNetworking
 /// `runtimeOperationStatus` query of its GraphQL schema.
 ///
 /// The operation id travels as the `Idempotency-Key` header (the schema has no field for it) and as the
-/// `stephost.io/operation-id` label. Network errors and HTTP 5xx are transient; GraphQL errors and
+/// `stephost.io/operation-id` label. Network errors and HTTP 5xx, 408 and 429 are transient; GraphQL errors and
 /// other HTTP errors reject the request.
 public struct HTTPProvisioner: ProvisionerBackend {
     public let url: URL
@@ -114,7 +114,8 @@ public struct HTTPProvisioner: ProvisionerBackend {
             )
         }
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        if status >= 500 {
+        // 5xx, 408 (request timeout) and 429 (too many requests) ask to try again later.
+        if status >= 500 || status == 408 || status == 429 {
             throw ProvisionerError(.transient, "the provisioner answered HTTP \(status)")
         }
         guard let decoded = try? JSONDecoder().decode(Response.self, from: data) else {

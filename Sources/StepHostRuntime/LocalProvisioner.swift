@@ -21,7 +21,7 @@ public struct LocalProvisioner: ProvisionerBackend {
             // Keyed by operation id: a second request for the same operation gets the first one's ids.
             let recorded = try await records.recordLocalProvisioning(
                 operationID: operationID,
-                request: request.redacted.json(),
+                request: try request.redacted.json(),
                 provisionerOperationID: "local-\(UUID().uuidString.lowercased())",
                 runtimeID: UUID().uuidString.lowercased(),
                 at: Date()

@@ -25,7 +25,7 @@ public struct ProvisionerOperation: Sendable, Hashable {
 public struct ProvisionerError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Whether trying again later may help.
     public enum Kind: Sendable, Hashable {
-        /// The network failed or the provisioner answered 5xx: the pass is retried.
+        /// The network failed or the provisioner answered 5xx, 408 or 429: the pass is retried.
         case transient
         /// The provisioner refused the request (GraphQL errors, 4xx): the operation fails.
         case rejected

@@ -173,10 +173,11 @@ public struct ProvisioningRequest: Sendable, Hashable, Encodable {
     }
 
     /// Compact JSON with sorted keys.
-    public func json() -> String {
+    ///
+    /// - Throws: the encoder's error; never swallowed, so no empty request is ever stored in place of the real one.
+    public func json() throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Encoding plain strings, integers and arrays cannot fail.
-        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 }

@@ -58,6 +58,19 @@ struct BrokenCase: Sendable, CustomTestStringConvertible {
             ["VERSION_LEN": "((size_t)1 << 63)"]
         ),
         fixture(
+            "null version pointer",
+            .invalidDescriptor,
+            "its version is a null pointer with length 5",
+            ["PLUGIN_VERSION": "NULL", "VERSION_LEN": "5"]
+        ),
+        BrokenCase(label: "symlink loop", code: .notRegularFile, message: "it is a symlink loop") { directory in
+            try FileManager.default.createSymbolicLink(
+                atPath: directory.file("loop.so").path,
+                withDestinationPath: "loop.so"
+            )
+            return ["loop.so"]
+        },
+        fixture(
             "step_count SIZE_MAX",
             .invalidDescriptor,
             "its step_count (18446744073709551615) is above",

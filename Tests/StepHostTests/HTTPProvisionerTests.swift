@@ -91,17 +91,19 @@ struct HTTPProvisionerTests {
         #expect(!result.stdout.contains("s3cr3t") && !result.stderr.contains("s3cr3t"))
     }
 
-    @Test func serverErrorsAreRetriedWithTheSameIdempotencyKey() throws {
+    /// 5xx, 408 (request timeout) and 429 (too many requests) say "try again later", not "no".
+    @Test(arguments: [503, 408, 429])
+    func transientHTTPErrorsAreRetriedWithTheSameIdempotencyKey(status: Int) throws {
         let harness = try EngineHarness()
         try harness.addExamples()
         let provisioner = try Provisioner(
             harness.directory,
-            ["--mode", "flaky", "--failures", "2", "--in-progress", "0"]
+            ["--mode", "flaky", "--failures", "2", "--in-progress", "0", "--failure-status", "\(status)"]
         )
         let result = try provision(harness, provisioner)
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         let requests = try provisioner.requests()
-        #expect(requests.prefix(2).allSatisfy { $0["http_status"] as? Int == 503 })
+        #expect(requests.prefix(2).allSatisfy { $0["http_status"] as? Int == status })
         #expect(
             try provisioner.operationNames().prefix(3) == ["ProvisionRuntime", "ProvisionRuntime", "ProvisionRuntime"]
         )

@@ -124,6 +124,19 @@ struct ListPluginsCommandTests {
         #expect(result.stdout.contains(#"1.0\n  9  999  forged_step\u{1B}[31m"#))
     }
 
+    /// An error report followed by success loads the plugin, and the report is logged, not dropped.
+    @Test func errorReportedByAnInitThatSucceedsIsLogged() throws {
+        let directory = try TemporaryDirectory()
+        try compileFixture(
+            directory.file("chatty.so"),
+            ["PLUGIN_NAME": cString("chatty"), "INIT_REPORTS_THEN_SUCCEEDS": cString("config file is old")]
+        )
+        let result = try stephost(["list-plugins", "--plugins-dir", directory.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("plugin reported an error during init but returned STEPHOST_STATUS_OK"))
+        #expect(result.stderr.contains("config file is old"))
+    }
+
     @Test func brokenPluginIsShownWithItsReasonAndFixInTheTable() throws {
         let directory = try TemporaryDirectory()
         try directory.copyExample("ExampleCPlugin")

@@ -130,6 +130,7 @@ struct StepCallTests {
             "the plugin broke the ABI: add_component_override: the key is 18446744073709551615 bytes long, "
                 + "more than 1048576"
         ),
+        (18, "the plugin broke the ABI: set_error: the message is a null pointer with length 5"),
         (
             16,
             "the plugin broke the ABI: set_field: the value of field 'f' is 18446744073709551615 bytes long, "

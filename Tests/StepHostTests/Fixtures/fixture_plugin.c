@@ -55,7 +55,7 @@
 // and return an unknown outcome code (a fault), 12 set a field, checkpoint, set another, then return an
 // unknown outcome code (a fault after valid writes), 13 to 16 pass HUGE_LEN as the length of a label value,
 // a global override value, a component override key, a field value, 17 log and fail with text holding a
-// newline, a fake output line and a terminal escape sequence.
+// newline, a fake output line and a terminal escape sequence, 18 set_error(NULL, 5) and fail.
 #ifndef RUN_MODE
 #define RUN_MODE 0
 #endif
@@ -139,6 +139,9 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
         s->set_error(call->ctx, error, strlen(error));
         return STEPHOST_OUTCOME_FAIL;
     }
+    case 18:
+        s->set_error(call->ctx, NULL, 5);
+        return STEPHOST_OUTCOME_FAIL;
     case 1:
         s->set_retry_after(call->ctx, 250);
         return STEPHOST_OUTCOME_RETRY;
@@ -196,6 +199,10 @@ __attribute__((visibility("default"))) stephost_status ENTRY_NAME(
 #ifdef INIT_FAILS
     offer->services->report_error(offer->services->ctx, INIT_FAILS, strlen(INIT_FAILS));
     return STEPHOST_STATUS_ERROR;
+#endif
+#ifdef INIT_REPORTS_THEN_SUCCEEDS
+    offer->services->report_error(
+        offer->services->ctx, INIT_REPORTS_THEN_SUCCEEDS, strlen(INIT_REPORTS_THEN_SUCCEEDS));
 #endif
     (void)offer;
     descriptor->struct_size = DESCRIPTOR_SIZE;

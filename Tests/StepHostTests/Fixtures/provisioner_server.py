@@ -25,6 +25,7 @@ parser.add_argument("--log", required=True)
 parser.add_argument("--mode", default="normal", choices=["normal", "flaky", "reject", "fail"])
 parser.add_argument("--in-progress", type=int, default=1)
 parser.add_argument("--failures", type=int, default=2)
+parser.add_argument("--failure-status", type=int, default=503, help="the HTTP status of a flaky failure")
 args = parser.parse_args()
 
 with open(args.schema) as f:
@@ -82,9 +83,9 @@ class Handler(BaseHTTPRequestHandler):
             number = state["requests"]
         entry = {"number": number, "idempotency_key": key, "body": body}
         if args.mode == "flaky" and number <= args.failures:
-            entry["http_status"] = 503
+            entry["http_status"] = args.failure_status
             self.log(entry)
-            return self.reply(503, {"message": "provisioner overloaded"})
+            return self.reply(args.failure_status, {"message": "provisioner overloaded"})
         result = graphql.graphql_sync(
             schema,
             body.get("query", ""),
