@@ -55,27 +55,45 @@ extension Engine {
         return try await report(unfinished, passes: passes)
     }
 
-    /// Claims and runs due operations batch by batch until none is due; returns how many passes ran.
+    /// Claims and runs due operations until none is due; returns how many passes ran.
+    ///
+    /// Up to `workers` passes run at once, and a worker that finishes claims the next due operation at once:
+    /// a slow step holds only its own worker, never the operations behind it.
     private func runDueBatches(only id: String?) async throws -> Int {
         let now = clock.now
-        var passes = 0
-        while true {
-            // Cancellation (a shutdown) stops between batches; a running pass always ends with a write.
-            try Task.checkCancellation()
-            let claimed = try await store.claimDue(
-                now: now,
-                owner: owner,
-                lease: options.lease,
-                limit: max(1, options.workers),
-                id: id
-            )
-            if claimed.isEmpty { return passes }
-            let claimedUntil = now.addingTimeInterval(options.lease.timeInterval)
-            passes += try await withThrowingTaskGroup(of: Int.self) { group in
-                for operation in claimed {
-                    group.addTask { try await self.runClaimed(operation, claimedUntil: claimedUntil) ? 1 : 0 }
+        let workers = max(1, options.workers)
+        return try await withThrowingTaskGroup(of: Bool.self) { group in
+            var running = 0
+            var passes = 0
+            var drained = false
+            while true {
+                if !drained && running < workers {
+                    // Cancellation (a shutdown) stops new claims; a running pass always ends with a write.
+                    try Task.checkCancellation()
+                    let claimed = try await store.claimDue(
+                        now: now,
+                        owner: owner,
+                        lease: options.lease,
+                        limit: workers - running,
+                        id: id
+                    )
+                    let claimedUntil = now.addingTimeInterval(options.lease.timeInterval)
+                    for operation in claimed {
+                        group.addTask { try await self.runClaimed(operation, claimedUntil: claimedUntil) }
+                    }
+                    running += claimed.count
+                    // Nothing more is due now, except what the running passes may leave due (an abandoned pass).
+                    if claimed.isEmpty { drained = true }
                 }
-                return try await group.reduce(0, +)
+                if running == 0 {
+                    if drained { return passes }
+                    continue
+                }
+                guard let ran = try await group.next() else { return passes }
+                running -= 1
+                if ran { passes += 1 }
+                // A finished pass may have left its operation due again (a conflict): look once more.
+                drained = drained && ran
             }
         }
     }
@@ -105,10 +123,12 @@ extension Engine {
             _ = try await runPass(operation, claimedUntil: claimedUntil)
             return true
         } catch let error as StorageError where error.code == .conflict || error.code == .claimLost {
-            // Their write stands; this pass stops here without writing anything more.
-            // A conflict leaves this host's claim in place: the operation is still due, and the next claim of
-            // this host (in this call, or the next) runs it again.
+            // Their write stands; this pass stops here without writing anything more. After a conflict this host
+            // still holds the claim: release it, so the operation (still due) can be claimed again at once.
             logger.error("pass abandoned", metadata: ["operation": "\(operation.id)", "error": "\(error)"])
+            if error.code == .conflict {
+                try await store.releaseClaim(operationID: operation.id, owner: owner)
+            }
             return false
         }
     }

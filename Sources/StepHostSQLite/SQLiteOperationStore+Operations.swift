@@ -162,7 +162,7 @@ extension SQLiteOperationStore {
                             owner: ClaimOwner(holder),
                             expiresAt: Self.date(row["claim_expires_at"])
                         )
-                        guard current.isFree(for: owner, at: now) else { continue }
+                        guard current.isFree(at: now) else { continue }
                     }
                     try db.execute(
                         sql: """

@@ -43,8 +43,9 @@ public protocol OperationStore: Sendable {
     /// Claims up to `limit` unfinished operations that are due at `now` and not held by a live host,
     /// for `owner` until `now + lease`, earliest due first. With `id`, considers only that operation.
     ///
-    /// A claim is free when there is none, when `owner` already holds it, when its lease ran out, or when
-    /// its owner is a process of this host that no longer runs.
+    /// A claim is free when there is none, when its lease ran out, or when its owner is a process of this host
+    /// that no longer runs. An operation `owner` holds already is not claimed again: that host is running a
+    /// pass of it.
     func claimDue(
         now: Date,
         owner: ClaimOwner,
@@ -88,9 +89,10 @@ public struct Claim: Sendable, Hashable {
         self.expiresAt = expiresAt
     }
 
-    /// Whether `owner` may take this claim at `now`.
-    public func isFree(for owner: ClaimOwner, at now: Date) -> Bool {
-        self.owner == owner || expiresAt < now || self.owner.isDeadLocalProcess
+    /// Whether another claim may replace this one at `now`: its lease ran out or its owner is gone. Not
+    /// while it is held, not even by its own owner, which is running a pass of the operation.
+    public func isFree(at now: Date) -> Bool {
+        expiresAt < now || owner.isDeadLocalProcess
     }
 }
 

@@ -311,6 +311,62 @@ struct EngineSemanticsTests {
         #expect(try await harness.store.stepRuns(operationID: created.id).allSatisfy { $0.pass == 2 })
     }
 
+    /// A slow step holds its own worker only: with two workers, the other one runs every quick operation
+    /// while the slow one waits.
+    @Test(.timeLimit(.minutes(1)))
+    func slowStepNeverHoldsBackOtherOperationsWhileAWorkerIsFree() async throws {
+        let store = InMemoryOperationStore()
+        let gate = Gate()
+        let step = ScriptedStep("work", weight: 10) { operation, _ in
+            if operation.parameters.name == "slow" { await gate.wait() }
+            return StepResult(outcome: .done)
+        }
+        let harness = Harness(store: store, [step], options: Self.options { $0.workers = 2 })
+        let slow = try await harness.create(#"{"name":"slow"}"#)
+        var quick: [String] = []
+        for index in 0..<5 { quick.append(try await harness.create(#"{"name":"quick-\#(index)"}"#).id) }
+
+        let run = Task { try await harness.engine.runDue() }
+        // A bounded wait (up to 20 s of real time), not a timing assertion: it ends as soon as all are done.
+        var finished = 0
+        for _ in 0..<2_000 where finished < quick.count {
+            finished = 0
+            for id in quick where try await store.operation(id: id)?.state == .succeeded { finished += 1 }
+            if finished < quick.count { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        let slowWhileQuickFinished = try await store.operation(id: slow.id)?.state
+        gate.open()
+        let report = try await run.value
+        #expect(finished == quick.count, "the quick operations waited for the slow one")
+        #expect(slowWhileQuickFinished == .inProgress)
+        #expect(report.passes == 6)
+    }
+
+    /// Suspends callers until opened.
+    final class Gate: Sendable {
+        private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+        func wait() async {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state in
+                    if state.open { return true }
+                    state.waiters.append(continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        }
+
+        func open() {
+            let waiters = state.withLock { state in
+                state.open = true
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            for waiter in waiters { waiter.resume() }
+        }
+    }
+
     /// What `run` prints comes from this report: every operation unfinished when the call began, as stored
     /// when it ended, whoever wrote it last; not as this host's last pass left it.
     @Test func reportHoldsEveryOperationUnfinishedAtTheStartAsStoredAtTheEnd() async throws {

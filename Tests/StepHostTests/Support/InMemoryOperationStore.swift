@@ -63,7 +63,7 @@ actor InMemoryOperationStore: OperationStore, LocalProvisioningRecords {
         }.sorted { ($0.nextPassAt!, $0.id) < ($1.nextPassAt!, $1.id) }
         var claimed: [OperationRecord] = []
         for operation in due where claimed.count < limit {
-            if let current = claims[operation.id], !current.isFree(for: owner, at: now) { continue }
+            if let current = claims[operation.id], !current.isFree(at: now) { continue }
             claims[operation.id] = Claim(
                 operationID: operation.id,
                 owner: owner,
