@@ -234,12 +234,20 @@ extension Engine {
         for line in lines {
             logger.log(
                 level: line.level.loggerLevel,
-                "\(scrubber.scrub(line.message).escapingControlCharacters)",
+                "\(Self.shown(line.message, scrubber))",
                 metadata: [
                     "operation": "\(operation)", "step": "\(step.name)", "plugin": "\(step.plugin?.name ?? "stephost")",
                 ]
             )
         }
+    }
+
+    /// The most of a step's message the history and the logs keep.
+    static let maximumMessageLength = 4096
+
+    /// Plugin text as the host writes it anywhere: secrets removed first, then cut to size, then escaped.
+    static func shown(_ text: String, _ scrubber: SecretScrubber) -> String {
+        scrubber.scrub(text).cut(toUTF8: maximumMessageLength).escapingControlCharacters
     }
 
     /// A delay as the history words it: whole milliseconds.
@@ -253,7 +261,7 @@ extension Engine {
         case .done: nil
         case .retry(let delay):
             delay.map { "after \(describe($0))" } ?? "after the default delay"
-        case .fail(let message), .fault(let message): scrubber.scrub(message)
+        case .fail(let message), .fault(let message): scrubber.scrub(message).cut(toUTF8: maximumMessageLength)
         }
     }
 }

@@ -49,12 +49,13 @@ enum Names {
         try? read(pointer, length, limit: limit).get()
     }
 
-    /// The most of a message the host reads; a longer one is cut and says how much was left out.
-    static let maximumMessageLength = 4096
+    /// The most of a message the host reads (the engine cuts it to 4 KiB after removing secrets from it); a
+    /// longer one is cut here and says how much was left out.
+    static let maximumMessageLength = 64 * 1024
     /// A message length beyond this is not a message but a broken length: nothing of it is read.
     static let implausibleMessageLength: UInt = 1 << 30
 
-    /// A message for logs and reports: invalid UTF-8 is replaced, and anything past 4 KiB is cut.
+    /// A message for logs and reports: invalid UTF-8 is replaced, and anything past 64 KiB is cut.
     static func message(_ pointer: UnsafePointer<CChar>?, _ length: Int) -> String {
         let size = size(length)
         guard let pointer, size > 0 else { return "" }

@@ -26,6 +26,16 @@ public struct HTTPProvisioner: ProvisionerBackend {
         }
         """
 
+    /// The endpoint as messages show it: a user and password in the URL are never printed.
+    public var displayURL: String {
+        guard var components = URLComponents(url: url, resolvingAgainstBaseURL: false),
+            components.user != nil || components.password != nil
+        else { return url.absoluteString }
+        components.user = nil
+        components.password = nil
+        return (components.string ?? "").replacingOccurrences(of: "://", with: "://<credentials>@")
+    }
+
     public init(url: URL, pollInterval: Duration = .seconds(15), timeout: TimeInterval = 30) {
         self.url = url
         self.pollInterval = pollInterval
@@ -66,6 +76,13 @@ public struct HTTPProvisioner: ProvisionerBackend {
             field: "runtimeOperationStatus",
             operationID: operationID
         )
+    }
+
+    /// A message with the URL's password, if any, taken out (URLSession errors may quote the URL).
+    static func withoutCredentials(_ message: String, of url: URL) -> String {
+        guard let password = URLComponents(url: url, resolvingAgainstBaseURL: false)?.password, !password.isEmpty
+        else { return message }
+        return message.replacingOccurrences(of: password, with: "<redacted>")
     }
 
     private struct Body<Variables: Encodable>: Encodable {
@@ -110,7 +127,7 @@ public struct HTTPProvisioner: ProvisionerBackend {
         } catch {
             throw ProvisionerError(
                 .transient,
-                "the provisioner at \(url.absoluteString) did not answer: \(error.localizedDescription)"
+                "the provisioner at \(displayURL) did not answer: \(Self.withoutCredentials(error.localizedDescription, of: url))"
             )
         }
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0

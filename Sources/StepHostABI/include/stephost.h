@@ -32,8 +32,9 @@
  *   more included) is an error naming the field, never an empty string. Limits: plugin
  *   and step names 64 bytes, the plugin version 128, field keys 128, any other text a
  *   callback takes (values, keys, components, labels) 1 MiB, step_count 4096. Messages
- *   (log lines, set_error, report_error) are cut at 4 KiB; a message length above 1 GiB
- *   is not read at all.
+ *   (log lines, set_error, report_error) are read up to 64 KiB; the host removes secret
+ *   values from them and then keeps at most 4 KiB. A message length above 1 GiB is not
+ *   read at all.
  *
  * THREADING
  *   `stephost_plugin_init` is called once, before any step runs. A step's run function

@@ -52,20 +52,59 @@ public struct InputCreator: Sendable {
 }
 
 /// Removes secret values from text the host is about to write (logs, messages, errors).
+///
+/// Matching is on UTF-8 bytes, not on Swift's characters: a secret followed by a combining mark is one
+/// grapheme with it, and would not be found by a character search. Redact first, then cut text to size
+/// (``String/cut(toUTF8:)``): cutting first can leave a secret's prefix behind.
 public struct SecretScrubber: Sendable {
-    private let secrets: [String]
+    private let secrets: [[UInt8]]
 
     public init(_ secrets: [String]) {
         // Longest first, so a secret that contains another is removed whole.
-        self.secrets = Set(secrets).sorted { $0.count > $1.count }
+        self.secrets = Set(secrets.filter { !$0.isEmpty }).map { Array($0.utf8) }.sorted { $0.count > $1.count }
     }
 
     public func scrub(_ text: String) -> String {
         guard !secrets.isEmpty else { return text }
-        var result = text
-        for secret in secrets where result.contains(secret) {
-            result = result.replacingOccurrences(of: secret, with: "<redacted>")
+        var bytes = Array(text.utf8)
+        var changed = false
+        for secret in secrets {
+            var result: [UInt8] = []
+            var index = 0
+            var found = false
+            while index < bytes.count {
+                if bytes.count - index >= secret.count && bytes[index] == secret[0]
+                    && bytes[index..<(index + secret.count)].elementsEqual(secret)
+                {
+                    result += Self.redacted
+                    index += secret.count
+                    found = true
+                } else {
+                    result.append(bytes[index])
+                    index += 1
+                }
+            }
+            if found {
+                bytes = result
+                changed = true
+            }
         }
-        return result
+        // A secret is whole UTF-8 sequences, and so is what surrounds it: the bytes stay valid UTF-8.
+        return changed ? String(decoding: bytes, as: UTF8.self) : text
+    }
+
+    private static let redacted = Array("<redacted>".utf8)
+}
+
+extension String {
+    /// The text cut to at most `limit` UTF-8 bytes (at a character boundary), saying how much was left out.
+    package func cut(toUTF8 limit: Int) -> String {
+        guard utf8.count > limit else { return self }
+        var end = utf8.index(utf8.startIndex, offsetBy: limit)
+        while end > utf8.startIndex && !unicodeScalars.indices.contains(end) {
+            end = utf8.index(before: end)
+        }
+        let kept = self[..<end]
+        return String(kept) + "… (\(utf8.count - kept.utf8.count) more bytes)"
     }
 }

@@ -55,7 +55,8 @@
 // and return an unknown outcome code (a fault), 12 set a field, checkpoint, set another, then return an
 // unknown outcome code (a fault after valid writes), 13 to 16 pass HUGE_LEN as the length of a label value,
 // a global override value, a component override key, a field value, 17 log and fail with text holding a
-// newline, a fake output line and a terminal escape sequence, 18 set_error(NULL, 5) and fail.
+// newline, a fake output line and a terminal escape sequence, 18 set_error(NULL, 5) and fail, 19 declare a
+// secret and fail with it crossing the 4 KiB cut, after logging it followed by a combining mark.
 #ifndef RUN_MODE
 #define RUN_MODE 0
 #endif
@@ -142,6 +143,18 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
     case 18:
         s->set_error(call->ctx, NULL, 5);
         return STEPHOST_OUTCOME_FAIL;
+    case 19: {
+        // A secret that crosses the 4 KiB a message is cut to, and one followed by a combining mark.
+        static char error[4200];
+        const char *secret = "hunter2-vault-token";
+        memset(error, 'A', 4090);
+        memcpy(error + 4090, secret, strlen(secret));
+        const char *log = "token hunter2-vault-token\xcc\x81 was refused";  // U+0301 after the secret
+        s->add_component_override(call->ctx, "vault", 5, "token", 5, secret, strlen(secret), 1);
+        s->log(call->ctx, STEPHOST_LOG_ERROR, log, strlen(log));
+        s->set_error(call->ctx, error, 4090 + strlen(secret));
+        return STEPHOST_OUTCOME_FAIL;
+    }
     case 1:
         s->set_retry_after(call->ctx, 250);
         return STEPHOST_OUTCOME_RETRY;
