@@ -55,7 +55,7 @@ extension Engine {
             let context = StepContext(input: input, pass: pass) { changes in
                 try await self.checkpoint(changes, of: before, into: checkpoints)
             }
-            let result = await step.run(before, context: context)
+            let result = await runKeepingTheClaim(operation.id) { await step.run(before, context: context) }
             let duration = ContinuousClock.now - clockStart
 
             // The step's writes apply on top of the operation as it stood when the step began (with the
@@ -165,6 +165,45 @@ extension Engine {
         } catch {
             logger.error("checkpoint failed", metadata: ["operation": "\(before.id)", "error": "\(error)"])
             throw error
+        }
+    }
+
+    /// Runs `body` (one step) while renewing this host's claim every third of the lease, so a step that runs
+    /// longer than the lease is not taken over by another host meanwhile. The cadence is real time; the
+    /// expiry written comes from the engine's clock. A renewal that fails (another host holds the claim) ends
+    /// the renewals; the pass's next write is then refused and the pass stops.
+    func runKeepingTheClaim(
+        _ id: String,
+        _ body: @escaping @Sendable () async -> StepResult
+    ) async -> StepResult {
+        await withTaskGroup(of: StepResult?.self) { group in
+            group.addTask { await body() }
+            group.addTask { [self] in
+                let interval = options.lease / 3
+                while true {
+                    do {
+                        try await Task.sleep(for: interval)
+                        try await store.renewClaim(
+                            operationID: id,
+                            owner: owner,
+                            until: clock.now.addingTimeInterval(options.lease.timeInterval)
+                        )
+                    } catch is CancellationError {
+                        return nil
+                    } catch {
+                        logger.error("claim renewal failed", metadata: ["operation": "\(id)", "error": "\(error)"])
+                        return nil
+                    }
+                }
+            }
+            var result: StepResult?
+            for await finished in group {
+                if let finished {
+                    result = finished
+                    group.cancelAll()
+                }
+            }
+            return result!
         }
     }
 

@@ -44,6 +44,14 @@ struct EngineOptionsGroup: ParsableArguments {
     )
     var minimumRetryDelay: Double = 0.1
 
+    @Option(
+        help: ArgumentHelp(
+            "Seconds a host's claim on an operation holds unless renewed; it is renewed every third of it while a "
+                + "step runs, so only a host that stopped loses its operations (1 to 86400)."
+        )
+    )
+    var lease: Double = 300
+
     @Option(help: "Operations processed at once (1 to 256).")
     var workers: Int = 4
 
@@ -62,6 +70,7 @@ struct EngineOptionsGroup: ParsableArguments {
         try Self.check("--deadline-hours", deadlineHours, in: 0...8_760, unit: "hours", excludingLowerBound: true)
         try Self.check("--default-retry-delay", defaultRetryDelay, in: 0...86_400, unit: "seconds")
         try Self.check("--minimum-retry-delay", minimumRetryDelay, in: 0.01...3_600, unit: "seconds")
+        try Self.check("--lease", lease, in: 1...86_400, unit: "seconds")
         guard (1...256).contains(workers) else {
             throw ValidationError("--workers must be a whole number from 1 to 256; got \(workers)")
         }
@@ -92,6 +101,7 @@ struct EngineOptionsGroup: ParsableArguments {
         engine.deadline = .seconds(fractional: deadlineHours * 3600)
         engine.defaultRetryDelay = .seconds(fractional: defaultRetryDelay)
         engine.minimumRetryDelay = .seconds(fractional: minimumRetryDelay)
+        engine.lease = .seconds(fractional: lease)
         engine.workers = workers
         let backend: HostConfiguration.Provisioner =
             switch provisioner {

@@ -228,6 +228,41 @@ struct ProvisionCommandTests {
         }
     }
 
+    /// A step longer than the lease: the host renews its claim while the step runs, so a second `run` started
+    /// meanwhile never takes the operation over (before, the two took it from each other for minutes).
+    @Test func stepLongerThanTheLeaseKeepsItsClaimAgainstASecondHost() throws {
+        let harness = try EngineHarness()
+        try harness.addFixture("long", mode: 20, weight: 10)
+        let created = try stephost(harness, ["provision", "--parameters", Self.parameters, "--detach"])
+        #expect(created.status == 0, "\(created.stderr)")
+        let first = try BackgroundProcess(
+            Paths.stephost,
+            ["run", "--lease", "1", "--db", harness.databasePath, "--plugins-dir", harness.plugins.path]
+        )
+        let reader = try DatabaseQueue(path: harness.databasePath, configuration: Self.readOnly)
+        #expect(
+            try eventually {
+                try reader.read { db in try String.fetchOne(db, sql: "SELECT fields FROM operations") }?
+                    .contains("long_started") == true
+            }
+        )
+        usleep(1_500_000)  // past the 1 s lease of the first host's claim
+        let second = try stephost(harness, ["run", "--lease", "1"])
+        first.process.waitUntilExit()
+        #expect(first.process.terminationStatus == 0)
+        #expect(second.status == 0, "\(second.stdout)\(second.stderr)")
+
+        let (passes, runs) = try reader.read { db in
+            (
+                try Int.fetchOne(db, sql: "SELECT passes FROM operations") ?? 0,
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM step_runs WHERE step = 'long_step'") ?? 0
+            )
+        }
+        #expect(passes == 1, "a second host took the operation over while its step ran")
+        #expect(runs == 1)
+        #expect(second.stdout.contains("processed 1 unfinished operation(s): 1 succeeded, 0 failed"))
+    }
+
     @Test func killedHostIsResumedWithoutLosingFieldsOrSendingTwice() throws {
         let harness = try EngineHarness()
         try harness.addExamples()

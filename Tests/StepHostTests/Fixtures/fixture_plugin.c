@@ -56,7 +56,8 @@
 // unknown outcome code (a fault after valid writes), 13 to 16 pass HUGE_LEN as the length of a label value,
 // a global override value, a component override key, a field value, 17 log and fail with text holding a
 // newline, a fake output line and a terminal escape sequence, 18 set_error(NULL, 5) and fail, 19 declare a
-// secret and fail with it crossing the 4 KiB cut, after logging it followed by a combining mark.
+// secret and fail with it crossing the 4 KiB cut, after logging it followed by a combining mark, 20 on the
+// first pass set "long_started", checkpoint and block for 3 s.
 #ifndef RUN_MODE
 #define RUN_MODE 0
 #endif
@@ -155,6 +156,15 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
         s->set_error(call->ctx, error, 4090 + strlen(secret));
         return STEPHOST_OUTCOME_FAIL;
     }
+    case 20:
+        // Longer than a 1 s lease: only renewals while it runs keep another host from taking over.
+        if (memmem(call->operation_json, call->operation_json_len, "\"long_started\"", 14) != NULL) {
+            return STEPHOST_OUTCOME_DONE;
+        }
+        s->set_field(call->ctx, "long_started", 12, "true", 4);
+        if (s->checkpoint(call->ctx) != STEPHOST_STATUS_OK) return STEPHOST_OUTCOME_FAIL;
+        sleep(3);
+        return STEPHOST_OUTCOME_DONE;
     case 1:
         s->set_retry_after(call->ctx, 250);
         return STEPHOST_OUTCOME_RETRY;
