@@ -22,6 +22,7 @@ public struct PluginLoadError: Error, Hashable, Sendable, CustomStringConvertibl
             case duplicatePluginName = "duplicate-plugin-name"
             case duplicateStepName = "duplicate-step-name"
             case fileChanged = "file-changed"
+            case tooLarge = "too-large"
         }
 
         private let base: Base
@@ -61,6 +62,8 @@ public struct PluginLoadError: Error, Hashable, Sendable, CustomStringConvertibl
         public static let duplicateStepName = Code(.duplicateStepName)
         /// The file was replaced while it was being loaded.
         public static let fileChanged = Code(.fileChanged)
+        /// The file is larger than a plugin may be; it was not read.
+        public static let tooLarge = Code(.tooLarge)
 
         /// The stable identifier shown in output, for example `abi-version`.
         public var description: String { base.rawValue }

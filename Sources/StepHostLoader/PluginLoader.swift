@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 public import Logging
 import StepHostABI
+import StepHostSystem
 
 /// Loads every plugin in a plugin directory: discovery, trust checks, `dlopen`, ABI negotiation and
 /// descriptor validation, then the checks across plugins (unique plugin and step names).
@@ -56,6 +57,78 @@ public struct PluginLoader: Sendable {
             broken: (broken + conflicting).sorted { $0.file < $1.file },
             skipped: skipped.sorted()
         )
+    }
+
+    /// The largest file the loader reads as a plugin (256 MiB); a larger one is refused before any of it is read.
+    public static let maximumFileSize = 256 * 1024 * 1024
+
+    /// Why a sealed copy could not be made.
+    struct CopyError: Error {
+        var code: PluginLoadError.Code
+        var message: String
+        var fix: String
+    }
+
+    /// Streams `size` bytes of `descriptor` into a new sealed memfd, hashing them on the way (SHA-256, in hex).
+    static func sealedCopy(of descriptor: Int32, size: Int, name: String) throws(CopyError) -> (Int32, String) {
+        let copy = stephost_memfd_create("stephost-plugin:\(name)")
+        guard copy >= 0 else {
+            throw CopyError(
+                code: .unreadable,
+                message: "no in-memory copy can be made to load it from (\(lastError()))",
+                fix: "check the host's memory and file descriptor limits"
+            )
+        }
+        var hasher = SHA256()
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var total = 0
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else {
+                close(copy)
+                throw CopyError(
+                    code: .unreadable,
+                    message: "it cannot be read (\(lastError()))",
+                    fix: "check its permissions"
+                )
+            }
+            if count == 0 { break }
+            total += count
+            guard total <= size else { break }  // it grew while being read: reported below
+            hasher.update(data: buffer[0..<count])
+            var written = 0
+            while written < count {
+                let result = buffer.withUnsafeBytes { write(copy, $0.baseAddress! + written, count - written) }
+                if result < 0 && errno == EINTR { continue }
+                guard result > 0 else {
+                    close(copy)
+                    throw CopyError(
+                        code: .unreadable,
+                        message: "its in-memory copy cannot be written (\(lastError()))",
+                        fix: "check the host's memory limits"
+                    )
+                }
+                written += result
+            }
+        }
+        guard total == size else {
+            close(copy)
+            throw CopyError(
+                code: .fileChanged,
+                message: "it changed while it was being read (\(size) bytes when checked, \(total) read)",
+                fix: "run the command again once the file is in place"
+            )
+        }
+        guard stephost_memfd_seal(copy) == 0 else {
+            close(copy)
+            throw CopyError(
+                code: .unreadable,
+                message: "its in-memory copy cannot be sealed (\(lastError()))",
+                fix: "use a kernel with memfd sealing (Linux 3.17 or later)"
+            )
+        }
+        return (copy, hasher.finalize().map { String(format: "%02x", $0) }.joined())
     }
 
     /// Whether `names` names the candidate's file: its name, its name without `.so`, or its path.
@@ -138,28 +211,34 @@ public struct PluginLoader: Sendable {
             )
         }
 
-        // Hash what was checked, from the open file: the step history names the exact build that ran.
-        let contents: Data
-        do {
-            // nil means an empty file: dlopen below reports that precisely.
-            contents = try FileHandle(fileDescriptor: descriptor, closeOnDealloc: false).readToEnd() ?? Data()
-        } catch {
-            throw broken(.unreadable, "it cannot be read (\(error.localizedDescription))", fix: "check its permissions")
+        guard opened.st_size <= Self.maximumFileSize else {
+            throw broken(
+                .tooLarge,
+                "it is \(opened.st_size) bytes, more than the \(Self.maximumFileSize) a plugin may have; it was not read",
+                fix: "remove it from the plugin directory; a plugin is a shared object, not a data file"
+            )
         }
-        let fileHash = SHA256.hash(data: contents).map { String(format: "%02x", $0) }.joined()
 
-        guard let handle = dlopen(target, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
+        // Load what was checked: the bytes are copied, while being hashed, from the checked descriptor into a
+        // sealed in-memory file, and that copy is what dlopen maps. A rename of the path in between, or a new
+        // build copied over the file while the host runs, cannot change the code that runs; the hash in the
+        // step history names exactly that code.
+        let copy: (descriptor: Int32, fileHash: String)
+        do {
+            copy = try Self.sealedCopy(of: descriptor, size: Int(opened.st_size), name: candidate.name)
+        } catch {
+            throw broken(error.code, error.message, fix: error.fix)
+        }
+        // The copy's descriptor stays open for the life of the process, like the mapping: its
+        // /proc/self/fd path must never be reused for another plugin while this one is loaded.
+        let fileHash = copy.fileHash
+        guard let handle = dlopen("/proc/self/fd/\(copy.descriptor)", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
             throw broken(
                 .loadFailed,
                 "dlopen failed: \(Self.dlopenError())",
                 fix: "make sure it is a shared object built for this machine "
                     + "(`swift build` of a .dynamic product, or `cc -shared -fPIC`) and that its libraries are installed"
             )
-        }
-        // The path was checked through the open file; make sure dlopen mapped that same file.
-        var mapped = stat()
-        guard stat(target, &mapped) == 0, mapped.st_dev == opened.st_dev, mapped.st_ino == opened.st_ino else {
-            throw broken(.fileChanged, "it was replaced while it was being loaded", fix: "run the command again")
         }
 
         _ = dlerror()

@@ -63,6 +63,18 @@ struct BrokenCase: Sendable, CustomTestStringConvertible {
             "its version is a null pointer with length 5",
             ["PLUGIN_VERSION": "NULL", "VERSION_LEN": "5"]
         ),
+        BrokenCase(
+            label: "file larger than a plugin may be",
+            code: .tooLarge,
+            message: "it is 314572800 bytes, more than the 268435456 a plugin may have; it was not read"
+        ) { directory in
+            // Sparse: 300 MiB that take no disk space, and that the loader must not read.
+            let file = directory.file("huge.so")
+            try #require(FileManager.default.createFile(atPath: file.path, contents: nil))
+            chmod(file.path, 0o644)
+            try #require(truncate(file.path, 300 * 1024 * 1024) == 0)
+            return ["huge.so"]
+        },
         BrokenCase(label: "symlink loop", code: .notRegularFile, message: "it is a symlink loop") { directory in
             try FileManager.default.createSymbolicLink(
                 atPath: directory.file("loop.so").path,

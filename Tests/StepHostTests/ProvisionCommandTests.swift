@@ -263,6 +263,62 @@ struct ProvisionCommandTests {
         #expect(second.stdout.contains("processed 1 unfinished operation(s): 1 succeeded, 0 failed"))
     }
 
+    /// Upgrading a plugin in place (`cp new.so plugins/x.so`, same inode) while a host runs its step: the host
+    /// runs its own sealed copy of what it checked, so it neither crashes nor runs the new code mid-operation.
+    @Test func pluginFileOverwrittenWhileItsStepRunsDoesNotCrashTheHost() throws {
+        let harness = try EngineHarness()
+        try harness.addFixture("long", mode: 20, weight: 10)
+        let plugin = harness.plugins.appendingPathComponent("long.so")
+        let replacement = try compileFixture(
+            harness.directory.file("replacement.so"),
+            ["PLUGIN_NAME": cString("long"), "STEP1_NAME": cString("long_step"), "RUN_MODE": "2"]
+        )
+        let host = try BackgroundProcess(
+            Paths.stephost,
+            [
+                "provision", "--parameters", Self.parameters, "--db", harness.databasePath, "--plugins-dir",
+                harness.plugins.path,
+            ]
+        )
+        #expect(try eventually { FileManager.default.fileExists(atPath: harness.databasePath) })
+        let reader = try DatabaseQueue(path: harness.databasePath, configuration: Self.readOnly)
+        #expect(
+            try eventually {
+                (try? reader.read { db in try String.fetchOne(db, sql: "SELECT fields FROM operations") })??
+                    .contains("long_started") == true
+            }
+        )
+        // Overwrite in place, as cp does: truncate the same inode and write the new build into it.
+        let handle = try FileHandle(forWritingTo: plugin)
+        try handle.truncate(atOffset: 0)
+        try handle.write(contentsOf: try Data(contentsOf: replacement))
+        try handle.close()
+
+        host.process.waitUntilExit()
+        #expect(host.process.terminationReason == .exit)
+        #expect(host.process.terminationStatus == 0)
+        let state = try reader.read { db in try String.fetchOne(db, sql: "SELECT state FROM operations") }
+        #expect(state == "succeeded")
+    }
+
+    /// The hash in the step history is the SHA-256 of the bytes that ran: the file's, as checked.
+    @Test func stepHistoryNamesTheHashOfTheFileThatRan() throws {
+        let harness = try EngineHarness()
+        try harness.addFixture("hashed", mode: 0, weight: 10)
+        let result = try stephost(harness, ["provision", "--parameters", Self.parameters])
+        #expect(result.status == 0, "\(result.stderr)")
+        let sum = try runProcess(
+            URL(fileURLWithPath: "/usr/bin/sha256sum"),
+            [harness.plugins.appendingPathComponent("hashed.so").path]
+        )
+        let expected = try #require(sum.stdout.split(separator: " ").first.map(String.init))
+        let reader = try DatabaseQueue(path: harness.databasePath, configuration: Self.readOnly)
+        let recorded = try reader.read { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT plugin_file_hash FROM step_runs WHERE plugin = 'hashed'")
+        }
+        #expect(recorded == [expected])
+    }
+
     @Test func killedHostIsResumedWithoutLosingFieldsOrSendingTwice() throws {
         let harness = try EngineHarness()
         try harness.addExamples()

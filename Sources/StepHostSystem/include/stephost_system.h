@@ -5,4 +5,10 @@
 /// pthread_setname_np is a GNU extension that Swift's Glibc module does not import.
 void stephost_name_current_thread(const char *name);
 
+/// An anonymous in-memory file (memfd_create with MFD_CLOEXEC | MFD_ALLOW_SEALING), or -1 with errno set.
+int stephost_memfd_create(const char *name);
+
+/// Seals a memfd against every change (shrink, grow, write, more seals). Returns 0, or -1 with errno set.
+int stephost_memfd_seal(int fd);
+
 #endif
