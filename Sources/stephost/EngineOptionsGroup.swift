@@ -61,8 +61,19 @@ struct EngineOptionsGroup: ParsableArguments {
                 "--provisioner http needs --provisioner-url, for example http://127.0.0.1:8080/graphql"
             )
         }
-        if let provisionerURL, URL(string: provisionerURL)?.scheme?.hasPrefix("http") != true {
-            throw ValidationError("--provisioner-url '\(provisionerURL)' is not an http(s) URL")
+        if let provisionerURL {
+            let components = URLComponents(string: provisionerURL)
+            guard let components, ["http", "https"].contains(components.scheme?.lowercased() ?? ""),
+                !(components.host ?? "").isEmpty
+            else {
+                throw ValidationError(
+                    "--provisioner-url must be an http:// or https:// URL with a host, for example "
+                        + "http://127.0.0.1:8080/graphql"
+                )
+            }
+            if let port = components.port, !(1...65_535).contains(port) {
+                throw ValidationError("--provisioner-url has the port \(port); a port is 1 to 65535")
+            }
         }
         // Every number is checked here, before anything is opened or written: a value Duration cannot hold
         // (inf, nan, 1e300) would otherwise stop the host after the database was created.

@@ -34,6 +34,32 @@ struct Provision: AsyncParsableCommand {
     @Flag(help: "Only create the operation; `stephost run` processes it.")
     var detach = false
 
+    func validate() throws {
+        if let instanceID {
+            guard (1...256).contains(instanceID.utf8.count),
+                instanceID.unicodeScalars.allSatisfy({
+                    $0.value > 0x20 && $0.value != 0x7F && !(0x80...0x9F ~= $0.value)
+                })
+            else {
+                throw ValidationError(
+                    "--instance-id must be 1 to 256 bytes of printable text without spaces (a service instance id such "
+                        + "as a UUID); got \(instanceID.utf8.count) bytes"
+                )
+            }
+        }
+        // Swift repairs arguments that are not UTF-8 (with U+FFFD) before this command sees them; the same
+        // bytes in an @file are refused, so inline they are too. Checked on the raw bytes of the process.
+        for index in 1..<Int(CommandLine.argc) {
+            guard let raw = CommandLine.unsafeArgv[index], String(validatingCString: raw) != nil else {
+                printError(
+                    "stephost: invalid parameters: argument \(index) is not UTF-8 text; give the parameters as UTF-8 "
+                        + "JSON, inline or with @file"
+                )
+                throw ExitStatus.invalidParameters
+            }
+        }
+    }
+
     func run() async throws {
         let text = try readParameters()
         let parsed: ProvisioningParameters

@@ -26,7 +26,7 @@ struct BadInput: Sendable, CustomTestStringConvertible {
             "wrong types",
             #"{"name":"x","autoScalerMin":"two"}"#,
             65,
-            "autoScalerMin must be an integer of at least 1"
+            "autoScalerMin must be an integer from 1 to 2147483647"
         ),
         BadInput(label: "oversized parameters", status: 65, message: "at most 65536 are accepted") { _, directory in
             let big = #"{"name":"x","blob":""# + String(repeating: "b", count: 70_000) + #""}"#
@@ -113,6 +113,47 @@ struct BadInput: Sendable, CustomTestStringConvertible {
             _ in
             ["provision", "--parameters", #"{"name":"x"}"#, "--workers", "0"]
         },
+        provision(
+            "volume size beyond the schema's 32-bit Int",
+            #"{"name":"x","volumeSizeGB":3000000000}"#,
+            65,
+            "volumeSizeGB must be an integer from 1 to 2147483647"
+        ),
+        provision(
+            "autoscaler maximum beyond the schema's 32-bit Int",
+            #"{"name":"x","autoScalerMax":3000000000}"#,
+            65,
+            "autoScalerMax must be an integer from 1 to 2147483647"
+        ),
+        provision(
+            "component namespace of the wrong type",
+            #"{"name":"x","components":[{"name":"istio","namespace":7}]}"#,
+            65,
+            "components[0].namespace must be a non-empty string"
+        ),
+        BadInput(label: "empty instance id", status: 64, message: "--instance-id must be 1 to 256 bytes") { _, _ in
+            ["provision", "--parameters", #"{"name":"x"}"#, "--instance-id", ""]
+        },
+        BadInput(label: "instance id of 100 KB", status: 64, message: "got 102400 bytes") { _, _ in
+            ["provision", "--parameters", #"{"name":"x"}"#, "--instance-id", String(repeating: "i", count: 102_400)]
+        },
+        BadInput(label: "instance id with an escape sequence", status: 64, message: "printable text") { _, _ in
+            ["provision", "--parameters", #"{"name":"x"}"#, "--instance-id", "id\u{1B}[2J"]
+        },
+        BadInput(label: "provisioner url of another scheme", status: 64, message: "must be an http:// or https://") {
+            _,
+            _ in
+            [
+                "provision", "--parameters", #"{"name":"x"}"#, "--provisioner", "http", "--provisioner-url",
+                "httpx://h/g",
+            ]
+        },
+        BadInput(label: "provisioner url with port 99999", status: 64, message: "has the port 99999") { _, _ in
+            [
+                "provision", "--parameters", #"{"name":"x"}"#, "--provisioner", "http", "--provisioner-url",
+                "http://127.0.0.1:99999/graphql",
+            ]
+        },
         BadInput(
             label: "http provisioner without url",
             status: 64,
@@ -143,6 +184,25 @@ struct BadInputTests {
         #expect(result.stderr.contains(input.message), "\(result.stderr)")
         #expect(result.stdout.isEmpty)
         #expect(Self.snapshot(harness.directory) == before, "the command wrote to the directory")
+    }
+
+    /// Bytes that are not UTF-8, given inline, are refused as they are in an @file (Swift would otherwise turn
+    /// them into U+FFFD). A shell passes the raw byte; Foundation's Process takes only Strings.
+    @Test func parametersThatAreNotUTF8InlineAreRefusedWithoutWriting() throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        let before = Self.snapshot(harness.directory)
+        let result = try runProcess(
+            URL(fileURLWithPath: "/bin/sh"),
+            [
+                "-c", #"exec "$0" provision --parameters "$(printf '{"name":"x","note":"\377"}')" --db "$1""#,
+                Paths.stephost.path, harness.databasePath,
+            ],
+            environment: ["STEPHOST_PLUGINS_DIR": harness.plugins.path]
+        )
+        #expect(result.status == 65, "\(result.stderr)")
+        #expect(result.stderr.contains("is not UTF-8 text"))
+        #expect(Self.snapshot(harness.directory) == before)
     }
 
     /// Every file of the directory (not the plugins) with its bytes. SQLite's shared-memory index (-shm) and an

@@ -36,7 +36,7 @@ struct ParametersTests {
             #"{"name":"ok","autoScalerMin":5,"autoScalerMax":3}"#, .invalid,
             "autoScalerMin (5) is above autoScalerMax (3)"
         ),
-        (#"{"name":"ok","volumeSizeGB":true}"#, .invalid, "volumeSizeGB must be an integer of at least 1"),
+        (#"{"name":"ok","volumeSizeGB":true}"#, .invalid, "volumeSizeGB must be an integer from 1 to 2147483647"),
         (#"{"name":"ok","zones":[]}"#, .invalid, "zones must be a non-empty array of non-empty strings"),
     ])
     func badParametersAreRejectedWithTheReason(json: String, code: ParametersError.Code, problem: String) throws {

@@ -173,15 +173,29 @@ private struct Reader {
         return text
     }
 
+    /// The provisioner's GraphQL `Int` is 32-bit: a larger value would pass here and fail at create_runtime,
+    /// after every step before it ran.
+    static let maximumInt = Int(Int32.max)
+
     mutating func int(_ key: String, minimum: Int) -> Int? {
         guard let value = object[key], !(value is NSNull) else { return nil }
         guard let number = value as? NSNumber, !Self.isBool(number), let integer = Int(exactly: number.doubleValue),
-            integer >= minimum
+            integer >= minimum, integer <= Self.maximumInt
         else {
-            problems.append("\(key) must be an integer of at least \(minimum)")
+            problems.append("\(key) must be an integer from \(minimum) to \(Self.maximumInt)")
             return nil
         }
         return integer
+    }
+
+    /// An optional string member of one object of a list; a value of another type is a problem, not absent.
+    mutating func member(_ entry: [String: Any], _ key: String, at path: String) -> String? {
+        guard let value = entry[key], !(value is NSNull) else { return nil }
+        guard let text = value as? String, !text.isEmpty else {
+            problems.append("\(path).\(key) must be a non-empty string")
+            return nil
+        }
+        return text
     }
 
     mutating func stringList(_ key: String) -> [String]? {
@@ -219,11 +233,12 @@ private struct Reader {
             if components.contains(where: { $0.name == name }) {
                 problems.append("\(key)[\(index)]: component '\(name)' is declared twice")
             }
+            let path = "\(key)[\(index)]"
             components.append(
                 .init(
                     name: name,
-                    namespace: entry["namespace"] as? String ?? defaultNamespace,
-                    sourceURL: entry["sourceURL"] as? String
+                    namespace: member(entry, "namespace", at: path) ?? defaultNamespace,
+                    sourceURL: member(entry, "sourceURL", at: path)
                 )
             )
         }
