@@ -95,6 +95,20 @@ extension SQLiteOperationStore {
                         ]
                     )
                 }
+                if let latest = stepRuns.map(\.pass).max(), latest - StepHistory.keptPasses > 1 {
+                    // Keep the first pass and the most recent ones; count what goes.
+                    try db.execute(
+                        sql: "DELETE FROM step_runs WHERE operation_id = ? AND pass > 1 AND pass <= ?",
+                        arguments: [operation.id, latest - StepHistory.keptPasses]
+                    )
+                    if db.changesCount > 0 {
+                        saved.droppedStepRuns += db.changesCount
+                        try db.execute(
+                            sql: "UPDATE operations SET dropped_step_runs = ? WHERE id = ?",
+                            arguments: [saved.droppedStepRuns, operation.id]
+                        )
+                    }
+                }
                 if releasingClaim, let claim {
                     try db.execute(
                         sql: "DELETE FROM claims WHERE operation_id = ? AND owner = ?",
@@ -293,6 +307,7 @@ extension SQLiteOperationStore {
         "id", "instance_id", "type", "state", "description", "created_at", "updated_at", "version", "passes",
         "next_pass_at", "deadline", "runtime_id", "provisioner_operation_id", "last_error_step",
         "last_error_plugin", "last_error_message", "parameters", "fields", "provisioning_request",
+        "dropped_step_runs",
     ]
 
     static func values(_ operation: OperationRecord) -> [(any DatabaseValueConvertible)?] {
@@ -302,7 +317,7 @@ extension SQLiteOperationStore {
             operation.nextPassAt.map(milliseconds), milliseconds(operation.deadline), operation.runtime.runtimeID,
             operation.runtime.provisionerOperationID, operation.lastError?.step, operation.lastError?.plugin,
             operation.lastError?.message, operation.parameters.json, JSONText.object(operation.fields),
-            operation.runtime.provisioningRequest,
+            operation.runtime.provisioningRequest, operation.droppedStepRuns,
         ]
     }
 
@@ -345,6 +360,7 @@ extension SQLiteOperationStore {
             )
         }
         operation.fields = try JSONText.members(of: row["fields"])
+        operation.droppedStepRuns = row["dropped_step_runs"]
         return operation
     }
 

@@ -8,7 +8,7 @@ public import StepHostStorage
 /// Commits use `synchronous=FULL`, so a committed step survives power loss, not only a crash of the host.
 public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecords {
     /// The schema versions this build knows, oldest first.
-    static let migrations = ["v1", "v2"]
+    static let migrations = ["v1", "v2", "v3"]
 
     let pool: DatabasePool
     /// The database file.
@@ -183,6 +183,10 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
                     ALTER TABLE operations RENAME COLUMN next_attempt_at TO next_pass_at;
                     """
             )
+        }
+        // v3: the step history is capped; the operation counts what was dropped.
+        migrator.registerMigration("v3") { db in
+            try db.execute(sql: "ALTER TABLE operations ADD COLUMN dropped_step_runs INTEGER NOT NULL DEFAULT 0")
         }
         return migrator
     }

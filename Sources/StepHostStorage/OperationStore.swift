@@ -24,7 +24,8 @@ public protocol OperationStore: Sendable {
     func operations(state: OperationState?) async throws -> [OperationRecord]
 
     /// Writes `operation` if the stored version is still `operation.version`, and appends `stepRuns` in the
-    /// same transaction. Returns the operation with its new version.
+    /// same transaction, dropping runs of passes older than ``StepHistory/keptPasses`` (but the first) and
+    /// counting them in `droppedStepRuns`. Returns the operation with its new version and count.
     ///
     /// - Parameters:
     ///   - claim: the host this write is made for. When set, the write is refused with `.claimLost` unless
@@ -75,6 +76,15 @@ extension OperationStore {
     public func save(_ operation: OperationRecord, stepRuns: [StepRun] = []) async throws -> OperationRecord {
         try await save(operation, stepRuns: stepRuns, claim: nil, releasingClaim: false)
     }
+}
+
+/// How much step history a store keeps per operation: the runs of the first pass and of the most recent
+/// passes. An operation that retries for a day (a poll every few seconds) would otherwise grow its history,
+/// and the database, without bound. The runs dropped in between are counted in
+/// `OperationRecord.droppedStepRuns`.
+public enum StepHistory {
+    /// The most recent passes whose step runs are kept, besides the first pass.
+    public static let keptPasses = 20
 }
 
 /// Which host works on an operation, and until when its lease holds.

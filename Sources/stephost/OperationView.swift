@@ -1,5 +1,6 @@
 import Foundation
 import StepHostCore
+import StepHostStorage
 
 /// Renders operations for `operations list` and `operations show`, as text or JSON.
 ///
@@ -16,6 +17,7 @@ enum OperationView {
             "updated_at": timestamp(operation.updatedAt),
             "version": operation.version,
             "passes": operation.passes,
+            "dropped_step_runs": operation.droppedStepRuns,
             "deadline": timestamp(operation.deadline),
         ]
         object["next_pass_at"] = operation.nextPassAt.map(timestamp)
@@ -77,7 +79,12 @@ enum OperationView {
         for (key, value) in operation.fields.sorted(by: { $0.key < $1.key }) {
             lines.append("  \(key) = \(value)")
         }
-        lines.append("steps")
+        lines.append(
+            operation.droppedStepRuns == 0
+                ? "steps"
+                : "steps (\(operation.droppedStepRuns) runs of passes between the first and the last "
+                    + "\(StepHistory.keptPasses) are not kept)"
+        )
         var rows = [["PASS", "#", "STEP", "PLUGIN", "OUTCOME", "MS", "MESSAGE"]]
         for run in runs {
             rows.append([

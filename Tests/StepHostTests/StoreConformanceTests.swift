@@ -134,6 +134,40 @@ struct StoreConformanceTests {
         #expect(try await store.stepRuns(operationID: "op-1") == runs)
     }
 
+    /// An operation that retries for a day must not grow its history without bound: the first pass and the
+    /// most recent ones are kept, and what was dropped is counted.
+    @Test(arguments: Kind.allCases)
+    func stepHistoryKeepsTheFirstAndTheMostRecentPasses(kind: Kind) async throws {
+        let subject = try Subject(kind)
+        defer { _ = subject }
+        let store = subject.store
+        try await store.create(try newOperation())
+        var operation = try #require(try await store.operation(id: "op-1"))
+        let passes = StepHistory.keptPasses + 10
+        for pass in 1...passes {
+            let runs = (1...2).map {
+                StepRun(
+                    operationID: "op-1",
+                    pass: pass,
+                    position: $0,
+                    step: "s\($0)",
+                    plugin: nil,
+                    pluginFileHash: nil,
+                    outcome: .retry,
+                    startedAt: Self.now,
+                    durationMilliseconds: 1,
+                    message: nil
+                )
+            }
+            operation = try await store.save(operation, stepRuns: runs)
+        }
+        let kept = try await store.stepRuns(operationID: "op-1")
+        #expect(Set(kept.map(\.pass)) == Set([1] + Array((passes - StepHistory.keptPasses + 1)...passes)))
+        #expect(kept.count == 2 * (StepHistory.keptPasses + 1))
+        #expect(operation.droppedStepRuns == 2 * (passes - StepHistory.keptPasses - 1))
+        #expect(try await store.operation(id: "op-1")?.droppedStepRuns == operation.droppedStepRuns)
+    }
+
     @Test(arguments: Kind.allCases)
     func onlyDueUnfinishedOperationsAreClaimedEarliestFirst(kind: Kind) async throws {
         let subject = try Subject(kind)

@@ -54,6 +54,9 @@ public struct OperationRecord: Sendable, Hashable {
     public var parameters: ProvisioningParameters
     /// The custom step fields: key to JSON value text.
     public var fields: [String: String]
+    /// How many step runs the store dropped from the history (see `StepHistory`), between the first pass
+    /// and the most recent ones.
+    public var droppedStepRuns: Int
 
     public init(
         id: String,
@@ -79,6 +82,7 @@ public struct OperationRecord: Sendable, Hashable {
         self.runtime = RuntimeRecord()
         self.parameters = parameters
         self.fields = [:]
+        self.droppedStepRuns = 0
     }
 
     /// Applies what a step wrote: custom fields in the order the step set them, and runtime facts.

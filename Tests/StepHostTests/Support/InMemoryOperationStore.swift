@@ -50,6 +50,14 @@ actor InMemoryOperationStore: OperationStore, LocalProvisioningRecords {
             run.startedAt = Self.milliseconds(run.startedAt)
             return run
         }
+        if let latest = stepRuns.map(\.pass).max(), latest - StepHistory.keptPasses > 1 {
+            let before = runs.count
+            runs.removeAll {
+                $0.operationID == operation.id && $0.pass > 1 && $0.pass <= latest - StepHistory.keptPasses
+            }
+            saved.droppedStepRuns += before - runs.count
+            operations[operation.id] = saved
+        }
         if releasingClaim, let claim, claims[operation.id]?.owner == claim { claims[operation.id] = nil }
         return saved
     }
