@@ -47,8 +47,21 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
         configuration.busyMode = .timeout(10)
         configuration.label = "stephost"
         configuration.readonly = mode == .readOnly
+        // Hosts that open the same file at once take turns to set it up: the switch to WAL and GRDB's
+        // migrator (which reads the applied migrations outside the transaction that applies them) are not
+        // safe to run side by side. The lock is on the directory: closing a descriptor of the database file
+        // itself would drop SQLite's own locks on it.
+        let setUpLock = mode == .readOnly ? nil : try Self.lockDirectory(of: path)
+        defer {
+            if let setUpLock {
+                flock(setUpLock, LOCK_UN)
+                close(setUpLock)
+            }
+        }
         do {
-            if exists { try Self.inspect(path: path, requireCurrent: mode == .readOnly) }
+            if FileManager.default.fileExists(atPath: path) {
+                try Self.inspect(path: path, requireCurrent: mode == .readOnly)
+            }
             pool = try DatabasePool(path: path, configuration: configuration)
             if mode != .readOnly {
                 // GRDB switches the writer to WAL and then to synchronous=NORMAL (safe against a crash of the
@@ -62,6 +75,27 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
         } catch {
             throw Self.storageError(error, path: path)
         }
+    }
+
+    /// An exclusive flock on the directory that holds `path`, held while the database is set up.
+    private static func lockDirectory(of path: String) throws -> Int32 {
+        let directory = (path as NSString).deletingLastPathComponent
+        let descriptor = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw StorageError(
+                .unavailable,
+                "the directory of the database \(path) cannot be opened; check that it exists and its permissions",
+                cause: String(cString: strerror(errno))
+            )
+        }
+        while flock(descriptor, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                let reason = String(cString: strerror(errno))
+                close(descriptor)
+                throw StorageError(.unavailable, "the database \(path) cannot be locked for set-up", cause: reason)
+            }
+        }
+        return descriptor
     }
 
     /// `PRAGMA synchronous` as the connection that writes runs it (2 is FULL), for tests that hold the

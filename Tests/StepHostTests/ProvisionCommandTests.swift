@@ -319,6 +319,35 @@ struct ProvisionCommandTests {
         #expect(recorded == [expected])
     }
 
+    /// Hosts that start on a new database at the same moment take turns to create it: none loses its operation
+    /// to the migration race (before: "table operations already exists", "database is locked").
+    @Test func hostsCreatingTheSameNewDatabaseAtOnceAllSucceed() throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        var failures = 0
+        for round in 0..<12 {
+            let path = harness.directory.file("race-\(round).sqlite").path
+            let hosts = try (0..<4).map { _ in
+                try BackgroundProcess(
+                    Paths.stephost,
+                    [
+                        "provision", "--parameters", Self.parameters, "--detach", "--db", path, "--plugins-dir",
+                        harness.plugins.path,
+                    ]
+                )
+            }
+            for host in hosts {
+                host.process.waitUntilExit()
+                if host.process.terminationStatus != 0 { failures += 1 }
+            }
+            let count = try DatabaseQueue(path: path, configuration: Self.readOnly).read { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM operations")
+            }
+            #expect(count == 4, "round \(round)")
+        }
+        #expect(failures == 0)
+    }
+
     @Test func killedHostIsResumedWithoutLosingFieldsOrSendingTwice() throws {
         let harness = try EngineHarness()
         try harness.addExamples()
