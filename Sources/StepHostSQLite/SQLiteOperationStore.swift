@@ -115,6 +115,22 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
             _ = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_master")
             let known = Set(migrations)
             let applied = try db.tableExists("grdb_migrations") ? Set(try migrator.appliedIdentifiers(db)) : []
+            if applied.isEmpty {
+                // No stephost schema: an empty file is a new database; anything else is another application's.
+                let tables = try String.fetchAll(
+                    db,
+                    sql:
+                        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+                )
+                if !tables.isEmpty {
+                    throw StorageError(
+                        .corrupt,
+                        "\(path) is an SQLite database of another application (tables: "
+                            + "\(tables.prefix(5).joined(separator: ", "))\(tables.count > 5 ? ", …" : "")); stephost "
+                            + "leaves it untouched: pass another --db"
+                    )
+                }
+            }
             let unknown = applied.subtracting(known).sorted()
             if !unknown.isEmpty {
                 throw StorageError(

@@ -52,6 +52,19 @@ struct BadInput: Sendable, CustomTestStringConvertible {
             _ = try DatabaseQueue(path: database)
             return ["operations", "list"]
         },
+        BadInput(
+            label: "another application's SQLite database",
+            status: 74,
+            message: "is an SQLite database of another application (tables: customers, operations)"
+        ) { database, _ in
+            // Even one with a table named like stephost's: nothing is added, WAL is not switched on.
+            let queue = try DatabaseQueue(path: database)
+            try queue.write { db in
+                try db.execute(sql: "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+                try db.execute(sql: "CREATE TABLE operations (id INTEGER PRIMARY KEY)")
+            }
+            return ["provision", "--parameters", #"{"name":"x"}"#]
+        },
         BadInput(label: "corrupt database", status: 74, message: "is not a stephost database or is damaged") {
             database,
             _ in
