@@ -273,21 +273,7 @@ struct ProvisionCommandTests {
             harness.directory.file("replacement.so"),
             ["PLUGIN_NAME": cString("long"), "STEP1_NAME": cString("long_step"), "RUN_MODE": "2"]
         )
-        let host = try BackgroundProcess(
-            Paths.stephost,
-            [
-                "provision", "--parameters", Self.parameters, "--db", harness.databasePath, "--plugins-dir",
-                harness.plugins.path,
-            ]
-        )
-        #expect(try eventually { FileManager.default.fileExists(atPath: harness.databasePath) })
-        let reader = try DatabaseQueue(path: harness.databasePath, configuration: Self.readOnly)
-        #expect(
-            try eventually {
-                (try? reader.read { db in try String.fetchOne(db, sql: "SELECT fields FROM operations") })??
-                    .contains("long_started") == true
-            }
-        )
+        let (host, reader) = try provisionInBackground(harness, until: "long_started")
         // Overwrite in place, as cp does: truncate the same inode and write the new build into it.
         let handle = try FileHandle(forWritingTo: plugin)
         try handle.truncate(atOffset: 0)
@@ -352,20 +338,10 @@ struct ProvisionCommandTests {
         let harness = try EngineHarness()
         try harness.addExamples()
         try harness.addFixture("slow", mode: 8, weight: 110)  // after create_runtime: blocks on its first pass
-        let host = try BackgroundProcess(
-            Paths.stephost,
-            [
-                "provision", "--parameters", Self.parameters, "--db", harness.databasePath, "--plugins-dir",
-                harness.plugins.path,
-            ]
-        )
-        #expect(try eventually { FileManager.default.fileExists(atPath: harness.databasePath) })
-        let reader = try DatabaseQueue(path: harness.databasePath, configuration: Self.readOnly)
+        let (host, reader) = try provisionInBackground(harness, until: "slow_started")
         func fields() throws -> String? {
-            // Before the host has created its schema, there is nothing to read yet.
             try? reader.read { db in try String.fetchOne(db, sql: "SELECT fields FROM operations") }
         }
-        #expect(try eventually { try fields()?.contains("slow_started") == true })
         host.killNow()
 
         let before = try reader.read { db in try Row.fetchOne(db, sql: "SELECT * FROM operations")! }
@@ -387,6 +363,32 @@ struct ProvisionCommandTests {
         #expect(afterFields?["audit_ticket"] as? String == beforeFields?["audit_ticket"] as? String)
         let sent = try reader.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM local_provisioning") }
         #expect(sent == 1)
+    }
+
+    /// Starts `stephost provision` as a child process and waits until its operation has the custom field
+    /// `field` (a step's checkpoint); returns the host and a read-only reader of its database.
+    func provisionInBackground(
+        _ harness: EngineHarness,
+        until field: String
+    ) throws -> (BackgroundProcess, DatabaseQueue) {
+        let host = try BackgroundProcess(
+            Paths.stephost,
+            [
+                "provision", "--parameters", Self.parameters, "--db", harness.databasePath, "--plugins-dir",
+                harness.plugins.path,
+            ]
+        )
+        try #require(try eventually { FileManager.default.fileExists(atPath: harness.databasePath) })
+        let reader = try DatabaseQueue(path: harness.databasePath, configuration: Self.readOnly)
+        // Before the host has created its schema, there is nothing to read yet.
+        try #require(
+            try eventually {
+                (try? reader.read { db in try String.fetchOne(db, sql: "SELECT fields FROM operations") })??
+                    .contains("\"\(field)\"") == true
+            },
+            "the step never checkpointed \(field)"
+        )
+        return (host, reader)
     }
 
     static var readOnly: Configuration {
