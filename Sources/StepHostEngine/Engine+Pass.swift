@@ -55,7 +55,10 @@ extension Engine {
             let context = StepContext(input: input, pass: pass) { changes in
                 try await self.checkpoint(changes, of: before, into: checkpoints)
             }
-            let result = await runKeepingTheClaim(operation.id) { await step.run(before, context: context) }
+            var result = await runKeepingTheClaim(operation.id) { await step.run(before, context: context) }
+            if result.outcome.kind != .fault, let problem = Self.fieldsTooLarge(before, result.changes) {
+                result.outcome = .fault(problem)
+            }
             let duration = ContinuousClock.now - clockStart
 
             // The step's writes apply on top of the operation as it stood when the step began (with the
@@ -158,6 +161,10 @@ extension Engine {
         var updated = before
         updated.version = checkpoints.state.operation.version
         updated.apply(changes)
+        if let problem = Self.fieldsTooLarge(before, changes) {
+            logger.error("checkpoint refused", metadata: ["operation": "\(before.id)", "error": "\(problem)"])
+            throw CheckpointRefused(message: problem)
+        }
         do {
             let saved = try await save(updated)
             checkpoints.update(saved, changes)
@@ -205,6 +212,23 @@ extension Engine {
             }
             return result!
         }
+    }
+
+    /// Why `changes` cannot be applied to `operation`: its custom fields would exceed their total size.
+    static func fieldsTooLarge(_ operation: OperationRecord, _ changes: OperationChanges) -> String? {
+        guard !changes.fields.isEmpty else { return nil }
+        var updated = operation
+        updated.apply(changes)
+        let total = updated.fields.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
+        guard total > FieldValue.maximumTotalBytes else { return nil }
+        return "the step's writes would make the operation's custom fields \(total) bytes, more than "
+            + "\(FieldValue.maximumTotalBytes)"
+    }
+
+    /// A checkpoint the engine refuses (its fields would be too large).
+    struct CheckpointRefused: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
     }
 
     /// Renews this host's claim when half its lease has passed, without touching the operation's data.

@@ -135,8 +135,8 @@ final class StepCallRecorder {
         case .success(let valid): text = valid
         case .failure(let problem): return recordFault("set_field: the value of field '\(key)' \(problem)")
         }
-        guard (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) != nil else {
-            return recordFault("set_field: the value of field '\(key)' is not valid UTF-8 JSON")
+        if let problem = FieldValue.problem(text) {
+            return recordFault("set_field: the value of field '\(key)' \(problem)")
         }
         result.changes.fields.append(FieldChange(key: key, json: text))
         return STEPHOST_STATUS_OK

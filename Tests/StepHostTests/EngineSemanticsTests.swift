@@ -145,6 +145,22 @@ struct EngineSemanticsTests {
         #expect(operation.version == 6)
     }
 
+    /// Each value within its limit, together beyond the operation's: a fault, nothing of it stored.
+    @Test func writesThatWouldMakeTheFieldsTooLargeAreAFault() async throws {
+        let hoarder = ScriptedStep("hoarder", weight: 10) { _, _ in
+            var result = StepResult(outcome: .done)
+            let value = "\"" + String(repeating: "x", count: 60 * 1024) + "\""
+            for index in 0..<20 { result.changes.fields.append(FieldChange(key: "chunk\(index)", json: value)) }
+            return result
+        }
+        let harness = Harness([hoarder])
+        let created = try await harness.create()
+        let operation = try await harness.engine.runToCompletion(operationID: created.id)
+        #expect(operation.state == .failed)
+        #expect(operation.lastError?.message.contains("more than \(FieldValue.maximumTotalBytes)") == true)
+        #expect(operation.fields.isEmpty)
+    }
+
     /// KEB semantics: a retry parks the operation and repeats the whole pipeline later; persisted fields
     /// are kept, overrides are rebuilt, create_runtime sends once.
     @Test func retryParksTheOperationAndRepeatsThePipelineFromTheFirstStep() async throws {

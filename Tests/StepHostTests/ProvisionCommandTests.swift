@@ -334,6 +334,24 @@ struct ProvisionCommandTests {
         #expect(failures == 0)
     }
 
+    /// A field value no reader could read once stored (512 levels deep) is a fault of that step; it never reaches the
+    /// database, which stays readable for every other operation.
+    @Test func fieldValueNoReaderCouldReadNeverReachesTheDatabase() throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        try harness.addFixture("deep", mode: 21, weight: 10)
+        let faulty = try stephost(harness, ["provision", "--parameters", Self.parameters])
+        #expect(faulty.status == 1)
+        #expect(faulty.stdout.contains("is nested 512 levels deep, more than 64"))
+
+        let other = try stephost(harness, ["provision", "--parameters", Self.parameters, "--disable-plugin", "deep"])
+        #expect(other.status == 0, "\(other.stdout)\(other.stderr)")
+        let listed = try stephost(harness, ["operations", "list", "--json"])
+        #expect(listed.status == 0, "\(listed.stderr)")
+        let operations = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]]
+        #expect(Set(operations?.compactMap { $0["state"] as? String } ?? []) == ["failed", "succeeded"])
+    }
+
     @Test func killedHostIsResumedWithoutLosingFieldsOrSendingTwice() throws {
         let harness = try EngineHarness()
         try harness.addExamples()

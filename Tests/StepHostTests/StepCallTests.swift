@@ -131,6 +131,18 @@ struct StepCallTests {
                 + "more than 1048576"
         ),
         (18, "the plugin broke the ABI: set_error: the message is a null pointer with length 5"),
+        (21, "the plugin broke the ABI: set_field: the value of field 'deep' is nested 512 levels deep, more than 64"),
+        (
+            22,
+            "the plugin broke the ABI: set_field: the value of field 'bom' begins with a byte-order mark; JSON "
+                + "values are plain UTF-8"
+        ),
+        (
+            23,
+            "the plugin broke the ABI: set_field: the value of field 'wide' holds the control byte 0x0; JSON values "
+                + "are UTF-8 text (UTF-16 and UTF-32 are refused)"
+        ),
+        (24, "the plugin broke the ABI: set_field: the value of field 'big' is 71680 bytes, more than 65536"),
         (
             16,
             "the plugin broke the ABI: set_field: the value of field 'f' is 18446744073709551615 bytes long, "

@@ -151,6 +151,11 @@ typedef struct stephost_call_services {
     /**
      * Set the custom field `key` of the operation to `json` (one complete JSON value).
      * Field keys are 1 to 128 bytes of UTF-8; the host reserves the prefix "stephost".
+     * A value is UTF-8 JSON (no byte-order mark, no UTF-16 or UTF-32, no raw control
+     * characters) of at most 64 KiB, nested at most 64 levels deep; all custom fields of
+     * an operation together (keys and values) are at most 1 MiB. A value outside these
+     * limits is a fault of the step (the call returns STEPHOST_STATUS_INVALID_ARGUMENT and
+     * none of the step's writes are kept), so no value can make an operation unreadable.
      */
     stephost_status (*set_field)(void *ctx, const char *key, size_t key_len, const char *json, size_t json_len);
     /** Remove the custom field `key`. Removing an absent field succeeds. */

@@ -57,7 +57,8 @@
 // a global override value, a component override key, a field value, 17 log and fail with text holding a
 // newline, a fake output line and a terminal escape sequence, 18 set_error(NULL, 5) and fail, 19 declare a
 // secret and fail with it crossing the 4 KiB cut, after logging it followed by a combining mark, 20 on the
-// first pass set "long_started", checkpoint and block for 3 s.
+// first pass set "long_started", checkpoint and block for 3 s, 21 to 24 set a field to a value nested 512
+// deep, one with a byte-order mark, one in UTF-16, one of 70 KiB.
 #ifndef RUN_MODE
 #define RUN_MODE 0
 #endif
@@ -165,6 +166,28 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
         if (s->checkpoint(call->ctx) != STEPHOST_STATUS_OK) return STEPHOST_OUTCOME_FAIL;
         sleep(3);
         return STEPHOST_OUTCOME_DONE;
+    case 21: {
+        // A valid JSON value nested 512 levels deep: one more than Foundation reads once stored in the fields.
+        static char deep[1024];
+        memset(deep, '[', 512);
+        memset(deep + 512, ']', 512);
+        s->set_field(call->ctx, "deep", 4, deep, sizeof deep);
+        return STEPHOST_OUTCOME_DONE;
+    }
+    case 22:
+        s->set_field(call->ctx, "bom", 3, "\xef\xbb\xbf" "1", 4);  // a UTF-8 byte-order mark
+        return STEPHOST_OUTCOME_DONE;
+    case 23:
+        s->set_field(call->ctx, "wide", 4, "\0" "1", 2);  // "1" in UTF-16BE
+        return STEPHOST_OUTCOME_DONE;
+    case 24: {
+        static char big[70 * 1024];
+        memset(big, 'x', sizeof big);
+        big[0] = '"';
+        big[sizeof big - 1] = '"';
+        s->set_field(call->ctx, "big", 3, big, sizeof big);
+        return STEPHOST_OUTCOME_DONE;
+    }
     case 1:
         s->set_retry_after(call->ctx, 250);
         return STEPHOST_OUTCOME_RETRY;
