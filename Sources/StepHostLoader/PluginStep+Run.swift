@@ -16,8 +16,7 @@ extension PluginStep {
         checkpoint: @escaping (_ changes: OperationChanges) -> Bool
     ) -> StepResult {
         let recorder = StepCallRecorder(checkpoint: checkpoint)
-        let unmanaged = Unmanaged.passRetained(recorder)
-        defer { unmanaged.release() }
+        let context = CallContexts.shared.begin(recorder)
         var services = StepCallRecorder.services
         let code = withUnsafePointer(to: &services) { services in
             operationJSON.withUnsafeBufferPointer { json in
@@ -26,19 +25,23 @@ extension PluginStep {
                         struct_size: UInt32(MemoryLayout<stephost_step_call>.size),
                         operation_json: json.baseAddress,
                         operation_json_len: json.count,
-                        ctx: unmanaged.toOpaque(),
+                        ctx: context,
                         services: services
                     )
                     return entry.run(entry.context, &call)
                 }
             }
         }
+        if let misuse = CallContexts.shared.end(context) { recorder.recordMisuse(misuse) }
         return recorder.result(for: code)
     }
 }
 
-/// Collects what a step reports during one call. Used only on the thread that runs the call.
-final class StepCallRecorder {
+/// Collects what a step reports during one call.
+///
+/// Unchecked: it is used only on the thread that runs its call. `CallContexts` hands it to a callback only
+/// on that thread, and only while the call runs.
+final class StepCallRecorder: @unchecked Sendable {
     /// Field keys with this prefix belong to the host.
     static let reservedFieldPrefix = "stephost"
     static let maximumFieldKeyLength = 128
@@ -73,6 +76,11 @@ final class StepCallRecorder {
     /// operation's deadline comes first anyway).
     private static func duration(_ milliseconds: UInt64) -> Duration {
         .milliseconds(Int64(clamping: milliseconds))
+    }
+
+    /// A callback that used a context it may not use: a fault of this call's step.
+    func recordMisuse(_ message: String) {
+        _ = recordFault(message)
     }
 
     private func recordFault(_ message: String) -> stephost_status {
@@ -224,13 +232,13 @@ final class StepCallRecorder {
     static let services = stephost_call_services(
         struct_size: UInt32(MemoryLayout<stephost_call_services>.size),
         set_field: { context, key, keyLength, json, jsonLength in
-            recorder(context)?.setField(key, keyLength, json, jsonLength) ?? STEPHOST_STATUS_ERROR
+            recorder(context, "set_field")?.setField(key, keyLength, json, jsonLength) ?? STEPHOST_STATUS_ERROR
         },
         remove_field: { context, key, keyLength in
-            recorder(context)?.removeField(key, keyLength) ?? STEPHOST_STATUS_ERROR
+            recorder(context, "remove_field")?.removeField(key, keyLength) ?? STEPHOST_STATUS_ERROR
         },
         add_component_override: { context, component, componentLength, key, keyLength, value, valueLength, secret in
-            recorder(context)?.addOverride(
+            recorder(context, "add_component_override")?.addOverride(
                 component: (component, componentLength),
                 key: (key, keyLength),
                 value: (value, valueLength),
@@ -238,7 +246,7 @@ final class StepCallRecorder {
             ) ?? STEPHOST_STATUS_ERROR
         },
         add_global_override: { context, key, keyLength, value, valueLength, secret in
-            recorder(context)?.addOverride(
+            recorder(context, "add_global_override")?.addOverride(
                 component: nil,
                 key: (key, keyLength),
                 value: (value, valueLength),
@@ -246,23 +254,23 @@ final class StepCallRecorder {
             ) ?? STEPHOST_STATUS_ERROR
         },
         add_label: { context, key, keyLength, value, valueLength in
-            recorder(context)?.addLabel((key, keyLength), (value, valueLength)) ?? STEPHOST_STATUS_ERROR
+            recorder(context, "add_label")?.addLabel((key, keyLength), (value, valueLength)) ?? STEPHOST_STATUS_ERROR
         },
         log: { context, level, message, length in
-            recorder(context)?.log(level, message, length)
+            recorder(context, "log")?.log(level, message, length)
         },
         checkpoint: { context in
-            recorder(context)?.checkpointNow() ?? STEPHOST_STATUS_ERROR
+            recorder(context, "checkpoint")?.checkpointNow() ?? STEPHOST_STATUS_ERROR
         },
         set_retry_after: { context, milliseconds in
-            recorder(context)?.setRetryAfter(milliseconds)
+            recorder(context, "set_retry_after")?.setRetryAfter(milliseconds)
         },
         set_error: { context, message, length in
-            recorder(context)?.setError(message, length)
+            recorder(context, "set_error")?.setError(message, length)
         }
     )
 }
 
-private func recorder(_ context: UnsafeMutableRawPointer?) -> StepCallRecorder? {
-    context.map { Unmanaged<StepCallRecorder>.fromOpaque($0).takeUnretainedValue() }
+private func recorder(_ context: UnsafeMutableRawPointer?, _ callback: String) -> StepCallRecorder? {
+    CallContexts.shared.recorder(context, callback)
 }

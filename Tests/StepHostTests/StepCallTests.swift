@@ -158,6 +158,39 @@ struct StepCallTests {
         #expect(result.changes.fields.isEmpty)
     }
 
+    /// A context kept from an earlier call is refused, and nothing is written through it: before, that was a
+    /// use-after-free that could write into another operation's call.
+    @Test func contextKeptFromAnEarlierCallIsRefusedAndAFault() throws {
+        let directory = try TemporaryDirectory()
+        try compileFixture(directory.file("keeper.so"), ["RUN_MODE": "25"])
+        let step = try #require(try loadCatalog(directory).plugins.first?.steps.first)
+        let first = step.run(operationJSON: Self.operation(), checkpoint: Self.persisted)
+        #expect(first.outcome == .done)
+        let second = step.run(operationJSON: Self.operation(), checkpoint: Self.persisted)
+        #expect(
+            second.outcome
+                == .fault(
+                    "the plugin broke the ABI: set_field was given a call context that is stale or belongs to "
+                        + "another call"
+                )
+        )
+        #expect(first.changes.fields.isEmpty && second.changes.fields.isEmpty)
+    }
+
+    /// A callback from a thread of the plugin's own, with the call's context, is refused: callbacks belong to
+    /// the thread of their call.
+    @Test func callbackFromAnotherThreadIsRefusedAndAFault() throws {
+        let directory = try TemporaryDirectory()
+        try compileFixture(directory.file("threaded.so"), ["RUN_MODE": "26"])
+        let step = try #require(try loadCatalog(directory).plugins.first?.steps.first)
+        let result = step.run(operationJSON: Self.operation(), checkpoint: Self.persisted)
+        #expect(
+            result.outcome
+                == .fault("the plugin broke the ABI: set_field was called from a thread other than the call's")
+        )
+        #expect(result.changes.fields.isEmpty)
+    }
+
     /// 2^63 is where a size_t turns negative as a Swift Int: it must still read as too long.
     @Test func lengthOfTwoToTheSixtyThirdIsTooLongNotEmpty() throws {
         let directory = try TemporaryDirectory()

@@ -40,7 +40,10 @@
  *   `stephost_plugin_init` is called once, before any step runs. A step's run function
  *   may be called from any thread, and concurrently for different operations, but
  *   never concurrently for the same operation. Callbacks in a call's services table
- *   may only be used on the calling thread, during that call.
+ *   may only be used on the calling thread, during that call. The call's `ctx` is a
+ *   token, not a pointer, valid only during its call: a callback given a context kept
+ *   from an earlier call, or called from another thread, does nothing and returns
+ *   STEPHOST_STATUS_ERROR, and the step's run is a fault (none of its writes are kept).
  *
  * FAULTS
  *   Nothing may unwind across this boundary: no C++ exception, Swift error, Rust panic

@@ -58,7 +58,8 @@
 // newline, a fake output line and a terminal escape sequence, 18 set_error(NULL, 5) and fail, 19 declare a
 // secret and fail with it crossing the 4 KiB cut, after logging it followed by a combining mark, 20 on the
 // first pass set "long_started", checkpoint and block for 3 s, 21 to 24 set a field to a value nested 512
-// deep, one with a byte-order mark, one in UTF-16, one of 70 KiB.
+// deep, one with a byte-order mark, one in UTF-16, one of 70 KiB, 25 keep the call's context and use it in
+// the next call, 26 use the call's context from a thread of its own.
 #ifndef RUN_MODE
 #define RUN_MODE 0
 #endif
@@ -67,6 +68,17 @@
 static long pass_number(const stephost_step_call *call) {
     const char *at = memmem(call->operation_json, call->operation_json_len, "\"pass\":", 7);
     return at == NULL ? 0 : strtol(at + 7, NULL, 10);
+}
+
+// Mode 26: a thread of the plugin's own that uses the call's context while the call runs.
+struct foreign_use {
+    const stephost_step_call *call;
+    stephost_status status;
+};
+static void *use_from_another_thread(void *argument) {
+    struct foreign_use *use = argument;
+    use->status = use->call->services->set_field(use->call->ctx, "foreign", 7, "1", 1);
+    return NULL;
 }
 
 static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call) {
@@ -187,6 +199,22 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
         big[sizeof big - 1] = '"';
         s->set_field(call->ctx, "big", 3, big, sizeof big);
         return STEPHOST_OUTCOME_DONE;
+    }
+    case 25: {
+        // Keeps the first call's context and uses it in the next call.
+        static void *kept = NULL;
+        if (kept == NULL) {
+            kept = call->ctx;
+            return STEPHOST_OUTCOME_DONE;
+        }
+        return s->set_field(kept, "stale", 5, "1", 1) == STEPHOST_STATUS_OK ? 9 : STEPHOST_OUTCOME_DONE;
+    }
+    case 26: {
+        struct foreign_use use = {call, STEPHOST_STATUS_OK};
+        pthread_t thread;
+        if (pthread_create(&thread, NULL, use_from_another_thread, &use) != 0) return STEPHOST_OUTCOME_FAIL;
+        pthread_join(thread, NULL);
+        return use.status == STEPHOST_STATUS_OK ? 9 : STEPHOST_OUTCOME_DONE;
     }
     case 1:
         s->set_retry_after(call->ctx, 250);
