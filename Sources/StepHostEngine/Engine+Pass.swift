@@ -52,9 +52,17 @@ extension Engine {
             let clockStart = ContinuousClock.now
             let before = operation
             let checkpoints = Checkpoints(before)
-            let context = StepContext(input: input, pass: pass) { changes in
-                try await self.checkpoint(changes, of: before, into: checkpoints)
-            }
+            let passSecrets = input.secretValues
+            let context = StepContext(
+                input: input,
+                pass: pass,
+                minimumLogLevel: minimumLogLevel,
+                checkpoint: { changes in try await self.checkpoint(changes, of: before, into: checkpoints) },
+                log: { [self] line, declared in
+                    // As the line arrives: a long step's progress shows while it runs, and nothing piles up.
+                    log([line], scrubber: SecretScrubber(passSecrets + declared), operation: before.id, step: identity)
+                }
+            )
             var result = await runKeepingTheClaim(operation.id) { await step.run(before, context: context) }
             if result.outcome.kind != .fault, let problem = Self.fieldsTooLarge(before, result.changes) {
                 result.outcome = .fault(problem)
@@ -211,6 +219,16 @@ extension Engine {
                 }
             }
             return result!
+        }
+    }
+
+    /// The lowest level of a step's log line that the engine's logger writes.
+    var minimumLogLevel: StepLogLevel {
+        switch logger.logLevel {
+        case .trace, .debug: .debug
+        case .info, .notice: .info
+        case .warning: .warning
+        case .error, .critical: .error
         }
     }
 

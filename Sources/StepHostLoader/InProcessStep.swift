@@ -26,7 +26,11 @@ public struct InProcessStep: Step {
     public func run(_ operation: OperationRecord, context: StepContext) async -> StepResult {
         let document = OperationDocument.json(operation, pass: context.pass)
         return await executor.run { [step] in
-            step.run(operationJSON: document) { changes in
+            step.run(
+                operationJSON: document,
+                minimumLogLevel: context.minimumLogLevel,
+                log: { line, declared in context.log(line, declaredSecrets: declared) }
+            ) { changes in
                 // On the plugin's thread, which may block: persist now and let the step go on.
                 switch blockingWait({ try await context.checkpoint(changes) }) {
                 case .success: true

@@ -11,11 +11,17 @@ extension PluginStep {
     /// told its fields are safe when they are not would lose them in a crash.
     ///
     /// - Parameter operationJSON: the operation document (see ``OperationDocument``), as UTF-8 JSON.
+    /// - Parameters:
+    ///   - minimumLogLevel: log lines below it are dropped as they arrive.
+    ///   - log: receives each log line as the step writes it, with the secrets the step declared so far. Without
+    ///     it, lines are kept in the result, at most ``StepCallRecorder/maximumBufferedLogLines`` of them.
     public func run(
         operationJSON: [UInt8],
+        minimumLogLevel: StepLogLevel = .debug,
+        log: ((StepLogLine, _ declaredSecrets: [String]) -> Void)? = nil,
         checkpoint: @escaping (_ changes: OperationChanges) -> Bool
     ) -> StepResult {
-        let recorder = StepCallRecorder(checkpoint: checkpoint)
+        let recorder = StepCallRecorder(checkpoint: checkpoint, minimumLogLevel: minimumLogLevel, log: log)
         let context = CallContexts.shared.begin(recorder)
         var services = StepCallRecorder.services
         let code = withUnsafePointer(to: &services) { services in
@@ -52,13 +58,29 @@ final class StepCallRecorder: @unchecked Sendable {
     /// The first ABI violation; it turns the outcome into a fault.
     private var fault: String?
     private let checkpoint: (OperationChanges) -> Bool
+    private let minimumLogLevel: StepLogLevel
+    private let sink: ((StepLogLine, [String]) -> Void)?
+    /// Log lines kept for the result when there is no sink, and how many more were dropped.
+    private var droppedLogLines = 0
 
-    init(checkpoint: @escaping (OperationChanges) -> Bool) {
+    /// The most log lines one call keeps in its result when they are not written as they arrive.
+    static let maximumBufferedLogLines = 1000
+
+    init(
+        checkpoint: @escaping (OperationChanges) -> Bool,
+        minimumLogLevel: StepLogLevel = .debug,
+        log: ((StepLogLine, [String]) -> Void)? = nil
+    ) {
         self.checkpoint = checkpoint
+        self.minimumLogLevel = minimumLogLevel
+        self.sink = log
     }
 
     func result(for code: stephost_outcome) -> StepResult {
         var result = self.result
+        if droppedLogLines > 0 {
+            result.logs.append(StepLogLine(.warning, "\(droppedLogLines) more log lines of this step were dropped"))
+        }
         if let fault {
             result.outcome = .fault("the plugin broke the ABI: " + fault)
             return result
@@ -208,7 +230,16 @@ final class StepCallRecorder: @unchecked Sendable {
     }
 
     fileprivate func log(_ level: stephost_log_level, _ message: UnsafePointer<CChar>?, _ length: Int) {
-        result.logs.append(StepLogLine(LogLevels.step(level), Names.message(message, length)))
+        let level = LogLevels.step(level)
+        guard level.rawValue >= minimumLogLevel.rawValue else { return }  // dropped at once, never buffered
+        let line = StepLogLine(level, Names.message(message, length))
+        if let sink {
+            sink(line, result.declaredSecrets)
+        } else if result.logs.count < Self.maximumBufferedLogLines {
+            result.logs.append(line)
+        } else {
+            droppedLogLines += 1
+        }
     }
 
     fileprivate func checkpointNow() -> stephost_status {

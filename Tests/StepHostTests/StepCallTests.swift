@@ -191,6 +191,37 @@ struct StepCallTests {
         #expect(result.changes.fields.isEmpty)
     }
 
+    /// Lines below the log level are dropped as they arrive, never buffered; the rest reach the host's log
+    /// while the step runs (before its checkpoint here), not when it returns.
+    @Test func logLinesAreFilteredAndWrittenAsTheyArrive() throws {
+        let directory = try TemporaryDirectory()
+        try compileFixture(directory.file("chatty.so"), ["RUN_MODE": "27"])
+        let step = try #require(try loadCatalog(directory).plugins.first?.steps.first)
+
+        var streamed: [StepLogLine] = []
+        var streamedBeforeCheckpoint = 0
+        let result = step.run(
+            operationJSON: Self.operation(),
+            minimumLogLevel: .warning,
+            log: { line, _ in streamed.append(line) },
+            checkpoint: { _ in
+                streamedBeforeCheckpoint = streamed.count
+                return true
+            }
+        )
+        #expect(result.outcome == .done)
+        #expect(streamed.count == 1500)
+        #expect(streamed.allSatisfy { $0.level == .error })
+        #expect(streamedBeforeCheckpoint == 1500)
+        #expect(result.logs.isEmpty)
+
+        // Without a sink, what is kept is bounded and says how much was dropped.
+        let buffered = step.run(operationJSON: Self.operation(), minimumLogLevel: .warning, checkpoint: Self.persisted)
+        #expect(buffered.logs.count == 1000 + 1)  // the bound, and the line that counts the rest
+        #expect(buffered.logs.dropLast().allSatisfy { $0.level == .error })
+        #expect(buffered.logs.last?.message == "500 more log lines of this step were dropped")
+    }
+
     /// 2^63 is where a size_t turns negative as a Swift Int: it must still read as too long.
     @Test func lengthOfTwoToTheSixtyThirdIsTooLongNotEmpty() throws {
         let directory = try TemporaryDirectory()

@@ -74,18 +74,33 @@ public struct StepContext: Sendable {
     public var input: InputCreator
     /// The pass this run belongs to, from 1.
     public var pass: Int
+    /// Log lines below this level are not wanted: a step may drop them at once.
+    public var minimumLogLevel: StepLogLevel
     private let persist: @Sendable (OperationChanges) async throws -> OperationRecord
+    private let write: @Sendable (StepLogLine, [String]) -> Void
 
-    /// - Parameter checkpoint: persists the changes the step made so far (all of them, from the start of
-    ///   the run) and returns the operation as stored.
+    /// - Parameters:
+    ///   - checkpoint: persists the changes the step made so far (all of them, from the start of the run) and
+    ///     returns the operation as stored.
+    ///   - log: writes one of the step's log lines now, with the secret values the step declared so far.
     public init(
         input: InputCreator,
         pass: Int,
-        checkpoint: @escaping @Sendable (OperationChanges) async throws -> OperationRecord
+        minimumLogLevel: StepLogLevel = .debug,
+        checkpoint: @escaping @Sendable (OperationChanges) async throws -> OperationRecord,
+        log: @escaping @Sendable (StepLogLine, _ declaredSecrets: [String]) -> Void = { _, _ in }
     ) {
         self.input = input
         self.pass = pass
+        self.minimumLogLevel = minimumLogLevel
         self.persist = checkpoint
+        self.write = log
+    }
+
+    /// Writes a log line of the step now, as it happens, instead of with the step's result; secret values
+    /// (the pass's and `declaredSecrets`) are removed first.
+    public func log(_ line: StepLogLine, declaredSecrets: [String]) {
+        write(line, declaredSecrets)
     }
 
     /// Persists the changes the step made since the run began, now, before the step returns.

@@ -59,7 +59,8 @@
 // secret and fail with it crossing the 4 KiB cut, after logging it followed by a combining mark, 20 on the
 // first pass set "long_started", checkpoint and block for 3 s, 21 to 24 set a field to a value nested 512
 // deep, one with a byte-order mark, one in UTF-16, one of 70 KiB, 25 keep the call's context and use it in
-// the next call, 26 use the call's context from a thread of its own.
+// the next call, 26 use the call's context from a thread of its own, 27 log 3000 debug and 1500 error lines,
+// then checkpoint.
 #ifndef RUN_MODE
 #define RUN_MODE 0
 #endif
@@ -216,6 +217,12 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
         pthread_join(thread, NULL);
         return use.status == STEPHOST_STATUS_OK ? 9 : STEPHOST_OUTCOME_DONE;
     }
+    case 27:
+        // A chatty step: 3000 debug lines and 1500 error lines, then a checkpoint, then done.
+        for (int i = 0; i < 3000; i++) s->log(call->ctx, STEPHOST_LOG_DEBUG, "debug line", 10);
+        for (int i = 0; i < 1500; i++) s->log(call->ctx, STEPHOST_LOG_ERROR, "error line", 10);
+        s->checkpoint(call->ctx);
+        return STEPHOST_OUTCOME_DONE;
     case 1:
         s->set_retry_after(call->ctx, 250);
         return STEPHOST_OUTCOME_RETRY;
