@@ -12,13 +12,9 @@ extension Engine {
         var operation = claimed
         var claimedUntil = claimedUntil
         if clock.now >= operation.deadline {
-            return try await finish(
+            return try await failAtDeadline(
                 operation,
-                state: .failed,
-                error: Self.deadlinePassed(
-                    operation,
-                    "after \(operation.passes) passes; it was \(operation.description)"
-                ),
+                "after \(operation.passes) passes; it was \(operation.description)",
                 runs: []
             )
         }
@@ -37,13 +33,9 @@ extension Engine {
             // Checked before every step, not only when the pass starts: a slow step must not let a later one
             // (create_runtime's request above all) start after the deadline.
             if clock.now >= operation.deadline {
-                return try await finish(
+                return try await failAtDeadline(
                     operation,
-                    state: .failed,
-                    error: Self.deadlinePassed(
-                        operation,
-                        "in pass \(pass) before step \(identity.name) (\(index + 1) of \(steps)) could start"
-                    ),
+                    "in pass \(pass) before step \(identity.name) (\(index + 1) of \(steps)) could start",
                     runs: runs
                 )
             }
@@ -136,12 +128,24 @@ extension Engine {
         return try await finish(operation, state: .succeeded, error: nil, runs: runs)
     }
 
-    static func deadlinePassed(_ operation: OperationRecord, _ when: String) -> LastError {
-        LastError(
-            step: "stephost",
-            plugin: nil,
-            message: "the operation passed its deadline (\(ISO8601DateFormatter().string(from: operation.deadline))) "
-                + when
+    /// Ends the operation failed because it passed its deadline; `when` says where the pass was.
+    private func failAtDeadline(
+        _ operation: OperationRecord,
+        _ when: String,
+        runs: [StepRun]
+    ) async throws
+        -> OperationRecord
+    {
+        let deadline = ISO8601DateFormatter().string(from: operation.deadline)
+        return try await finish(
+            operation,
+            state: .failed,
+            error: LastError(
+                step: "stephost",
+                plugin: nil,
+                message: "the operation passed its deadline (\(deadline)) \(when)"
+            ),
+            runs: runs
         )
     }
 

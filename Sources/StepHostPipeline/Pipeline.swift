@@ -15,9 +15,6 @@ public struct Pipeline: Sendable {
         self.steps = steps.sorted { Self.runsBefore($0.identity, $1.identity) }
     }
 
-    /// The identities of the steps, in the order they run.
-    public var identities: [StepIdentity] { steps.map(\.identity) }
-
     /// `identities` in the order their steps would run, for showing a pipeline without building its steps.
     public static func order(_ identities: [StepIdentity]) -> [StepIdentity] {
         identities.sorted(by: runsBefore)

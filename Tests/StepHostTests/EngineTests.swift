@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import StepHostApplication
 import StepHostCore
 import StepHostEngine
@@ -100,6 +101,24 @@ struct EngineTests {
         #expect(operation.state == .succeeded)
         let thread = try #require(operation.fields["thread"])
         #expect(thread.hasPrefix("\"stephost-step-"))
+    }
+
+    /// A plugin's log lines go to the host's logger as they are written, through the step context, not into
+    /// the bounded buffer of the step's result: all 1500 error lines arrive, nothing is counted as dropped.
+    @Test func pluginLogLinesReachTheHostsLoggerAsTheyAreWritten() async throws {
+        let harness = try EngineHarness()
+        try harness.addFixture("chatty", mode: 27, weight: 10)
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "test", factory: { _ in CapturingLogHandler(lines: lines, logLevel: .warning) })
+        let host = try harness.host(logger: logger)
+        let created = try await host.engine.createOperation(
+            parameters: try ProvisioningParameters(json: #"{"name":"c"}"#)
+        )
+        let operation = try await host.engine.runToCompletion(operationID: created.id)
+        #expect(operation.state == .succeeded)
+        #expect(lines.all.filter { $0 == "error line" }.count == 1500)
+        #expect(!lines.all.contains("debug line"))
+        #expect(!lines.all.contains { $0.contains("were dropped") })
     }
 
     @Test func secretValuesAreRemovedFromMessagesAndNeverStored() async throws {

@@ -45,10 +45,13 @@ final class EngineHarness {
     }
 
     /// Builds the host for the plugin directory and the database.
-    func host(_ options: EngineOptions = EngineOptions()) throws -> ProvisioningHost {
+    func host(
+        _ options: EngineOptions = EngineOptions(),
+        logger: Logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) throws -> ProvisioningHost {
         try ProvisioningHost(
             HostConfiguration(pluginsDirectory: plugins.path, databasePath: databasePath, engine: options),
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+            logger: logger
         )
     }
 
