@@ -58,11 +58,17 @@ public final class ProvisioningHost: Sendable {
         let provisioner: any ProvisionerBackend =
             switch configuration.provisioner {
             case .local: LocalProvisioner(records: store)
-            case .http(let url, let pollInterval): HTTPProvisioner(url: url, pollInterval: pollInterval)
+            case .http(let url, let pollInterval, let idempotent, let timeout):
+                HTTPProvisioner(
+                    url: url,
+                    pollInterval: pollInterval,
+                    idempotent: idempotent,
+                    timeout: timeout.timeInterval
+                )
             }
         pipeline = Pipeline(
             InProcessStep.steps(of: plugins.used, threads: configuration.engine.workers)
-                + [CreateRuntimeStep(provisioner: provisioner)]
+                + [CreateRuntimeStep(provisioner: provisioner, clock: clock)]
         )
         engine = Engine(
             pipeline: pipeline,

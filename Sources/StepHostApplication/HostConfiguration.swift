@@ -9,8 +9,10 @@ public struct HostConfiguration: Sendable {
     public enum Provisioner: Sendable, Hashable {
         /// The embedded local provisioner: records each request in the database.
         case local
-        /// A Runtime Provisioner's GraphQL endpoint, asked again every `pollInterval` while it works.
-        case http(url: URL, pollInterval: Duration)
+        /// A Runtime Provisioner's GraphQL endpoint, asked again every `pollInterval` while it works. Each
+        /// request may take at most `timeout`; `idempotent` declares that the provisioner deduplicates
+        /// `provisionRuntime` by its `Idempotency-Key` (see ``ProvisionerBackend/isIdempotent``).
+        case http(url: URL, pollInterval: Duration, idempotent: Bool = false, timeout: Duration = .seconds(30))
     }
 
     /// How the database is opened.

@@ -298,9 +298,18 @@ extension Engine {
     ) async throws -> OperationRecord {
         var finished = operation
         finished.state = state
-        finished.lastError = error
         finished.nextPassAt = nil
-        if let error {
+        finished.lastError = error.map { error in
+            var error = error
+            // A failure after the provisioner accepted the request leaves a runtime behind: say which.
+            if let accepted = operation.runtime.provisionerOperationID {
+                error.message +=
+                    "; the provisioner had accepted the request as operation \(accepted)"
+                    + (operation.runtime.runtimeID.map { " for runtime \($0)" } ?? "") + ", which stays recorded"
+            }
+            return error
+        }
+        if let error = finished.lastError {
             finished.description = "failed at step \(error.step): \(error.message)"
         }
         let saved = try await save(finished, runs: runs, releasingClaim: true)
@@ -308,7 +317,7 @@ extension Engine {
             "operation \(state.rawValue)",
             metadata: [
                 "operation": "\(saved.id)", "passes": "\(saved.passes)",
-                "error": "\(error?.message.escapingControlCharacters ?? "-")",
+                "error": "\(finished.lastError?.message.escapingControlCharacters ?? "-")",
             ]
         )
         events(.finished(saved))

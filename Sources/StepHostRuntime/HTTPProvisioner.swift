@@ -8,12 +8,22 @@ import FoundationNetworking
 /// `runtimeOperationStatus` query of its GraphQL schema.
 ///
 /// The operation id travels as the `Idempotency-Key` header (the schema has no field for it) and as the
-/// `stephost.io/operation-id` label. Network errors and HTTP 5xx, 408 and 429 are transient; GraphQL errors and
-/// other HTTP errors reject the request.
+/// `stephost.io/operation-id` label.
+///
+/// How a failure is classified (see ``ProvisionerError/Kind``):
+/// - transient (nothing happened, ask again later): the connection could not be made; HTTP 408, 429, 503;
+/// - unknown (a `provisionRuntime` may have been accepted): a timeout, a connection lost after sending, another
+///   5xx, an answer that cannot be read. For the status query these are transient: asking again is harmless;
+/// - rejected: GraphQL errors on `provisionRuntime`, other 4xx. On the status query a GraphQL *request* error
+///   (one without a `path`: the query itself was refused) and a field error whose `extensions` say
+///   `"temporary": false` or carry a permanent `code` (`NOT_FOUND`, `BAD_USER_INPUT`, `FORBIDDEN`,
+///   `UNAUTHENTICATED`) are permanent; any other field error is transient.
 public struct HTTPProvisioner: ProvisionerBackend {
     public let url: URL
     public let pollInterval: Duration
+    public let isIdempotent: Bool
     private let timeout: TimeInterval
+    private let session: URLSession
 
     static let provisionMutation = """
         mutation ProvisionRuntime($config: ProvisionRuntimeInput!) {
@@ -36,10 +46,24 @@ public struct HTTPProvisioner: ProvisionerBackend {
         return (components.string ?? "").replacingOccurrences(of: "://", with: "://<credentials>@")
     }
 
-    public init(url: URL, pollInterval: Duration = .seconds(15), timeout: TimeInterval = 30) {
+    /// - Parameters:
+    ///   - idempotent: the operator declares that the provisioner returns the first request's operation for a
+    ///     repeated `provisionRuntime` with the same `Idempotency-Key` header (or `stephost.io/operation-id`
+    ///     label); only then is a request whose outcome is unknown sent again.
+    ///   - timeout: the most one request may take, from sending to the whole answer.
+    public init(url: URL, pollInterval: Duration = .seconds(15), idempotent: Bool = false, timeout: TimeInterval = 30) {
         self.url = url
         self.pollInterval = pollInterval
+        self.isIdempotent = idempotent
         self.timeout = timeout
+        let configuration = URLSessionConfiguration.ephemeral
+        // Both limits: the request's (between bytes) and the resource's (the whole exchange). The shared session
+        // keeps its own 60 s defaults whatever a request asks.
+        configuration.timeoutIntervalForRequest = timeout
+        configuration.timeoutIntervalForResource = timeout
+        configuration.httpShouldSetCookies = false
+        configuration.urlCache = nil
+        session = URLSession(configuration: configuration)
     }
 
     public func provision(
@@ -56,7 +80,8 @@ public struct HTTPProvisioner: ProvisionerBackend {
                 variables: Variables(config: request)
             ),
             field: "provisionRuntime",
-            operationID: operationID
+            operationID: operationID,
+            isQuery: false
         )
     }
 
@@ -74,7 +99,8 @@ public struct HTTPProvisioner: ProvisionerBackend {
                 variables: Variables(id: provisionerOperationID)
             ),
             field: "runtimeOperationStatus",
-            operationID: operationID
+            operationID: operationID,
+            isQuery: true
         )
     }
 
@@ -98,18 +124,69 @@ public struct HTTPProvisioner: ProvisionerBackend {
             var message: String?
             var runtimeID: String?
         }
-        struct GraphQLError: Decodable { var message: String }
+        struct GraphQLError: Decodable {
+            struct Extensions: Decodable {
+                var temporary: Bool?
+                var code: String?
+            }
+            var message: String
+            /// Present on field errors (a resolver failed), absent on request errors (the query was refused).
+            var path: [PathElement]?
+            var extensions: Extensions?
+        }
+        /// A `path` element: a field name or a list index.
+        enum PathElement: Decodable {
+            case name(String)
+            case index(Int)
+            init(from decoder: any Decoder) throws {
+                let container = try decoder.singleValueContainer()
+                if let index = try? container.decode(Int.self) {
+                    self = .index(index)
+                } else {
+                    self = .name(try container.decode(String.self))
+                }
+            }
+        }
         var data: [String: Status?]?
         var errors: [GraphQLError]?
     }
 
+    /// A network error in words (Foundation on Linux describes most of them only by number).
+    private func describe(_ error: any Error) -> String {
+        let words: String? =
+            switch (error as? URLError)?.code {
+            case .timedOut?: "no complete answer within the timeout of \(timeout.formatted()) s (timed out)"
+            case .networkConnectionLost?: "the connection was closed before the answer"
+            case .cannotConnectToHost?: "the connection was refused"
+            case .cannotFindHost?, .dnsLookupFailed?: "its host name cannot be resolved"
+            case .badServerResponse?: "the answer is not valid HTTP"
+            default: nil
+            }
+        return words ?? Self.withoutCredentials(error.localizedDescription, of: url)
+    }
+
+    /// Field-error codes that asking again will not change.
+    static let permanentCodes: Set<String> = ["NOT_FOUND", "BAD_USER_INPUT", "FORBIDDEN", "UNAUTHENTICATED"]
+
+    /// URL errors raised before the request could have reached the provisioner.
+    static let notSentErrors: Set<URLError.Code> = [
+        .cannotConnectToHost, .cannotFindHost, .dnsLookupFailed, .notConnectedToInternet, .badURL, .unsupportedURL,
+        .secureConnectionFailed, .serverCertificateUntrusted, .serverCertificateHasBadDate,
+        .serverCertificateHasUnknownRoot, .serverCertificateNotYetValid, .clientCertificateRejected,
+        .clientCertificateRequired, .cannotLoadFromNetwork,
+    ]
+
     private func send(
         _ body: some Encodable,
         field: String,
-        operationID: String
+        operationID: String,
+        isQuery: Bool
     ) async throws(ProvisionerError)
         -> ProvisionerOperation
     {
+        // What an answer that leaves the outcome open means: for a query, nothing (ask again); for the mutation,
+        // that a runtime may have been created.
+        let open: ProvisionerError.Kind = isQuery ? .transient : .unknown
         var request = URLRequest(url: url, timeoutInterval: timeout)
         request.httpMethod = "POST"
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
@@ -123,27 +200,35 @@ public struct HTTPProvisioner: ProvisionerBackend {
         let data: Data
         let response: URLResponse
         do {
-            (data, response) = try await URLSession.shared.data(for: request)
+            (data, response) = try await session.data(for: request)
         } catch {
-            throw ProvisionerError(
-                .transient,
-                "the provisioner at \(displayURL) did not answer: \(Self.withoutCredentials(error.localizedDescription, of: url))"
-            )
+            let reason = describe(error)
+            if let code = (error as? URLError)?.code, Self.notSentErrors.contains(code) {
+                throw ProvisionerError(.transient, "the provisioner at \(displayURL) could not be reached: \(reason)")
+            }
+            throw ProvisionerError(open, "the provisioner at \(displayURL) did not answer: \(reason)")
         }
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        // 5xx, 408 (request timeout) and 429 (too many requests) ask to try again later.
-        if status >= 500 || status == 408 || status == 429 {
+        // 408 (request timeout), 429 (too many requests) and 503 (unavailable) say the request was not processed.
+        if status == 408 || status == 429 || status == 503 {
             throw ProvisionerError(.transient, "the provisioner answered HTTP \(status)")
         }
+        if status >= 500 {
+            throw ProvisionerError(open, "the provisioner answered HTTP \(status)")
+        }
         guard let decoded = try? JSONDecoder().decode(Response.self, from: data) else {
-            let kind: ProvisionerError.Kind = status == 200 ? .transient : .rejected
+            let kind: ProvisionerError.Kind = status == 200 ? open : .rejected
             throw ProvisionerError(kind, "the provisioner answered HTTP \(status) without a GraphQL response")
         }
         if let errors = decoded.errors, !errors.isEmpty {
-            throw ProvisionerError(
-                .rejected,
-                "the provisioner refused \(field): " + errors.map(\.message).joined(separator: "; ")
-            )
+            let message = "the provisioner refused \(field): " + errors.map(\.message).joined(separator: "; ")
+            let permanent =
+                !isQuery
+                || errors.contains { error in
+                    error.path == nil || error.extensions?.temporary == false
+                        || error.extensions?.code.map(Self.permanentCodes.contains) == true
+                }
+            throw ProvisionerError(permanent ? .rejected : .transient, message)
         }
         guard status == 200 else {
             throw ProvisionerError(.rejected, "the provisioner answered HTTP \(status)")
@@ -151,7 +236,10 @@ public struct HTTPProvisioner: ProvisionerBackend {
         guard let result = decoded.data?[field] ?? nil, let id = result.id, let stateName = result.state,
             let state = ProvisionerOperation.State(rawValue: stateName)
         else {
-            throw ProvisionerError(.rejected, "the provisioner's answer to \(field) has no operation id or known state")
+            throw ProvisionerError(
+                isQuery ? .rejected : .unknown,
+                "the provisioner's answer to \(field) has no operation id or known state"
+            )
         }
         return ProvisionerOperation(id: id, runtimeID: result.runtimeID, state: state, message: result.message)
     }

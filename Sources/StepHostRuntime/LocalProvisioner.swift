@@ -6,6 +6,8 @@ public import StepHostStorage
 public struct LocalProvisioner: ProvisionerBackend {
     private let records: any LocalProvisioningRecords
     public let pollInterval: Duration = .seconds(1)
+    /// Its records are keyed by operation id: a repeated request gets the first one's ids.
+    public let isIdempotent = true
 
     public init(records: any LocalProvisioningRecords) {
         self.records = records

@@ -23,11 +23,17 @@ public struct ProvisionerOperation: Sendable, Hashable {
 
 /// Why a provisioner call did not give an answer.
 public struct ProvisionerError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// Whether trying again later may help.
+    /// What the failure says about the request, and whether trying again later may help.
     public enum Kind: Sendable, Hashable {
-        /// The network failed or the provisioner answered 5xx, 408 or 429: the pass is retried.
+        /// The request certainly had no effect and trying again later may help: the connection could not be
+        /// made, or the provisioner answered 408, 429 or 503 (or, for a status query, any network trouble or
+        /// a field error it does not call permanent).
         case transient
-        /// The provisioner refused the request (GraphQL errors, 4xx): the operation fails.
+        /// The request was sent and no answer says what became of it: a timeout, a connection lost after
+        /// sending, a 5xx other than 503, an answer that cannot be read. A `provisionRuntime` may have been
+        /// accepted.
+        case unknown
+        /// The provisioner refused the request (GraphQL errors, 4xx); asking again gives the same answer.
         case rejected
     }
 
@@ -47,8 +53,13 @@ public protocol ProvisionerBackend: Sendable {
     /// How long to wait before asking again while provisioning is in progress.
     var pollInterval: Duration { get }
 
-    /// Sends the request once; `operationID` is the idempotency key, so a repeated call (after a lost
-    /// answer) does not provision twice.
+    /// Whether a repeated `provision` with the same idempotency key is known to return the first request's
+    /// operation instead of creating a second runtime. Only then does `create_runtime` send again after an
+    /// attempt whose outcome is unknown; otherwise it sends at most once.
+    var isIdempotent: Bool { get }
+
+    /// Sends the request; `operationID` is the idempotency key. `create_runtime` calls it at most once per
+    /// operation unless ``isIdempotent``.
     func provision(
         _ request: ProvisioningRequest,
         operationID: String

@@ -12,7 +12,7 @@ extension SQLiteOperationStore {
                         INSERT INTO operations (\(Self.columns.joined(separator: ", ")))
                         VALUES (\(Array(repeating: "?", count: Self.columns.count).joined(separator: ", ")))
                         """,
-                    arguments: StatementArguments(Self.values(operation))
+                    arguments: StatementArguments(try Self.values(operation))
                 )
             }
         }
@@ -66,7 +66,7 @@ extension SQLiteOperationStore {
                 saved.version = operation.version + 1
                 let assignments = Self.columns.dropFirst().map { "\($0) = ?" }.joined(separator: ", ")
                 // Every column but the id, which is the WHERE key with the version this write was based on.
-                var setArguments = StatementArguments(Array(Self.values(saved).dropFirst()))
+                var setArguments = StatementArguments(Array(try Self.values(saved).dropFirst()))
                 _ = setArguments.append(contentsOf: [operation.id, operation.version])
                 try db.execute(
                     sql: "UPDATE operations SET \(assignments) WHERE id = ? AND version = ?",
@@ -307,10 +307,10 @@ extension SQLiteOperationStore {
         "id", "instance_id", "type", "state", "description", "created_at", "updated_at", "version", "passes",
         "next_pass_at", "deadline", "runtime_id", "provisioner_operation_id", "last_error_step",
         "last_error_plugin", "last_error_message", "parameters", "fields", "provisioning_request",
-        "dropped_step_runs",
+        "dropped_step_runs", "provisioning_attempts",
     ]
 
-    static func values(_ operation: OperationRecord) -> [(any DatabaseValueConvertible)?] {
+    static func values(_ operation: OperationRecord) throws -> [(any DatabaseValueConvertible)?] {
         [
             operation.id, operation.instanceID, operation.type, operation.state.rawValue, operation.description,
             milliseconds(operation.createdAt), milliseconds(operation.updatedAt), operation.version, operation.passes,
@@ -318,6 +318,7 @@ extension SQLiteOperationStore {
             operation.runtime.provisionerOperationID, operation.lastError?.step, operation.lastError?.plugin,
             operation.lastError?.message, operation.parameters.json, JSONText.object(operation.fields),
             operation.runtime.provisioningRequest, operation.droppedStepRuns,
+            try ProvisioningAttempt.json(operation.runtime.attempts),
         ]
     }
 
@@ -347,10 +348,21 @@ extension SQLiteOperationStore {
         operation.version = row["version"]
         operation.passes = row["passes"]
         operation.nextPassAt = (row["next_pass_at"] as Int64?).map(date)
+        let attempts: [ProvisioningAttempt]
+        do {
+            attempts = try ProvisioningAttempt.attempts(json: row["provisioning_attempts"])
+        } catch {
+            throw StorageError(
+                .corrupt,
+                "the stored provisioning attempts of operation \(id) are not valid",
+                cause: "\(error)"
+            )
+        }
         operation.runtime = RuntimeRecord(
             provisionerOperationID: row["provisioner_operation_id"],
             runtimeID: row["runtime_id"],
-            provisioningRequest: row["provisioning_request"]
+            provisioningRequest: row["provisioning_request"],
+            attempts: attempts
         )
         if let step: String = row["last_error_step"] {
             operation.lastError = LastError(

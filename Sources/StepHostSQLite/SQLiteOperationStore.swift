@@ -8,7 +8,7 @@ public import StepHostStorage
 /// Commits use `synchronous=FULL`, so a committed step survives power loss, not only a crash of the host.
 public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecords {
     /// The schema versions this build knows, oldest first.
-    static let migrations = ["v1", "v2", "v3"]
+    static let migrations = ["v1", "v2", "v3", "v4"]
 
     let pool: DatabasePool
     /// The database file.
@@ -237,6 +237,21 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
         // v3: the step history is capped; the operation counts what was dropped.
         migrator.registerMigration("v3") { db in
             try db.execute(sql: "ALTER TABLE operations ADD COLUMN dropped_step_runs INTEGER NOT NULL DEFAULT 0")
+        }
+        // v4: create_runtime records every attempt to send its request before sending it, and the answer after.
+        // An operation from before that records its one accepted request as attempt 1.
+        migrator.registerMigration("v4") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE operations ADD COLUMN provisioning_attempts TEXT NOT NULL DEFAULT '[]'
+                        CHECK (json_valid(provisioning_attempts));
+                    UPDATE operations SET provisioning_attempts = json_array(json_object(
+                        'number', 1, 'pass', 0, 'idempotencyKey', id, 'startedAt', updated_at,
+                        'outcome', 'accepted', 'provisionerOperationID', provisioner_operation_id,
+                        'runtimeID', runtime_id))
+                    WHERE provisioner_operation_id IS NOT NULL;
+                    """
+            )
         }
         return migrator
     }

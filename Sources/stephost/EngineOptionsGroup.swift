@@ -22,6 +22,19 @@ struct EngineOptionsGroup: ParsableArguments {
     @Option(help: "Seconds between status checks while the provisioner works (0.01 to 86400).")
     var pollInterval: Double = 15
 
+    @Option(help: "The most seconds one request to the provisioner may take, answer included (0.1 to 3600).")
+    var provisionerTimeout: Double = 30
+
+    @Flag(
+        help: ArgumentHelp(
+            "Declare that the provisioner deduplicates provisionRuntime by its Idempotency-Key header (a repeated "
+                + "request returns the first one's operation). Only then is a request whose outcome is unknown (a "
+                + "timeout, a lost connection, a host that died while sending) sent again; without it create_runtime "
+                + "sends at most once and fails the operation instead."
+        )
+    )
+    var provisionerIdempotent = false
+
     @Option(
         name: .customLong("disable-plugin"),
         help: ArgumentHelp(
@@ -78,6 +91,7 @@ struct EngineOptionsGroup: ParsableArguments {
         // Every number is checked here, before anything is opened or written: a value Duration cannot hold
         // (inf, nan, 1e300) would otherwise stop the host after the database was created.
         try Self.check("--poll-interval", pollInterval, in: 0.01...86_400, unit: "seconds")
+        try Self.check("--provisioner-timeout", provisionerTimeout, in: 0.1...3_600, unit: "seconds")
         try Self.check("--deadline-hours", deadlineHours, in: 0...8_760, unit: "hours", excludingLowerBound: true)
         try Self.check("--default-retry-delay", defaultRetryDelay, in: 0...86_400, unit: "seconds")
         try Self.check("--minimum-retry-delay", minimumRetryDelay, in: 0.01...3_600, unit: "seconds")
@@ -117,7 +131,13 @@ struct EngineOptionsGroup: ParsableArguments {
         let backend: HostConfiguration.Provisioner =
             switch provisioner {
             case .local: .local
-            case .http: .http(url: URL(string: provisionerURL!)!, pollInterval: .seconds(fractional: pollInterval))
+            case .http:
+                .http(
+                    url: URL(string: provisionerURL!)!,
+                    pollInterval: .seconds(fractional: pollInterval),
+                    idempotent: provisionerIdempotent,
+                    timeout: .seconds(fractional: provisionerTimeout)
+                )
             }
         return HostConfiguration(
             pluginsDirectory: global.resolvedPluginsDirectory,

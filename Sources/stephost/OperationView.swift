@@ -23,6 +23,7 @@ enum OperationView {
         object["next_pass_at"] = operation.nextPassAt.map(timestamp)
         object["runtime_id"] = operation.runtime.runtimeID
         object["provisioner_operation_id"] = operation.runtime.provisionerOperationID
+        object["provisioner_operation_ids"] = operation.runtime.provisionerOperationIDs
         if let error = operation.lastError {
             var last: [String: Any] = ["step": error.step, "message": error.message]
             last["plugin"] = error.plugin
@@ -36,6 +37,19 @@ enum OperationView {
         object["parameters"] = parse(operation.parameters.json)
         object["fields"] = operation.fields.mapValues(parse)
         object["provisioning_request"] = operation.runtime.provisioningRequest.map(parse)
+        object["provisioning_attempts"] = operation.runtime.attempts.map { attempt in
+            var entry: [String: Any] = [
+                "number": attempt.number,
+                "pass": attempt.pass,
+                "idempotency_key": attempt.idempotencyKey,
+                "started_at": timestamp(attempt.startedAt),
+                "outcome": attempt.outcome.rawValue,
+            ]
+            entry["provisioner_operation_id"] = attempt.provisionerOperationID
+            entry["runtime_id"] = attempt.runtimeID
+            entry["message"] = attempt.message
+            return entry
+        }
         object["steps"] = runs.map { run in
             var entry: [String: Any] = [
                 "pass": run.pass,
@@ -93,6 +107,18 @@ enum OperationView {
             ])
         }
         lines += TextTable.lines(rows).map { "  " + $0 }
+        if !operation.runtime.attempts.isEmpty {
+            lines.append("provisioning attempts (each recorded before it was sent)")
+            var attempts = [["#", "PASS", "SENT", "OUTCOME", "PROVISIONER OPERATION", "RUNTIME", "MESSAGE"]]
+            for attempt in operation.runtime.attempts {
+                attempts.append([
+                    "\(attempt.number)", "\(attempt.pass)", timestamp(attempt.startedAt),
+                    attempt.outcome == .sending ? "sending (no answer recorded)" : attempt.outcome.rawValue,
+                    attempt.provisionerOperationID ?? "-", attempt.runtimeID ?? "-", attempt.message ?? "",
+                ])
+            }
+            lines += TextTable.lines(attempts).map { "  " + $0 }
+        }
         lines.append("provisioning request (secrets redacted)")
         lines += (operation.runtime.provisioningRequest.map(pretty) ?? "  (not sent yet)").split(separator: "\n")
             .map(String.init)

@@ -11,8 +11,9 @@ struct Run: AsyncParsableCommand {
         abstract: "Process every unfinished operation in the database until none is left.",
         discussion: """
             Finishes detached operations and those a stopped or killed host left behind: each is resumed \
-            from its first step when due, with every persisted field kept; create_runtime never sends a \
-            request twice. Parked operations are picked up when their retry is due. Exit status: 0 when \
+            from its first step when due, with every persisted field kept; create_runtime sends its request \
+            at most once: an attempt recorded without an answer fails the operation (see \
+            --provisioner-idempotent). Parked operations are picked up when their retry is due. Exit status: 0 when \
             every operation processed succeeded, 1 when any failed.
             """
     )

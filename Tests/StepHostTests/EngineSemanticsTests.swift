@@ -139,10 +139,10 @@ struct EngineSemanticsTests {
         let operation = try await harness.engine.runToCompletion(operationID: created.id)
         #expect(operation.state == .succeeded)
         #expect(operation.fields == ["first": "1", "second": "2"])
-        // Created (1), pass started (2), two checkpoints (3, 4), create_runtime's answer (5), finished (6):
-        // the step's changes were all checkpointed, so nothing is saved again after it.
+        // Created (1), pass started (2), two checkpoints (3, 4), create_runtime's attempt (5) and answer (6),
+        // finished (7): the step's changes were all checkpointed, so nothing is saved again after it.
         #expect(persisted.value.1 == 4)
-        #expect(operation.version == 6)
+        #expect(operation.version == 7)
     }
 
     /// Each value within its limit, together beyond the operation's: a fault, nothing of it stored.
@@ -471,6 +471,79 @@ struct EngineSemanticsTests {
         #expect(after.fields.isEmpty)
         #expect(after.version == before.version + 1)  // only the pass start, written while the claim held
         #expect(try await harness.store.claim(operationID: created.id)?.owner == other)
+    }
+
+    /// create_runtime records its attempt under the claim before sending: a host whose claim another host took
+    /// (between the last renewal and the send) cannot record it, and so never sends.
+    @Test func createRuntimeDoesNotSendWhenItCannotRecordTheAttempt() async throws {
+        let store = InMemoryOperationStore()
+        let clock = TestClock()
+        let harness = Harness(store: store, clock: clock, [])
+        let created = try await harness.create()
+        let mine = ClaimOwner("this-host:1:1")
+        let claimed = try #require(
+            try await store.claimDue(now: clock.now, owner: mine, lease: .seconds(60), limit: 1, id: created.id).first
+        )
+        clock.advance(by: 61)
+        _ = try await store.claimDue(
+            now: clock.now,
+            owner: ClaimOwner("other-host:7:7"),
+            lease: .seconds(60),
+            limit: 1,
+            id: created.id
+        )
+        let step = CreateRuntimeStep(provisioner: harness.provisioner, clock: clock)
+        let context = StepContext(
+            input: InputCreator(),
+            pass: 1,
+            checkpoint: { changes in
+                var updated = claimed
+                updated.apply(changes)
+                return try await store.save(updated, stepRuns: [], claim: mine, releasingClaim: false)
+            }
+        )
+        let result = await step.run(claimed, context: context)
+
+        #expect(harness.provisioner.provisionCalls == 0)
+        #expect(result.outcome.kind == .retry)
+        #expect(result.changes.runtime == nil)
+        #expect(result.logs.contains { $0.message.contains("could not be recorded, so it was not sent") })
+        #expect(try await harness.stored(created.id).runtime.attempts.isEmpty)
+    }
+
+    /// An attempt recorded as being sent, with no answer (the host died while sending), is never sent again
+    /// unless the provisioner is declared idempotent; then it is, with the same key, and both attempts stay.
+    @Test(arguments: [false, true])
+    func attemptWithoutARecordedAnswerIsSentAgainOnlyToAnIdempotentProvisioner(idempotent: Bool) async throws {
+        let store = InMemoryOperationStore()
+        let clock = TestClock()
+        let provisioner = RecordingProvisioner(LocalProvisioner(records: store), idempotent: idempotent)
+        let engine = Engine(
+            pipeline: Pipeline([CreateRuntimeStep(provisioner: provisioner, clock: clock)]),
+            store: store,
+            options: EngineOptions(),
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+            owner: Harness.owner,
+            clock: clock
+        )
+        var created = try await engine.createOperation(parameters: try ProvisioningParameters(json: #"{"name":"x"}"#))
+        created.runtime.attempts = [
+            ProvisioningAttempt(number: 1, pass: 1, idempotencyKey: created.id, startedAt: clock.now)
+        ]
+        created = try await store.save(created, stepRuns: [], claim: nil, releasingClaim: false)
+
+        let operation = try await engine.runToCompletion(operationID: created.id)
+        if idempotent {
+            #expect(operation.state == .succeeded)
+            #expect(provisioner.provisionCalls == 1)
+            #expect(operation.runtime.attempts.map(\.outcome) == [.sending, .accepted])
+            #expect(operation.runtime.attempts.map(\.idempotencyKey) == [created.id, created.id])
+        } else {
+            #expect(operation.state == .failed)
+            #expect(provisioner.provisionCalls == 0)
+            #expect(operation.lastError?.message.contains("attempt 1") == true)
+            #expect(operation.lastError?.message.contains("may have been accepted") == true)
+        }
     }
 
     /// Between steps, a pass renews its claim once half the lease is used, and renewing never touches the

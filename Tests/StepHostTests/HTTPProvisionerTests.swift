@@ -47,16 +47,29 @@ struct HTTPProvisionerTests {
         }
     }
 
-    func provision(_ harness: EngineHarness, _ provisioner: Provisioner) throws -> ProcessResult {
-        try runProcess(
-            Paths.stephost,
-            [
-                "provision", "--parameters", ProvisionCommandTests.parameters, "--instance-id", "inst-1", "--db",
-                harness.databasePath, "--plugins-dir", harness.plugins.path, "--provisioner", "http",
-                "--provisioner-url",
-                provisioner.url, "--poll-interval", "0.05",
-            ]
-        )
+    func provision(
+        _ harness: EngineHarness,
+        _ provisioner: Provisioner,
+        _ extra: [String] = []
+    ) throws
+        -> ProcessResult
+    {
+        try runProcess(Paths.stephost, provisionArguments(harness, provisioner) + extra)
+    }
+
+    func provisionArguments(_ harness: EngineHarness, _ provisioner: Provisioner) -> [String] {
+        [
+            "provision", "--parameters", ProvisionCommandTests.parameters, "--instance-id", "inst-1", "--db",
+            harness.databasePath, "--plugins-dir", harness.plugins.path, "--provisioner", "http",
+            "--provisioner-url", provisioner.url, "--poll-interval", "0.05",
+        ]
+    }
+
+    /// `operations show --json` of the one operation in the harness's database.
+    func shown(_ harness: EngineHarness, _ id: String) throws -> [String: Any] {
+        let show = try runProcess(Paths.stephost, ["operations", "show", id, "--json", "--db", harness.databasePath])
+        #expect(show.status == 0, "\(show.stderr)")
+        return try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])
     }
 
     @Test func requestIsSentOnceAndValidThenPolledUntilSucceeded() throws {
@@ -154,7 +167,135 @@ struct HTTPProvisionerTests {
         #expect(result.stdout.contains("create_runtime         built-in     retry"))
         #expect(result.stdout.contains("failed at step stephost: the operation passed its deadline"))
         // The URL's password is never printed, in the retry warnings either.
-        #expect(result.stderr.contains("the provisioner at http://<credentials>@127.0.0.1:9/graphql did not answer"))
+        #expect(
+            result.stderr.contains("the provisioner at http://<credentials>@127.0.0.1:9/graphql could not be reached")
+        )
         #expect(!result.stdout.contains("s3cretpass") && !result.stderr.contains("s3cretpass"))
+    }
+
+    /// The provisioner executed the request but the answer never came (it came too late, or the connection
+    /// closed first): the request may have been accepted, so it is not sent again and the operation fails
+    /// saying where to look.
+    @Test(arguments: [["--mode", "slow", "--delay", "120"], ["--mode", "drop"]])
+    func requestWithoutAnAnswerIsNeverSentAgain(mode: [String]) throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        let provisioner = try Provisioner(harness.directory, mode + ["--failures", "1"])
+        let started = Date()
+        let result = try provision(harness, provisioner, ["--provisioner-timeout", "1"])
+        #expect(result.status == 1, "\(result.stdout)\n\(result.stderr)")
+        if mode[1] == "slow" {
+            // --provisioner-timeout bounds the whole exchange: a correctness bound, with a wide margin (the
+            // default and URLSession's own timeouts are 30 s and 60 s, the provisioner answers after 120 s).
+            #expect(result.stdout.contains("timed out"))
+            #expect(Date().timeIntervalSince(started) < 30)
+        }
+        let id = try #require(result.stdout.split(separator: " ").dropFirst().first.map(String.init))
+        #expect(result.stdout.contains("may have been accepted"))
+        #expect(result.stdout.contains("look for the runtime labelled stephost.io/operation-id=\(id)"))
+        #expect(try provisioner.operationNames() == ["ProvisionRuntime"])
+
+        let operation = try shown(harness, id)
+        let attempts = try #require(operation["provisioning_attempts"] as? [[String: Any]])
+        #expect(attempts.map { $0["outcome"] as? String } == ["unknown"])
+        #expect(attempts.first?["idempotency_key"] as? String == id)
+    }
+
+    /// Declared idempotent, the provisioner gets the request again with the same key after a lost answer, and
+    /// every attempt stays recorded.
+    @Test func idempotentProvisionerGetsTheRequestAgainWithTheSameKey() throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        let provisioner = try Provisioner(
+            harness.directory,
+            ["--mode", "drop", "--failures", "1", "--in-progress", "0"]
+        )
+        let result = try provision(harness, provisioner, ["--provisioner-idempotent"])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        let id = try #require(result.stdout.split(separator: " ").dropFirst().first.map(String.init))
+        let requests = try provisioner.requests()
+        let sends = requests.filter {
+            ($0["body"] as? [String: Any])?["operationName"] as? String == "ProvisionRuntime"
+        }
+        #expect(sends.count == 2)
+        #expect(sends.allSatisfy { $0["idempotency_key"] as? String == id })
+
+        let operation = try shown(harness, id)
+        let attempts = try #require(operation["provisioning_attempts"] as? [[String: Any]])
+        #expect(attempts.map { $0["outcome"] as? String } == ["unknown", "accepted"])
+        let accepted = try #require(attempts.last?["provisioner_operation_id"] as? String)
+        #expect(operation["provisioner_operation_ids"] as? [String] == [accepted])
+    }
+
+    /// SIGKILL while the request is at the provisioner: the attempt was recorded before sending, so the next
+    /// run knows the request may have been accepted and does not send it again.
+    @Test func hostKilledWhileSendingDoesNotSendAgainAfterARestart() throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        let provisioner = try Provisioner(harness.directory, ["--mode", "slow", "--delay", "60", "--failures", "1"])
+        let host = try BackgroundProcess(Paths.stephost, provisionArguments(harness, provisioner))
+        #expect(try eventually { try provisioner.operationNames() == ["ProvisionRuntime"] })
+        host.killNow()
+
+        let run = try runProcess(
+            Paths.stephost,
+            [
+                "run", "--db", harness.databasePath, "--plugins-dir", harness.plugins.path, "--provisioner", "http",
+                "--provisioner-url", provisioner.url, "--poll-interval", "0.05",
+            ]
+        )
+        #expect(run.status == 1, "\(run.stdout)\n\(run.stderr)")
+        #expect(run.stdout.contains("may have been accepted: the host stopped (or lost its claim) before the answer"))
+        #expect(try provisioner.operationNames() == ["ProvisionRuntime"])
+    }
+
+    /// While polling, a field error the provisioner does not call permanent is asked again; one it calls
+    /// permanent fails the operation, naming what the provisioner accepted.
+    @Test func pollErrorsAreTransientUnlessThePermanentOnesSaySo() throws {
+        let transient = try EngineHarness()
+        try transient.addExamples()
+        let flaky = try Provisioner(
+            transient.directory,
+            ["--mode", "poll-error", "--failures", "2", "--in-progress", "0"]
+        )
+        let recovered = try provision(transient, flaky)
+        #expect(recovered.status == 0, "\(recovered.stdout)\n\(recovered.stderr)")
+        #expect(try flaky.operationNames().filter { $0 == "ProvisionRuntime" }.count == 1)
+        #expect(try flaky.operationNames().filter { $0 == "RuntimeOperationStatus" }.count >= 3)
+
+        let permanent = try EngineHarness()
+        try permanent.addExamples()
+        let gone = try Provisioner(
+            permanent.directory,
+            ["--mode", "poll-error", "--failures", "5", "--poll-error-extensions", #"{"code": "NOT_FOUND"}"#]
+        )
+        let failed = try provision(permanent, gone)
+        #expect(failed.status == 1)
+        let id = try #require(failed.stdout.split(separator: " ").dropFirst().first.map(String.init))
+        let operation = try shown(permanent, id)
+        let accepted = try #require(operation["provisioner_operation_id"] as? String)
+        let runtime = try #require(operation["runtime_id"] as? String)
+        let message = try #require((operation["last_error"] as? [String: Any])?["message"] as? String)
+        #expect(message.contains("the status store is unavailable"))
+        #expect(
+            message.contains(
+                "had accepted the request as operation \(accepted) for runtime \(runtime), which stays recorded"
+            )
+        )
+        #expect(try gone.operationNames() == ["ProvisionRuntime", "RuntimeOperationStatus"])
+    }
+
+    /// An HTTP 500 may come after the provisioner acted: unlike 503, it is not a reason to send again.
+    @Test func http500AfterSendingIsAnUnknownOutcome() throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        let provisioner = try Provisioner(
+            harness.directory,
+            ["--mode", "flaky", "--failures", "1", "--failure-status", "500"]
+        )
+        let result = try provision(harness, provisioner)
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("may have been accepted: the provisioner answered HTTP 500"))
+        #expect(try provisioner.operationNames() == ["ProvisionRuntime"])
     }
 }

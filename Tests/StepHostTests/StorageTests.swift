@@ -141,7 +141,19 @@ struct StorageTests {
                 == RuntimeRecord(
                     provisionerOperationID: "local-1",
                     runtimeID: "rt-1",
-                    provisioningRequest: #"{"runtimeInput":{}}"#
+                    provisioningRequest: #"{"runtimeInput":{}}"#,
+                    // The one request an earlier stephost sent becomes the first recorded attempt.
+                    attempts: [
+                        ProvisioningAttempt(
+                            number: 1,
+                            pass: 0,
+                            idempotencyKey: "op-parked",
+                            startedAt: parked.updatedAt,
+                            outcome: .accepted,
+                            provisionerOperationID: "local-1",
+                            runtimeID: "rt-1"
+                        )
+                    ]
                 )
         )
         let claim = try #require(try await store.claim(operationID: "op-parked"))

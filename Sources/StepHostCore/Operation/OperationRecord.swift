@@ -96,7 +96,8 @@ public struct OperationRecord: Sendable, Hashable {
     }
 }
 
-/// What `create_runtime` recorded about the runtime: the provisioner's ids and the request it sent.
+/// What `create_runtime` recorded about the runtime: the provisioner's ids, the request it sent and every
+/// attempt to send it.
 public struct RuntimeRecord: Sendable, Hashable {
     /// The provisioner's operation id, stored as soon as the request was accepted; while it is set, no
     /// request is sent again.
@@ -105,10 +106,105 @@ public struct RuntimeRecord: Sendable, Hashable {
     public var runtimeID: String?
     /// The request that was sent, as JSON with every secret value redacted.
     public var provisioningRequest: String?
+    /// Every attempt to send the request, oldest first: each is recorded before it is sent and completed with
+    /// its answer, so an attempt whose answer was never recorded is known (see ``ProvisioningAttempt``).
+    public var attempts: [ProvisioningAttempt]
 
-    public init(provisionerOperationID: String? = nil, runtimeID: String? = nil, provisioningRequest: String? = nil) {
+    public init(
+        provisionerOperationID: String? = nil,
+        runtimeID: String? = nil,
+        provisioningRequest: String? = nil,
+        attempts: [ProvisioningAttempt] = []
+    ) {
         self.provisionerOperationID = provisionerOperationID
         self.runtimeID = runtimeID
         self.provisioningRequest = provisioningRequest
+        self.attempts = attempts
+    }
+
+    /// Every provisioner operation id the provisioner ever returned for this operation, oldest first.
+    public var provisionerOperationIDs: [String] {
+        var ids: [String] = []
+        for id in attempts.compactMap(\.provisionerOperationID) + [provisionerOperationID].compactMap({ $0 })
+        where !ids.contains(id) {
+            ids.append(id)
+        }
+        return ids
+    }
+}
+
+/// One attempt of `create_runtime` to send the provisioning request: recorded (as `sending`) under the host's
+/// claim before the request leaves, and completed with what came back.
+public struct ProvisioningAttempt: Sendable, Hashable, Codable {
+    /// What is known about the attempt.
+    public enum Outcome: String, Sendable, Hashable, Codable {
+        /// Recorded before sending; no answer was recorded. Found by a later pass, it means the host died or lost
+        /// its claim while sending: the request may have been accepted.
+        case sending
+        /// The provisioner accepted the request (``ProvisioningAttempt/provisionerOperationID`` is set).
+        case accepted
+        /// The request certainly did not create anything (the connection was refused, or the provisioner answered
+        /// 408, 429 or 503): sending again is safe.
+        case notAccepted = "not_accepted"
+        /// The provisioner refused the request.
+        case rejected
+        /// No answer (a timeout, a connection lost after sending, an ambiguous 5xx): the request may have been
+        /// accepted.
+        case unknown
+    }
+
+    /// 1 for the first attempt of the operation.
+    public var number: Int
+    /// The pass that made the attempt.
+    public var pass: Int
+    /// The `Idempotency-Key` the request carried (the operation id).
+    public var idempotencyKey: String
+    /// When the attempt was recorded, just before sending.
+    public var startedAt: Date
+    public var outcome: Outcome
+    /// The provisioner's operation id, when it accepted the request.
+    public var provisionerOperationID: String?
+    /// The runtime id it named, if any.
+    public var runtimeID: String?
+    /// Why the attempt ended as it did, for people.
+    public var message: String?
+
+    public init(
+        number: Int,
+        pass: Int,
+        idempotencyKey: String,
+        startedAt: Date,
+        outcome: Outcome = .sending,
+        provisionerOperationID: String? = nil,
+        runtimeID: String? = nil,
+        message: String? = nil
+    ) {
+        self.number = number
+        self.pass = pass
+        self.idempotencyKey = idempotencyKey
+        self.startedAt = startedAt
+        self.outcome = outcome
+        self.provisionerOperationID = provisionerOperationID
+        self.runtimeID = runtimeID
+        self.message = message
+    }
+
+    /// Whether the request may have created a runtime nobody recorded: the attempt was sent (or being sent) and
+    /// no answer says otherwise.
+    public var mayHaveBeenAccepted: Bool { outcome == .sending || outcome == .unknown }
+
+    /// The attempts as the stores keep them: a JSON array with dates in milliseconds since 1970.
+    public static func json(_ attempts: [ProvisioningAttempt]) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .millisecondsSince1970
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(attempts), as: UTF8.self)
+    }
+
+    /// Reads what ``json(_:)`` wrote.
+    public static func attempts(json: String) throws -> [ProvisioningAttempt] {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .millisecondsSince1970
+        return try decoder.decode([ProvisioningAttempt].self, from: Data(json.utf8))
     }
 }

@@ -6,14 +6,19 @@ graphql-core, so a request that does not fit the schema gets GraphQL errors, exa
 server. Each request is appended to --log as one JSON line (headers, body, errors).
 
 Modes: normal (provisionRuntime answers InProgress; runtimeOperationStatus answers InProgress
---in-progress times, then Succeeded), flaky (the first --failures requests get HTTP 503), reject
-(provisionRuntime answers a GraphQL error), fail (runtimeOperationStatus answers Failed).
+--in-progress times, then Succeeded), flaky (the first --failures requests get HTTP 503, or
+--failure-status), reject (provisionRuntime answers a GraphQL error), fail (runtimeOperationStatus
+answers Failed), slow (the first --failures provisionRuntime calls are executed and logged, then answered
+after --delay seconds), drop (the first --failures provisionRuntime calls are executed and logged, then
+the connection is closed without an answer), poll-error (the first --failures status queries raise a
+GraphQL field error with the extensions given as JSON by --poll-error-extensions).
 The Idempotency-Key header deduplicates provisionRuntime: the same key gets the same operation.
 """
 import argparse
 import json
 import sys
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -22,7 +27,11 @@ import graphql
 parser = argparse.ArgumentParser()
 parser.add_argument("--schema", required=True)
 parser.add_argument("--log", required=True)
-parser.add_argument("--mode", default="normal", choices=["normal", "flaky", "reject", "fail"])
+parser.add_argument(
+    "--mode", default="normal", choices=["normal", "flaky", "reject", "fail", "slow", "drop", "poll-error"]
+)
+parser.add_argument("--delay", type=float, default=100)
+parser.add_argument("--poll-error-extensions", default='{"temporary": true}')
 parser.add_argument("--in-progress", type=int, default=1)
 parser.add_argument("--failures", type=int, default=2)
 parser.add_argument("--failure-status", type=int, default=503, help="the HTTP status of a flaky failure")
@@ -32,7 +41,7 @@ with open(args.schema) as f:
     schema = graphql.build_schema(f.read())
 
 lock = threading.Lock()
-state = {"requests": 0, "by_key": {}, "polls": {}}
+state = {"requests": 0, "by_key": {}, "polls": {}, "provisions": 0}
 
 
 class Root:
@@ -54,6 +63,10 @@ class Root:
             polls = state["polls"].get(id, 0) + 1
             state["polls"][id] = polls
             runtime = next((o["runtimeID"] for o in state["by_key"].values() if o["id"] == id), None)
+        if args.mode == "poll-error" and polls <= args.failures:
+            raise graphql.GraphQLError(
+                "the status store is unavailable", extensions=json.loads(args.poll_error_extensions)
+            )
         if args.mode == "fail":
             result = ("Failed", "shoot creation failed: quota exceeded")
         elif polls <= args.in_progress:
@@ -95,9 +108,23 @@ class Handler(BaseHTTPRequestHandler):
         )
         response = {"data": result.data}
         if result.errors:
-            response["errors"] = [{"message": e.message} for e in result.errors]
+            response["errors"] = [e.formatted for e in result.errors]
             entry["errors"] = response["errors"]
+        misbehave = None
+        if args.mode in ("slow", "drop") and body.get("operationName") == "ProvisionRuntime":
+            with lock:
+                state["provisions"] += 1
+                if state["provisions"] <= args.failures:
+                    misbehave = args.mode
+        entry["misbehaved"] = misbehave
+        # Logged once executed: the runtime exists at the provisioner whatever happens to the answer.
         self.log(entry)
+        if misbehave == "slow":
+            time.sleep(args.delay)
+        elif misbehave == "drop":
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
         self.reply(200, response)
 
     def log(self, entry):

@@ -7,8 +7,13 @@ import Synchronization
 final class RecordingProvisioner: ProvisionerBackend {
     private let backend: LocalProvisioner
     private let counts = Mutex((provision: 0, status: 0))
+    /// Declared as the test needs; the local provisioner underneath deduplicates either way.
+    let isIdempotent: Bool
 
-    init(_ backend: LocalProvisioner) { self.backend = backend }
+    init(_ backend: LocalProvisioner, idempotent: Bool = false) {
+        self.backend = backend
+        self.isIdempotent = idempotent
+    }
 
     var pollInterval: Duration { backend.pollInterval }
     var provisionCalls: Int { counts.withLock { $0.provision } }
