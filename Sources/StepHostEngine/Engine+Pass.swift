@@ -6,11 +6,35 @@ import StepHostStorage
 import Synchronization
 
 extension Engine {
-    /// Runs one pass of an operation this host has claimed (until `claimedUntil`), and returns the
-    /// operation as persisted after it.
-    func runPass(_ claimed: OperationRecord, claimedUntil: Date) async throws -> OperationRecord {
+    /// Runs one pass of an operation this host has claimed, and returns the operation as persisted after it.
+    /// `interrupted` is the step a previous host died in, as its claim recorded.
+    func runPass(_ claimed: OperationRecord, interrupted: RunningStep? = nil) async throws -> OperationRecord {
         var operation = claimed
-        var claimedUntil = claimedUntil
+        var resumed = ""
+        if let interrupted {
+            // The crash-loop guard: a step that took the host down is not run again forever.
+            let deaths = HostDeaths.after(operation.hostDeaths, diedIn: interrupted)
+            operation.hostDeaths = deaths
+            logger.error(
+                "\(deaths.described)",
+                metadata: ["operation": "\(operation.id)", "step": "\(interrupted.step)"]
+            )
+            if deaths.count >= options.maximumHostDeaths {
+                return try await finish(
+                    operation,
+                    state: .failed,
+                    error: LastError(
+                        step: interrupted.step,
+                        plugin: interrupted.plugin,
+                        message: "\(deaths.described); after \(options.maximumHostDeaths) deaths in a row in the "
+                            + "same step it is not run again: fix the plugin, or disable it with --disable-plugin, and "
+                            + "provision again"
+                    ),
+                    runs: []
+                )
+            }
+            resumed = " after \(deaths.described) (\(deaths.count) of \(options.maximumHostDeaths) allowed)"
+        }
         if clock.now >= operation.deadline {
             return try await failAtDeadline(
                 operation,
@@ -20,7 +44,7 @@ extension Engine {
         }
         operation.passes += 1
         operation.state = .inProgress
-        operation.description = "running pass \(operation.passes)"
+        operation.description = "running pass \(operation.passes)\(resumed)"
         operation = try await save(operation)
         let pass = operation.passes
         let steps = pipeline.steps.count
@@ -39,8 +63,22 @@ extension Engine {
                     runs: runs
                 )
             }
-            claimedUntil = try await renewClaimIfHalfUsed(operation.id, claimedUntil: claimedUntil)
             let started = clock.now
+            // Recorded with the claim (renewing it) before the step is called: if the host dies inside the step,
+            // the next host to take the operation knows which step it was.
+            let running = RunningStep(
+                step: identity.name,
+                plugin: identity.plugin?.name,
+                pluginFileHash: identity.plugin?.fileHash,
+                pass: pass,
+                startedAt: started
+            )
+            try await store.markRunning(
+                operationID: operation.id,
+                owner: owner,
+                step: running,
+                until: started.addingTimeInterval(options.lease.timeInterval)
+            )
             let clockStart = ContinuousClock.now
             let before = operation
             let checkpoints = Checkpoints(before)
@@ -66,6 +104,10 @@ extension Engine {
             let (latest, persisted) = checkpoints.state
             operation = before
             operation.version = latest.version
+            if operation.hostDeaths?.step.isSameStep(as: running) == true {
+                // The step that took hosts down returned this time: the trace is over.
+                operation.hostDeaths = nil
+            }
             let faulted = result.outcome.kind == .fault
             if !faulted {
                 input.apply(result)
@@ -251,15 +293,6 @@ extension Engine {
     struct CheckpointRefused: Error, CustomStringConvertible {
         var message: String
         var description: String { message }
-    }
-
-    /// Renews this host's claim when half its lease has passed, without touching the operation's data.
-    private func renewClaimIfHalfUsed(_ id: String, claimedUntil: Date) async throws -> Date {
-        let now = clock.now
-        guard claimedUntil.timeIntervalSince(now) < options.lease.timeInterval / 2 else { return claimedUntil }
-        let until = now.addingTimeInterval(options.lease.timeInterval)
-        try await store.renewClaim(operationID: id, owner: owner, until: until)
-        return until
     }
 
     /// Saves the operation's data (optimistic on its version, refused if this host lost its claim).

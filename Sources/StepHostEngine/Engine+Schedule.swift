@@ -77,9 +77,8 @@ extension Engine {
                         limit: workers - running,
                         id: id
                     )
-                    let claimedUntil = now.addingTimeInterval(options.lease.timeInterval)
                     for operation in claimed {
-                        group.addTask { try await self.runClaimed(operation, claimedUntil: claimedUntil) }
+                        group.addTask { try await self.runClaimed(operation) }
                     }
                     running += claimed.count
                     // Nothing more is due now, except what the running passes may leave due (an abandoned pass).
@@ -118,9 +117,10 @@ extension Engine {
     }
 
     /// One pass; `false` when it was abandoned because someone else wrote the operation or took it over.
-    private func runClaimed(_ operation: OperationRecord, claimedUntil: Date) async throws -> Bool {
+    private func runClaimed(_ claimed: ClaimedOperation) async throws -> Bool {
+        let operation = claimed.operation
         do {
-            _ = try await runPass(operation, claimedUntil: claimedUntil)
+            _ = try await runPass(operation, interrupted: claimed.interrupted)
             return true
         } catch let error as StorageError where error.code == .conflict || error.code == .claimLost {
             // Their write stands; this pass stops here without writing anything more. After a conflict this host

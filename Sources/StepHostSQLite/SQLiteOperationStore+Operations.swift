@@ -151,11 +151,12 @@ extension SQLiteOperationStore {
         lease: Duration,
         limit: Int,
         id: String?
-    ) async throws -> [OperationRecord] {
+    ) async throws -> [ClaimedOperation] {
         try await guarded {
             try await pool.write { db in
                 var sql = """
-                    SELECT operations.*, claims.owner AS claim_owner, claims.expires_at AS claim_expires_at
+                    SELECT operations.*, claims.owner AS claim_owner, claims.expires_at AS claim_expires_at,
+                        claims.running_step AS claim_running_step
                     FROM operations LEFT JOIN claims ON claims.operation_id = operations.id
                     WHERE operations.state IN ('pending', 'in_progress') AND operations.next_pass_at <= ?
                     """
@@ -166,10 +167,11 @@ extension SQLiteOperationStore {
                 }
                 sql += " ORDER BY operations.next_pass_at, operations.id"
                 let expiresAt = Self.milliseconds(now.addingTimeInterval(lease.timeInterval))
-                var claimed: [OperationRecord] = []
+                var claimed: [ClaimedOperation] = []
                 for row in try Row.fetchAll(db, sql: sql, arguments: arguments) {
                     guard claimed.count < limit else { break }
                     let operation = try Self.record(row)
+                    var interrupted: RunningStep?
                     if let holder: String = row["claim_owner"] {
                         let current = Claim(
                             operationID: operation.id,
@@ -177,18 +179,65 @@ extension SQLiteOperationStore {
                             expiresAt: Self.date(row["claim_expires_at"])
                         )
                         guard current.isFree(at: now) else { continue }
+                        interrupted = try Self.runningStep(row["claim_running_step"], operationID: operation.id)
                     }
                     try db.execute(
                         sql: """
-                            INSERT INTO claims (operation_id, owner, expires_at) VALUES (?, ?, ?)
-                            ON CONFLICT (operation_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+                            INSERT INTO claims (operation_id, owner, expires_at, running_step) VALUES (?, ?, ?, NULL)
+                            ON CONFLICT (operation_id) DO UPDATE SET owner = excluded.owner,
+                                expires_at = excluded.expires_at, running_step = NULL
                             """,
                         arguments: [operation.id, owner.description, expiresAt]
                     )
-                    claimed.append(operation)
+                    claimed.append(ClaimedOperation(operation, interrupted: interrupted))
                 }
                 return claimed
             }
+        }
+    }
+
+    public func markRunning(operationID: String, owner: ClaimOwner, step: RunningStep, until: Date) async throws {
+        let running = try step.json()
+        try await guarded {
+            try await pool.writeWithoutTransaction { db in
+                // This record only has to outlive the host process, not the machine: it is committed without
+                // waiting for the disk (the next FULL commit syncs it along), which keeps a step's cost at one
+                // synced commit. The writer is back at FULL before anything else can use it.
+                try db.execute(sql: "PRAGMA synchronous = OFF")
+                let changed: Int
+                do {
+                    try db.execute(
+                        sql: "UPDATE claims SET expires_at = ?, running_step = ? WHERE operation_id = ? AND owner = ?",
+                        arguments: [Self.milliseconds(until), running, operationID, owner.description]
+                    )
+                    changed = db.changesCount
+                } catch {
+                    try db.execute(sql: "PRAGMA synchronous = FULL")
+                    throw error
+                }
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                guard changed == 1 else {
+                    let holder = try String.fetchOne(
+                        db,
+                        sql: "SELECT owner FROM claims WHERE operation_id = ?",
+                        arguments: [operationID]
+                    )
+                    throw StorageError.claimLost(operationID: operationID, owner: owner, holder: holder)
+                }
+            }
+        }
+    }
+
+    static func runningStep(_ json: String?, operationID: String) throws -> RunningStep? {
+        guard let json else { return nil }
+        do {
+            return try RunningStep(json: json)
+        } catch {
+            throw StorageError(
+                .corrupt,
+                "the running step recorded with the claim on operation \(operationID) is not valid",
+                cause: "\(error)"
+            )
         }
     }
 
@@ -227,13 +276,14 @@ extension SQLiteOperationStore {
             try await pool.read { db in
                 try Row.fetchOne(
                     db,
-                    sql: "SELECT owner, expires_at FROM claims WHERE operation_id = ?",
+                    sql: "SELECT owner, expires_at, running_step FROM claims WHERE operation_id = ?",
                     arguments: [operationID]
                 ).map { row in
                     Claim(
                         operationID: operationID,
                         owner: ClaimOwner(row["owner"]),
-                        expiresAt: Self.date(row["expires_at"])
+                        expiresAt: Self.date(row["expires_at"]),
+                        running: try Self.runningStep(row["running_step"], operationID: operationID)
                     )
                 }
             }
@@ -307,7 +357,7 @@ extension SQLiteOperationStore {
         "id", "instance_id", "type", "state", "description", "created_at", "updated_at", "version", "passes",
         "next_pass_at", "deadline", "runtime_id", "provisioner_operation_id", "last_error_step",
         "last_error_plugin", "last_error_message", "parameters", "fields", "provisioning_request",
-        "dropped_step_runs", "provisioning_attempts",
+        "dropped_step_runs", "provisioning_attempts", "host_deaths",
     ]
 
     static func values(_ operation: OperationRecord) throws -> [(any DatabaseValueConvertible)?] {
@@ -318,7 +368,7 @@ extension SQLiteOperationStore {
             operation.runtime.provisionerOperationID, operation.lastError?.step, operation.lastError?.plugin,
             operation.lastError?.message, operation.parameters.json, JSONText.object(operation.fields),
             operation.runtime.provisioningRequest, operation.droppedStepRuns,
-            try ProvisioningAttempt.json(operation.runtime.attempts),
+            try ProvisioningAttempt.json(operation.runtime.attempts), try operation.hostDeaths?.json(),
         ]
     }
 
@@ -373,6 +423,17 @@ extension SQLiteOperationStore {
         }
         operation.fields = try JSONText.members(of: row["fields"])
         operation.droppedStepRuns = row["dropped_step_runs"]
+        if let deaths: String = row["host_deaths"] {
+            do {
+                operation.hostDeaths = try HostDeaths(json: deaths)
+            } catch {
+                throw StorageError(
+                    .corrupt,
+                    "the stored host deaths of operation \(id) are not valid",
+                    cause: "\(error)"
+                )
+            }
+        }
         return operation
     }
 

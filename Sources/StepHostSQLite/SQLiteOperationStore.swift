@@ -238,11 +238,14 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
         migrator.registerMigration("v3") { db in
             try db.execute(sql: "ALTER TABLE operations ADD COLUMN dropped_step_runs INTEGER NOT NULL DEFAULT 0")
         }
-        // v4: create_runtime records every attempt to send its request before sending it, and the answer after.
-        // An operation from before that records its one accepted request as attempt 1.
+        // v4: create_runtime records every attempt to send its request before sending it, and the answer after
+        // (an operation from before records its one accepted request as attempt 1). A claim records the step its
+        // host is running; an operation, the hosts that died in one of its steps.
         migrator.registerMigration("v4") { db in
             try db.execute(
                 sql: """
+                    ALTER TABLE claims ADD COLUMN running_step TEXT CHECK (running_step IS NULL OR json_valid(running_step));
+                    ALTER TABLE operations ADD COLUMN host_deaths TEXT CHECK (host_deaths IS NULL OR json_valid(host_deaths));
                     ALTER TABLE operations ADD COLUMN provisioning_attempts TEXT NOT NULL DEFAULT '[]'
                         CHECK (json_valid(provisioning_attempts));
                     UPDATE operations SET provisioning_attempts = json_array(json_object(

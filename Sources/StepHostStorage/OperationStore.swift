@@ -46,14 +46,23 @@ public protocol OperationStore: Sendable {
     ///
     /// A claim is free when there is none, when its lease ran out, or when its owner is a process of this host
     /// that no longer runs. An operation `owner` holds already is not claimed again: that host is running a
-    /// pass of it.
+    /// pass of it. When the replaced claim had a step recorded as running (``markRunning(operationID:owner:step:until:)``),
+    /// its host died (or stopped) inside that step: the result says which.
     func claimDue(
         now: Date,
         owner: ClaimOwner,
         lease: Duration,
         limit: Int,
         id: String?
-    ) async throws -> [OperationRecord]
+    ) async throws -> [ClaimedOperation]
+
+    /// Records that `owner` is about to run `step` of the operation, and extends its claim until `until`, in
+    /// one write to the claim (never to the operation's data). The record is replaced by the next step's and
+    /// dropped with the claim. It must survive the death of the host process, not a power loss, so stores may
+    /// write it without forcing it to disk.
+    ///
+    /// - Throws: `.claimLost` when `owner` does not hold the claim (any more).
+    func markRunning(operationID: String, owner: ClaimOwner, step: RunningStep, until: Date) async throws
 
     /// Extends `owner`'s claim on the operation until `until`.
     ///
@@ -87,16 +96,19 @@ public enum StepHistory {
     public static let keptPasses = 20
 }
 
-/// Which host works on an operation, and until when its lease holds.
+/// Which host works on an operation, until when its lease holds, and which step it last started.
 public struct Claim: Sendable, Hashable {
     public var operationID: String
     public var owner: ClaimOwner
     public var expiresAt: Date
+    /// The step the owner recorded as running last, if any.
+    public var running: RunningStep?
 
-    public init(operationID: String, owner: ClaimOwner, expiresAt: Date) {
+    public init(operationID: String, owner: ClaimOwner, expiresAt: Date, running: RunningStep? = nil) {
         self.operationID = operationID
         self.owner = owner
         self.expiresAt = expiresAt
+        self.running = running
     }
 
     /// Whether another claim may replace this one at `now`: its lease ran out or its owner is gone. Not
@@ -104,6 +116,20 @@ public struct Claim: Sendable, Hashable {
     public func isFree(at now: Date) -> Bool {
         expiresAt < now || owner.isDeadLocalProcess
     }
+}
+
+/// An operation a host claimed, and the step a previous host died in, if the claim it replaced says so.
+public struct ClaimedOperation: Sendable, Hashable {
+    public var operation: OperationRecord
+    /// The step the replaced claim's host had recorded as running: it never returned.
+    public var interrupted: RunningStep?
+
+    public init(_ operation: OperationRecord, interrupted: RunningStep? = nil) {
+        self.operation = operation
+        self.interrupted = interrupted
+    }
+
+    public var id: String { operation.id }
 }
 
 /// The embedded local provisioner's own records: the requests it received, one per operation.

@@ -68,6 +68,14 @@ struct EngineOptionsGroup: ParsableArguments {
     @Option(help: "Operations processed at once (1 to 256).")
     var workers: Int = 4
 
+    @Option(
+        help: ArgumentHelp(
+            "How many times in a row a host may die while running the same step of an operation (a crashing plugin) "
+                + "before the next host fails the operation instead of running that step again (1 to 100)."
+        )
+    )
+    var maxHostDeaths: Int = 3
+
     func validate() throws {
         if provisioner == .http && provisionerURL == nil {
             throw ValidationError(
@@ -99,6 +107,9 @@ struct EngineOptionsGroup: ParsableArguments {
         guard (1...256).contains(workers) else {
             throw ValidationError("--workers must be a whole number from 1 to 256; got \(workers)")
         }
+        guard (1...100).contains(maxHostDeaths) else {
+            throw ValidationError("--max-host-deaths must be a whole number from 1 to 100; got \(maxHostDeaths)")
+        }
     }
 
     private static func check(
@@ -128,6 +139,7 @@ struct EngineOptionsGroup: ParsableArguments {
         engine.minimumRetryDelay = .seconds(fractional: minimumRetryDelay)
         engine.lease = .seconds(fractional: lease)
         engine.workers = workers
+        engine.maximumHostDeaths = maxHostDeaths
         let backend: HostConfiguration.Provisioner =
             switch provisioner {
             case .local: .local

@@ -32,8 +32,23 @@ enum OperationView {
         return object
     }
 
-    static func detail(_ operation: OperationRecord, runs: [StepRun]) -> [String: Any] {
+    static func detail(_ operation: OperationRecord, runs: [StepRun], claim: Claim? = nil) -> [String: Any] {
         var object = summary(operation)
+        if let deaths = operation.hostDeaths {
+            object["host_deaths"] = [
+                "count": deaths.count, "step": deaths.step.step, "plugin": deaths.step.plugin as Any,
+                "plugin_file_sha256": deaths.step.pluginFileHash as Any, "pass": deaths.step.pass,
+                "message": deaths.described,
+            ]
+        }
+        if let claim, let running = claim.running {
+            let died = claim.isFree(at: Date())
+            object["running_step"] = [
+                "step": running.step, "plugin": running.plugin as Any, "pass": running.pass,
+                "started_at": timestamp(running.startedAt), "host": claim.owner.description,
+                "host_died": died, "message": runningLine(running, claim: claim, died: died),
+            ]
+        }
         object["parameters"] = parse(operation.parameters.json)
         object["fields"] = operation.fields.mapValues(parse)
         object["provisioning_request"] = operation.runtime.provisioningRequest.map(parse)
@@ -67,7 +82,15 @@ enum OperationView {
         return object
     }
 
-    static func text(_ operation: OperationRecord, runs: [StepRun]) -> String {
+    /// What the claim says about the step running now, or the one its host died in.
+    static func runningLine(_ running: RunningStep, claim: Claim, died: Bool) -> String {
+        died
+            ? "the host died while running \(running.described), pass \(running.pass) (host \(claim.owner)); the next "
+                + "`stephost run` takes the operation over"
+            : "\(running.described), pass \(running.pass), since \(timestamp(running.startedAt)) on host \(claim.owner)"
+    }
+
+    static func text(_ operation: OperationRecord, runs: [StepRun], claim: Claim? = nil) -> String {
         var lines = [
             "operation    \(operation.id)",
             "instance     \(operation.instanceID)",
@@ -83,6 +106,13 @@ enum OperationView {
             "provisioner  \(operation.runtime.provisionerOperationID ?? "-")",
             "version      \(operation.version)",
         ]
+        if let claim, let running = claim.running {
+            let died = claim.isFree(at: Date())
+            lines.append("\(died ? "interrupted " : "running     ") \(runningLine(running, claim: claim, died: died))")
+        }
+        if let deaths = operation.hostDeaths {
+            lines.append("host deaths  \(deaths.described)")
+        }
         if let error = operation.lastError {
             lines.append(
                 "last error   step \(error.step)\(error.plugin.map { " (plugin \($0))" } ?? ""): \(error.message)"

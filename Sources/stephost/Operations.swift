@@ -62,10 +62,11 @@ struct Operations: AsyncParsableCommand {
                 throw ExitStatus.notFound
             }
             let runs = try await store.stepRuns(operationID: id)
+            let claim = operation.state.isFinal ? nil : try await store.claim(operationID: id)
             print(
                 json
-                    ? try OperationView.render(OperationView.detail(operation, runs: runs))
-                    : OperationView.text(operation, runs: runs)
+                    ? try OperationView.render(OperationView.detail(operation, runs: runs, claim: claim))
+                    : OperationView.text(operation, runs: runs, claim: claim)
             )
         }
     }

@@ -482,7 +482,8 @@ struct EngineSemanticsTests {
         let created = try await harness.create()
         let mine = ClaimOwner("this-host:1:1")
         let claimed = try #require(
-            try await store.claimDue(now: clock.now, owner: mine, lease: .seconds(60), limit: 1, id: created.id).first
+            try await store.claimDue(now: clock.now, owner: mine, lease: .seconds(60), limit: 1, id: created.id).first?
+                .operation
         )
         clock.advance(by: 61)
         _ = try await store.claimDue(
@@ -544,6 +545,77 @@ struct EngineSemanticsTests {
             #expect(operation.lastError?.message.contains("attempt 1") == true)
             #expect(operation.lastError?.message.contains("may have been accepted") == true)
         }
+    }
+
+    /// The crash-loop guard counts deaths in a row in the same step, up to the limit in the options: a death in
+    /// another step starts again at 1, and a run of the step that returns ends the trace.
+    @Test func hostDeathsAreCountedInARowPerStepUpToTheLimit() async throws {
+        let store = InMemoryOperationStore()
+        let clock = TestClock()
+        let first = ScriptedStep.done("first", weight: 10)
+        let second = ScriptedStep.done("second", weight: 20)
+        let harness = Harness(
+            store: store,
+            clock: clock,
+            [first, second],
+            options: Self.options { $0.maximumHostDeaths = 2 }
+        )
+        let dead = ClaimOwner("\(ProcessInfo.processInfo.hostName):999999:1")
+        func running(_ step: ScriptedStep) -> RunningStep {
+            RunningStep(
+                step: step.identity.name,
+                plugin: step.identity.plugin?.name,
+                pluginFileHash: step.identity.plugin?.fileHash,
+                pass: 1,
+                startedAt: clock.now
+            )
+        }
+        /// An operation whose earlier hosts died `earlier` times in `before`, and whose last host just died in
+        /// `step`.
+        func operation(
+            diedIn step: ScriptedStep,
+            after earlier: Int,
+            in before: ScriptedStep
+        ) async throws
+            -> String
+        {
+            var created = try await harness.create()
+            if earlier > 0 { created.hostDeaths = HostDeaths(step: running(before), count: earlier) }
+            created = try await store.save(created)
+            let claimed = try await store.claimDue(
+                now: clock.now,
+                owner: dead,
+                lease: .seconds(600),
+                limit: 1,
+                id: created.id
+            )
+            try #require(claimed.count == 1)
+            try await store.markRunning(operationID: created.id, owner: dead, step: running(step), until: clock.now)
+            return created.id
+        }
+
+        // One more death in the same step reaches the limit: the operation fails without running the step again.
+        let looping = try await operation(diedIn: second, after: 1, in: second)
+        try await harness.engine.runDue(only: looping)
+        let failed = try await harness.stored(looping)
+        #expect(failed.state == .failed)
+        #expect(failed.hostDeaths?.count == 2)
+        #expect(failed.lastError?.step == "second")
+        #expect(
+            failed.lastError?.message.hasPrefix(
+                "the host died while running step second of plugin second, pass 1 (2 times"
+            ) == true
+        )
+        #expect(first.calls.count == 0 && second.calls.count == 0)
+
+        // A death in another step counts from 1: below the limit, the pass runs, and the step returning ends the
+        // trace.
+        let moved = try await operation(diedIn: second, after: 1, in: first)
+        let succeeded = try await harness.engine.runToCompletion(operationID: moved)
+        #expect(succeeded.state == .succeeded)
+        #expect(succeeded.hostDeaths == nil)
+        #expect(succeeded.passes == 1)
+        #expect(second.calls.count == 1)
     }
 
     /// Between steps, a pass renews its claim once half the lease is used, and renewing never touches the

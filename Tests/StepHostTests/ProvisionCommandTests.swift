@@ -383,6 +383,49 @@ struct ProvisionCommandTests {
         #expect(sent == 1)
     }
 
+    /// A step that takes the host down leaves a trace: the claim names the step, `operations show` says the host
+    /// died in it, each later run counts the death, and the third death in a row fails the operation instead of
+    /// crashing the host forever.
+    @Test func crashLoopIsTracedAndEndsAfterThreeDeaths() throws {
+        let harness = try EngineHarness()
+        try harness.addFixture("crasher", mode: 28, weight: 20)
+        let first = try stephost(harness, ["provision", "--parameters", #"{"name":"crash-loop"}"#])
+        #expect(first.status == 128 + SIGSEGV || first.status == SIGSEGV, "\(first.stdout)\(first.stderr)")
+        let id = try #require(first.stdout.split(separator: " ").dropFirst().first.map(String.init))
+
+        let shown = try stephost(harness, ["operations", "show", id])
+        #expect(
+            shown.stdout.contains(
+                "interrupted  the host died while running step crasher_step of plugin crasher, pass 1"
+            ),
+            "\(shown.stdout)"
+        )
+        let detail = try json(try stephost(harness, ["operations", "show", id, "--json"]).stdout)
+        #expect((detail["running_step"] as? [String: Any])?["host_died"] as? Bool == true)
+
+        for death in 2...3 {
+            let again = try stephost(harness, ["run"])
+            #expect(again.status != 0 && again.status != 1, "run \(death) should have crashed: \(again.stdout)")
+            let trace = try json(try stephost(harness, ["operations", "show", id, "--json"]).stdout)
+            #expect((trace["host_deaths"] as? [String: Any])?["count"] as? Int == death - 1)
+            #expect((trace["description"] as? String)?.contains("(\(death - 1) of 3 allowed)") == true)
+        }
+        let last = try stephost(harness, ["run"])
+        #expect(last.status == 1, "\(last.stdout)\(last.stderr)")
+        let failed = try json(try stephost(harness, ["operations", "show", id, "--json"]).stdout)
+        #expect(failed["state"] as? String == "failed")
+        let error = try #require(failed["last_error"] as? [String: Any])
+        #expect(error["step"] as? String == "crasher_step")
+        #expect(error["plugin"] as? String == "crasher")
+        #expect(
+            (error["message"] as? String)?.hasPrefix(
+                "the host died while running step crasher_step of plugin crasher, pass 3 (3 times in a row); after 3 "
+            ) == true,
+            "\(error)"
+        )
+        #expect((failed["host_deaths"] as? [String: Any])?["count"] as? Int == 3)
+    }
+
     /// Starts `stephost provision` as a child process and waits until its operation has the custom field
     /// `field` (a step's checkpoint); returns the host and a read-only reader of its database.
     func provisionInBackground(

@@ -76,7 +76,30 @@ struct StorageTests {
         let path = directory.file("db.sqlite").path
         #expect(try await SQLiteOperationStore(path: path).writerSynchronousMode() == 2)
         // And on a file that exists already (a second open takes the same path through GRDB).
-        #expect(try await SQLiteOperationStore(path: path, mode: .existing).writerSynchronousMode() == 2)
+        let store = try SQLiteOperationStore(path: path, mode: .existing)
+        #expect(try await store.writerSynchronousMode() == 2)
+        // The running-step record is written with synchronous=OFF; the writer is back at FULL after it, also
+        // when the write is refused.
+        let now = Date()
+        try await store.create(
+            OperationRecord(
+                id: "op-1",
+                instanceID: "i",
+                description: "d",
+                createdAt: now,
+                deadline: now.addingTimeInterval(60),
+                parameters: try ProvisioningParameters(json: #"{"name":"x"}"#)
+            )
+        )
+        let owner = ClaimOwner("host-a:1:1")
+        _ = try await store.claimDue(now: now, owner: owner, lease: .seconds(60), limit: 1, id: nil)
+        let step = RunningStep(step: "s", plugin: nil, pluginFileHash: nil, pass: 1, startedAt: now)
+        try await store.markRunning(operationID: "op-1", owner: owner, step: step, until: now.addingTimeInterval(60))
+        #expect(try await store.writerSynchronousMode() == 2)
+        await #expect(throws: StorageError.self) {
+            try await store.markRunning(operationID: "op-1", owner: ClaimOwner("b:2:2"), step: step, until: now)
+        }
+        #expect(try await store.writerSynchronousMode() == 2)
     }
 
     @Test func corruptFileIsReportedAndLeftUntouched() throws {
@@ -170,7 +193,7 @@ struct StorageTests {
         let owner = ClaimOwner("new-host:1:1")
         let claimed = try await store.claimDue(now: later, owner: owner, lease: .seconds(60), limit: 5, id: nil)
         #expect(claimed.map(\.id) == ["op-parked"])
-        var next = claimed[0]
+        var next = claimed[0].operation
         next.passes += 1
         #expect(try await store.save(next, stepRuns: [], claim: owner, releasingClaim: true).version == 8)
         let columns = try await DatabaseQueue(path: path).read { db in try db.columns(in: "operations").map(\.name) }

@@ -38,9 +38,30 @@ struct StoreConformanceTests {
         let store = subject.store
         var operation = try newOperation()
         operation.fields = ["list": "[1,2,3]", "nested": #"{"a":{"b":null}}"#, "text": #""quote \" and \\ slash""#]
-        operation.runtime = RuntimeRecord(provisionerOperationID: "p-1", runtimeID: "r-1", provisioningRequest: "{}")
+        operation.runtime = RuntimeRecord(
+            provisionerOperationID: "p-1",
+            runtimeID: "r-1",
+            provisioningRequest: "{}",
+            attempts: [
+                ProvisioningAttempt(number: 1, pass: 1, idempotencyKey: "op-1", startedAt: Self.now, outcome: .unknown),
+                ProvisioningAttempt(
+                    number: 2,
+                    pass: 2,
+                    idempotencyKey: "op-1",
+                    startedAt: Self.now.addingTimeInterval(1),
+                    outcome: .accepted,
+                    provisionerOperationID: "p-1",
+                    runtimeID: "r-1",
+                    message: "accepted \"quoted\""
+                ),
+            ]
+        )
         operation.lastError = LastError(step: "s", plugin: nil, message: "m")
         operation.passes = 3
+        operation.hostDeaths = HostDeaths(
+            step: RunningStep(step: "s", plugin: "p", pluginFileHash: "ab", pass: 2, startedAt: Self.now),
+            count: 2
+        )
         try await store.create(operation)
         #expect(try await store.operation(id: "op-1") == operation)
         #expect(try await store.operation(id: "absent") == nil)
@@ -237,6 +258,44 @@ struct StoreConformanceTests {
         #expect(try await store.claim(operationID: "orphan")?.owner == Self.me)
     }
 
+    /// The step a host records before running it stays with its claim; whoever takes the claim over learns it
+    /// (the host died in that step), and a claim taken fresh or after a released one carries none.
+    @Test(arguments: Kind.allCases)
+    func runningStepRecordedWithTheClaimIsHandedToTheHostThatTakesItOver(kind: Kind) async throws {
+        let subject = try Subject(kind)
+        defer { _ = subject }
+        let store = subject.store
+        try await store.create(try newOperation())
+        let first = try await store.claimDue(now: Self.now, owner: Self.me, lease: .seconds(60), limit: 1, id: nil)
+        #expect(first.map(\.interrupted) == [nil])
+        let version = try #require(try await store.operation(id: "op-1")).version
+        let step = RunningStep(step: "deploy", plugin: "team", pluginFileHash: "cafe", pass: 1, startedAt: Self.now)
+        let until = Self.now.addingTimeInterval(90)
+        try await store.markRunning(operationID: "op-1", owner: Self.me, step: step, until: until)
+        #expect(
+            try await store.claim(operationID: "op-1")
+                == Claim(operationID: "op-1", owner: Self.me, expiresAt: until, running: step)
+        )
+        #expect(try await store.operation(id: "op-1")?.version == version)
+        let refused = try await #require(throws: StorageError.self) {
+            try await store.markRunning(operationID: "op-1", owner: Self.other, step: step, until: until)
+        }
+        #expect(refused.code == .claimLost)
+
+        // The lease (extended by the record) runs out: the next host learns where the first one stopped.
+        let later = until.addingTimeInterval(1)
+        let taken = try await store.claimDue(now: later, owner: Self.other, lease: .seconds(60), limit: 1, id: nil)
+        #expect(taken.map(\.interrupted) == [step])
+        #expect(try await store.claim(operationID: "op-1")?.running == nil)
+
+        // Released with the pass's last save, the claim and its record are gone.
+        var operation = try #require(taken.first?.operation)
+        operation.nextPassAt = later
+        _ = try await store.save(operation, stepRuns: [], claim: Self.other, releasingClaim: true)
+        let again = try await store.claimDue(now: later, owner: Self.me, lease: .seconds(60), limit: 1, id: nil)
+        #expect(again.map(\.interrupted) == [nil])
+    }
+
     @Test(arguments: Kind.allCases)
     func claimsNeverChangeTheOperationsVersion(kind: Kind) async throws {
         let subject = try Subject(kind)
@@ -259,7 +318,8 @@ struct StoreConformanceTests {
         let store = subject.store
         try await store.create(try newOperation())
         var mine = try #require(
-            try await store.claimDue(now: Self.now, owner: Self.me, lease: .seconds(60), limit: 1, id: nil).first
+            try await store.claimDue(now: Self.now, owner: Self.me, lease: .seconds(60), limit: 1, id: nil).first?
+                .operation
         )
         mine = try await store.save(mine, stepRuns: [], claim: Self.me, releasingClaim: false)
         // The lease runs out and another host takes the operation over.
@@ -287,7 +347,8 @@ struct StoreConformanceTests {
         let store = subject.store
         try await store.create(try newOperation())
         var claimed = try #require(
-            try await store.claimDue(now: Self.now, owner: Self.me, lease: .seconds(60), limit: 1, id: nil).first
+            try await store.claimDue(now: Self.now, owner: Self.me, lease: .seconds(60), limit: 1, id: nil).first?
+                .operation
         )
         claimed.state = .succeeded
         _ = try await store.save(claimed, stepRuns: [], claim: Self.me, releasingClaim: true)

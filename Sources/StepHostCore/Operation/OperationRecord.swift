@@ -57,6 +57,9 @@ public struct OperationRecord: Sendable, Hashable {
     /// How many step runs the store dropped from the history (see `StepHistory`), between the first pass
     /// and the most recent ones.
     public var droppedStepRuns: Int
+    /// Hosts that died while running a step of this operation, in a row in the same step; `nil` when the last
+    /// pass that reached a step's end had no such death.
+    public var hostDeaths: HostDeaths?
 
     public init(
         id: String,
@@ -83,6 +86,7 @@ public struct OperationRecord: Sendable, Hashable {
         self.parameters = parameters
         self.fields = [:]
         self.droppedStepRuns = 0
+        self.hostDeaths = nil
     }
 
     /// Applies what a step wrote: custom fields in the order the step set them, and runtime facts.

@@ -60,7 +60,7 @@
 // first pass set "long_started", checkpoint and block for 3 s, 21 to 24 set a field to a value nested 512
 // deep, one with a byte-order mark, one in UTF-16, one of 70 KiB, 25 keep the call's context and use it in
 // the next call, 26 use the call's context from a thread of its own, 27 log 3000 debug and 1500 error lines,
-// then checkpoint.
+// then checkpoint, 28 take the host down with a bad write (SIGSEGV) while the step runs.
 #ifndef RUN_MODE
 #define RUN_MODE 0
 #endif
@@ -217,6 +217,11 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
         pthread_join(thread, NULL);
         return use.status == STEPHOST_STATUS_OK ? 9 : STEPHOST_OUTCOME_DONE;
     }
+    case 28:
+        // A step that crashes the process it runs in: a real bad write (raise() would only report it, since
+        // the Swift runtime's backtracer handles a raised signal and returns).
+        *(volatile int *)(uintptr_t)pass_number(call) = 1;
+        return STEPHOST_OUTCOME_DONE;
     case 27:
         // A chatty step: 3000 debug lines and 1500 error lines, then a checkpoint, then done.
         for (int i = 0; i < 3000; i++) s->log(call->ctx, STEPHOST_LOG_DEBUG, "debug line", 10);

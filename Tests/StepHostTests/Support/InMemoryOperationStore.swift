@@ -64,22 +64,30 @@ actor InMemoryOperationStore: OperationStore, LocalProvisioningRecords {
 
     func stepRuns(operationID: String) throws -> [StepRun] { runs.filter { $0.operationID == operationID } }
 
-    func claimDue(now: Date, owner: ClaimOwner, lease: Duration, limit: Int, id: String?) throws -> [OperationRecord] {
+    func claimDue(now: Date, owner: ClaimOwner, lease: Duration, limit: Int, id: String?) throws -> [ClaimedOperation] {
         let due = operations.values.filter {
             !$0.state.isFinal && ($0.nextPassAt.map { Self.milliseconds($0) <= Self.milliseconds(now) } ?? false)
                 && (id == nil || $0.id == id)
         }.sorted { ($0.nextPassAt!, $0.id) < ($1.nextPassAt!, $1.id) }
-        var claimed: [OperationRecord] = []
+        var claimed: [ClaimedOperation] = []
         for operation in due where claimed.count < limit {
             if let current = claims[operation.id], !current.isFree(at: now) { continue }
+            let interrupted = claims[operation.id]?.running
             claims[operation.id] = Claim(
                 operationID: operation.id,
                 owner: owner,
                 expiresAt: Self.milliseconds(now.addingTimeInterval(lease.timeInterval))
             )
-            claimed.append(operation)
+            claimed.append(ClaimedOperation(operation, interrupted: interrupted))
         }
         return claimed
+    }
+
+    func markRunning(operationID: String, owner: ClaimOwner, step: RunningStep, until: Date) throws {
+        try renewClaim(operationID: operationID, owner: owner, until: until)
+        var running = step
+        running.startedAt = Self.milliseconds(step.startedAt)
+        claims[operationID]?.running = running
     }
 
     func renewClaim(operationID: String, owner: ClaimOwner, until: Date) throws {
