@@ -11,6 +11,13 @@
 
 #define LITERAL(s) (s), (sizeof(s) - 1)
 
+// Whether the host's call holds everything ABI 1.0 has. A newer host's larger structs are fine: this plugin
+// reads only the 1.0 fields, which keep their place (stephost.h, STRUCT GROWTH).
+static bool call_is_complete(const stephost_step_call *call) {
+    return call->struct_size >= STEPHOST_SIZE_THROUGH(stephost_step_call, services) && call->services != NULL &&
+           call->services->struct_size >= STEPHOST_SIZE_THROUGH(stephost_call_services, set_error);
+}
+
 static void say(const stephost_step_call *call, stephost_log_level level, const char *text) {
     call->services->log(call->ctx, level, text, strlen(text));
 }
@@ -18,6 +25,7 @@ static void say(const stephost_step_call *call, stephost_log_level level, const 
 // Weight 30: before create_runtime. Adds the monitoring component's overrides on every pass.
 static stephost_outcome configure_monitoring(void *step_ctx, const stephost_step_call *call) {
     (void)step_ctx;
+    if (!call_is_complete(call)) return STEPHOST_OUTCOME_FAIL;
     const stephost_call_services *s = call->services;
     if (s->add_component_override(call->ctx, LITERAL("monitoring"), LITERAL("retention"), LITERAL("7d"), 0) != 0 ||
         s->add_component_override(
@@ -48,6 +56,7 @@ static bool field_is_true(const stephost_step_call *call, const char *key) {
 // next pass finds the probe recorded in the operation and finishes.
 static stephost_outcome verify_monitoring(void *step_ctx, const stephost_step_call *call) {
     (void)step_ctx;
+    if (!call_is_complete(call)) return STEPHOST_OUTCOME_FAIL;
     const stephost_call_services *s = call->services;
     if (field_is_true(call, "monitoring_probe_started")) {
         say(call, STEPHOST_LOG_INFO, "monitoring answered the probe");
@@ -80,19 +89,38 @@ static const stephost_step_descriptor verify_step = {
 
 static const stephost_step_descriptor *const steps[] = {&configure_step, &verify_step};
 
+// Reports `message` through the host's services, if the offer holds them and they hold report_error.
+static void report(const stephost_host_offer *offer, const char *message, size_t length) {
+    if (offer->struct_size < STEPHOST_SIZE_THROUGH(stephost_host_offer, services) || offer->services == NULL ||
+        offer->services->struct_size < STEPHOST_SIZE_THROUGH(stephost_host_services, report_error)) {
+        return;
+    }
+    offer->services->report_error(offer->services->ctx, message, length);
+}
+
 __attribute__((visibility("default"))) stephost_status stephost_plugin_init(
     const stephost_host_offer *offer, stephost_plugin_descriptor *descriptor) {
-    const uint32_t wanted = STEPHOST_ABI_VERSION(STEPHOST_ABI_CURRENT_MAJOR, STEPHOST_ABI_CURRENT_MINOR);
-    if (offer == NULL || offer->struct_size < sizeof(stephost_host_offer) || wanted < offer->abi_min ||
-        wanted > offer->abi_max) {
-        if (offer != NULL && offer->services != NULL) {
-            offer->services->report_error(
-                offer->services->ctx, LITERAL("monitoring supports ABI 1.0 only; rebuild it for this host"));
-        }
+    // The offer is read as ABI 1.0 has it; a newer host's larger offer is fine.
+    if (offer == NULL || offer->struct_size < STEPHOST_SIZE_THROUGH(stephost_host_offer, services)) {
         return STEPHOST_STATUS_ERROR;
     }
-    if (descriptor->struct_size < sizeof(stephost_plugin_descriptor)) return STEPHOST_STATUS_ERROR;
-    descriptor->struct_size = sizeof(stephost_plugin_descriptor);
+    // The highest version both sides know: this header's, or the host's highest of the same major. The plugin
+    // uses only ABI 1.0's fields, so any 1.x will do.
+    uint32_t wanted = STEPHOST_ABI_VERSION(STEPHOST_ABI_CURRENT_MAJOR, STEPHOST_ABI_CURRENT_MINOR);
+    if (STEPHOST_ABI_MAJOR(offer->abi_max) == STEPHOST_ABI_CURRENT_MAJOR && offer->abi_max < wanted) {
+        wanted = offer->abi_max;
+    }
+    if (wanted < offer->abi_min || wanted > offer->abi_max) {
+        report(offer, LITERAL("monitoring needs ABI 1.x; rebuild it for this host"));
+        return STEPHOST_STATUS_ERROR;
+    }
+    // The host's capacity must hold the 1.0 descriptor; write no more than it, and say how much was written.
+    const size_t capacity = descriptor->struct_size;
+    if (capacity < STEPHOST_SIZE_THROUGH(stephost_plugin_descriptor, step_count)) {
+        report(offer, LITERAL("the host's plugin descriptor is smaller than ABI 1.0's"));
+        return STEPHOST_STATUS_ERROR;
+    }
+    descriptor->struct_size = (uint32_t)(capacity < sizeof *descriptor ? capacity : sizeof *descriptor);
     descriptor->abi_version = wanted;
     descriptor->name = "monitoring";
     descriptor->name_len = strlen("monitoring");

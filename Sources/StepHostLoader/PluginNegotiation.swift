@@ -4,8 +4,10 @@ import StepHostCore
 
 /// Calls one plugin's `stephost_plugin_init` with the host's offer and validates what it filled in.
 ///
-/// The host reads only the fields that lie inside the `struct_size` the plugin reported, and names
-/// the field and the values whenever something does not fit (PostgreSQL's magic-block rule).
+/// The host checks the ABI version the plugin chose before it trusts the descriptor's layout, then reads
+/// each struct the plugin wrote through ``StructLayout``: refused below the minimum of that version, and
+/// read only as far as the plugin declared and the host knows. It names the struct, the field and the
+/// values whenever something does not fit (PostgreSQL's magic-block rule).
 struct PluginNegotiation {
     /// A failed check, with the plugin's name when it declared one.
     struct Failure: Error {
@@ -17,9 +19,13 @@ struct PluginNegotiation {
     let fileHash: String
     let logger: Logger
 
-    /// The size of the 1.0 structs. A later minor version appends fields, and these stay the minimum.
+    /// The descriptor's capacity: the size of the descriptor this host knows.
     static let descriptorSize = MemoryLayout<stephost_plugin_descriptor>.size
-    static let stepDescriptorSize = MemoryLayout<stephost_step_descriptor>.size
+    /// The least struct_size that holds the version a plugin chose.
+    private static let abiVersionEnd = StructLayout<stephost_plugin_descriptor>.Minimum.through(
+        "abi_version",
+        \.abi_version
+    ).size
     /// Room past the descriptor, so a plugin that writes more than it was given corrupts nothing.
     private static let guardBytes = 256
     /// More steps than this is a corrupt descriptor, not a plugin.
@@ -46,30 +52,48 @@ struct PluginNegotiation {
                 metadata: ["file": "\(file)", "message": "\(message.escapingControlCharacters)"]
             )
         }
+        // The version first: the layout is trusted only once the version is (PostgreSQL's magic block). The
+        // host allocated the descriptor, so it can be copied whatever the plugin declared; the copy is
+        // zero past the declared size, so a field the plugin did not declare is absent.
         let size = Int(raw.load(as: UInt32.self))
-        guard size >= Self.descriptorSize else {
+        let descriptor = StructLayout<stephost_plugin_descriptor>.copy(raw, declaredSize: size)
+        guard size >= Self.abiVersionEnd else {
+            let lowest = PluginLoader.supportedVersions.lowerBound
+            let minimum = PluginStructs.pluginDescriptor.minimum(for: lowest)
             throw fail(
                 nil,
                 .structTooSmall,
-                "its plugin descriptor struct_size is \(size) bytes; ABI 1.0 needs at least \(Self.descriptorSize) "
-                    + "(struct_size, abi_version, name, name_len, version, version_len, steps, step_count)",
-                fix: "set descriptor->struct_size = sizeof(stephost_plugin_descriptor) and rebuild against stephost.h"
+                "its plugin descriptor struct_size is \(size) bytes, too small to hold abi_version; ABI \(lowest) "
+                    + "needs at least \(minimum.size) (\(PluginStructs.pluginDescriptor.name) up to and including "
+                    + "\(minimum.lastField))",
+                fix: "set descriptor->struct_size to the size of the descriptor it wrote and rebuild against stephost.h"
+            )
+        }
+        let version = ABIVersion(packed: descriptor.abi_version)
+        // The name as declared, if the struct holds a valid one, so even a version mismatch report can say
+        // which plugin it is (and the operator can disable it by that name).
+        let declaredName = try? Names.validate(descriptor.name, descriptor.name_len).get()
+        try checkVersion(version, plugin: declaredName)
+
+        if let problem = PluginStructs.pluginDescriptor.problem(declaredSize: size, version: version) {
+            throw fail(
+                declaredName,
+                .structTooSmall,
+                "its plugin descriptor \(problem)",
+                fix: "set descriptor->struct_size to the size of the descriptor it wrote, at least the minimum of "
+                    + "the ABI version it chose, and rebuild against stephost.h"
             )
         }
         guard size <= Self.descriptorSize else {
             throw fail(
-                nil,
+                declaredName,
                 .invalidDescriptor,
                 "its plugin descriptor struct_size is \(size) bytes, more than the \(Self.descriptorSize) the host "
                     + "allocated",
-                fix: "write no more than the struct_size the host passes in"
+                fix: "write no more than the struct_size the host passes in, and set struct_size to the smaller of "
+                    + "that capacity and sizeof(stephost_plugin_descriptor)"
             )
         }
-        let descriptor = raw.load(as: stephost_plugin_descriptor.self)
-        // The name as declared, if it is valid, so even a version mismatch report can say which plugin it is.
-        let declaredName = try? Names.validate(descriptor.name, descriptor.name_len).get()
-        let version = ABIVersion(packed: descriptor.abi_version)
-        try checkVersion(version, plugin: declaredName)
 
         let name: String
         switch Names.validate(descriptor.name, descriptor.name_len) {
@@ -100,7 +124,7 @@ struct PluginNegotiation {
                 fix: "set version to a string such as \"1.4.2\" and version_len to its length in bytes"
             )
         }
-        let steps = try readSteps(descriptor, plugin: name, version: pluginVersion)
+        let steps = try readSteps(descriptor, abi: version, plugin: name, version: pluginVersion)
         return LoadedPlugin(
             name: name,
             version: pluginVersion,
@@ -165,6 +189,7 @@ struct PluginNegotiation {
 
     private func readSteps(
         _ descriptor: stephost_plugin_descriptor,
+        abi: ABIVersion,
         plugin: String,
         version: String
     ) throws(Failure) -> [PluginStep] {
@@ -192,17 +217,17 @@ struct PluginNegotiation {
                 )
             }
             let size = Int(UnsafeRawPointer(pointer).load(as: UInt32.self))
-            guard size >= Self.stepDescriptorSize else {
+            let step: stephost_step_descriptor
+            switch PluginStructs.stepDescriptor.read(pointer, declaredSize: size, version: abi) {
+            case .success(let read): step = read
+            case .failure(let problem):
                 throw fail(
                     plugin,
                     .structTooSmall,
-                    "step \(position)'s descriptor struct_size is \(size) bytes; ABI 1.0 needs at least "
-                        + "\(Self.stepDescriptorSize) (struct_size, weight, name, name_len, run, step_ctx)",
+                    "step \(position)'s descriptor \(problem)",
                     fix: "set struct_size = sizeof(stephost_step_descriptor) and rebuild against stephost.h"
                 )
             }
-            // Reads the 1.0 fields only; fields a newer plugin appended are ignored.
-            let step = pointer.pointee
             let name: String
             switch Names.validate(step.name, step.name_len) {
             case .success(let valid): name = valid

@@ -33,18 +33,18 @@ struct ExportedPlugin: @unchecked Sendable {
         )
         for (index, step) in plugin.steps.enumerated() {
             let stepName = CString(step.name)
+            // Field by field, so the kit builds against a header whose step descriptor has grown: fields this
+            // kit does not know stay zero (absent), and struct_size says how far it wrote.
+            var filled = stephost_step_descriptor()
+            filled.struct_size = UInt32(MemoryLayout<stephost_step_descriptor>.size)
+            // Out-of-range weights are passed on clamped so the host reports them instead of wrapping.
+            filled.weight = Int32(clamping: step.weight)
+            filled.name = stepName.pointer
+            filled.name_len = stepName.count
+            filled.run = runStep
+            filled.step_ctx = Unmanaged.passRetained(StepBox(step)).toOpaque()
             let descriptor = UnsafeMutablePointer<stephost_step_descriptor>.allocate(capacity: 1)
-            descriptor.initialize(
-                to: stephost_step_descriptor(
-                    struct_size: UInt32(MemoryLayout<stephost_step_descriptor>.size),
-                    // Out-of-range weights are passed on clamped so the host reports them instead of wrapping.
-                    weight: Int32(clamping: step.weight),
-                    name: stepName.pointer,
-                    name_len: stepName.count,
-                    run: runStep,
-                    step_ctx: Unmanaged.passRetained(StepBox(step)).toOpaque()
-                )
-            )
+            descriptor.initialize(to: filled)
             (array + index).initialize(to: UnsafePointer(descriptor))
         }
         steps = UnsafePointer(array)

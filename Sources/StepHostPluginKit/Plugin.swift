@@ -38,50 +38,71 @@ public struct Plugin: Sendable {
     ///
     /// Returns `STEPHOST_STATUS_OK`, or reports why through the host's services and returns
     /// `STEPHOST_STATUS_ERROR`. Has no side effect beyond building the descriptor once per process.
+    ///
+    /// Every struct the host passes is read as far as both sides know it (``HostStruct``): a host built
+    /// against an older header writes smaller structs, a newer one larger. The descriptor gets the smaller of
+    /// the host's capacity and this kit's size, never more than the host allocated.
     public func export(
         _ offer: UnsafePointer<stephost_host_offer>?,
         _ descriptor: UnsafeMutablePointer<stephost_plugin_descriptor>?
     ) -> stephost_status {
-        guard let offer, Int(offer.pointee.struct_size) >= MemoryLayout<stephost_host_offer>.size else {
+        // No version is chosen yet: the offer is read as the lowest version of the major, which holds
+        // everything negotiation needs. A smaller one leaves nothing to report through.
+        guard let offer, case .success(let hostOffer) = HostStructs.offer.read(offer, version: HostStructs.baseVersion)
+        else {
             return STEPHOST_STATUS_ERROR
         }
-        let services = offer.pointee.services
-        guard let descriptor else {
-            Self.report("the host passed no descriptor", services)
-            return STEPHOST_STATUS_ERROR
-        }
-        guard let version = Self.negotiate(offer.pointee) else {
+        // Whatever part of the services table the host declared, to report through; checked below.
+        let reporter = hostOffer.services.map { HostStructs.services.copy($0) }
+        guard let version = Self.negotiate(hostOffer) else {
             let supported = Self.text(
                 stephost_abi_version(UInt32(STEPHOST_ABI_CURRENT_MAJOR), UInt32(STEPHOST_ABI_CURRENT_MINOR))
             )
-            let offered = "\(Self.text(offer.pointee.abi_min)) to \(Self.text(offer.pointee.abi_max))"
+            let offered = "\(Self.text(hostOffer.abi_min)) to \(Self.text(hostOffer.abi_max))"
             Self.report(
                 "plugin '\(name)' was built for ABI \(supported); the host offers \(offered). "
                     + "Rebuild the plugin against this host's stephost.h.",
-                services
+                reporter
             )
             return STEPHOST_STATUS_ERROR
         }
-        let capacity = Int(descriptor.pointee.struct_size)
-        guard capacity >= MemoryLayout<stephost_plugin_descriptor>.size else {
-            Self.report(
-                "the host's descriptor holds \(capacity) bytes; this plugin needs "
-                    + "\(MemoryLayout<stephost_plugin_descriptor>.size)",
-                services
-            )
+        // The version is chosen: now each struct must hold what that version has.
+        if case .failure(let problem) = HostStructs.offer.read(offer, version: version) {
+            Self.report(problem.message, reporter)
+            return STEPHOST_STATUS_ERROR
+        }
+        if let services = hostOffer.services,
+            case .failure(let problem) = HostStructs.services.read(services, version: version)
+        {
+            Self.report(problem.message, reporter)
+            return STEPHOST_STATUS_ERROR
+        }
+        guard let descriptor else {
+            Self.report("the host passed no descriptor", reporter)
+            return STEPHOST_STATUS_ERROR
+        }
+        let capacity = Int(UnsafeRawPointer(descriptor).load(as: UInt32.self))
+        guard capacity >= HostStructs.pluginDescriptor.minimum(for: version).size else {
+            Self.report(HostStructs.pluginDescriptor.tooSmall(capacity, version: version), reporter)
             return STEPHOST_STATUS_ERROR
         }
         let exported = ExportedPlugin.shared(for: self)
-        descriptor.pointee = stephost_plugin_descriptor(
-            struct_size: UInt32(MemoryLayout<stephost_plugin_descriptor>.size),
-            abi_version: version,
-            name: exported.name.pointer,
-            name_len: exported.name.count,
-            version: exported.version.pointer,
-            version_len: exported.version.count,
-            steps: exported.steps,
-            step_count: exported.stepCount
-        )
+        // Field by field, so the kit builds against a header whose descriptor has grown; written only as far
+        // as the host's capacity, and the size written is the struct_size declared.
+        var filled = stephost_plugin_descriptor()
+        let written = min(capacity, MemoryLayout<stephost_plugin_descriptor>.size)
+        filled.struct_size = UInt32(written)
+        filled.abi_version = version
+        filled.name = exported.name.pointer
+        filled.name_len = exported.name.count
+        filled.version = exported.version.pointer
+        filled.version_len = exported.version.count
+        filled.steps = exported.steps
+        filled.step_count = exported.stepCount
+        withUnsafeBytes(of: &filled) { bytes in
+            UnsafeMutableRawPointer(descriptor).copyMemory(from: bytes.baseAddress!, byteCount: written)
+        }
+        HostStructs.record(version)
         return STEPHOST_STATUS_OK
     }
 
@@ -90,7 +111,8 @@ public struct Plugin: Sendable {
         let kit = stephost_abi_version(UInt32(STEPHOST_ABI_CURRENT_MAJOR), UInt32(STEPHOST_ABI_CURRENT_MINOR))
         let sameMajor = stephost_abi_major(offer.abi_max) == stephost_abi_major(kit)
         let candidate = sameMajor ? min(kit, offer.abi_max) : kit
-        return (offer.abi_min...offer.abi_max).contains(candidate) ? candidate : nil
+        // Compared, not made into a range: an offer whose abi_min is above its abi_max must not trap.
+        return offer.abi_min <= candidate && candidate <= offer.abi_max ? candidate : nil
     }
 
     /// A packed ABI version as major.minor.
@@ -98,13 +120,12 @@ public struct Plugin: Sendable {
         "\(stephost_abi_major(version)).\(stephost_abi_minor(version))"
     }
 
-    private static func report(_ message: String, _ services: UnsafePointer<stephost_host_services>?) {
-        guard let services, Int(services.pointee.struct_size) >= MemoryLayout<stephost_host_services>.size,
-            let reportError = services.pointee.report_error
-        else { return }
+    /// Reports `message` through the host's `report_error`, if the services table holds one.
+    private static func report(_ message: String, _ services: stephost_host_services?) {
+        guard let services, let reportError = services.report_error else { return }
         var message = message
         message.withUTF8 { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { reportError(services.pointee.ctx, $0.baseAddress, $0.count) }
+            bytes.withMemoryRebound(to: CChar.self) { reportError(services.ctx, $0.baseAddress, $0.count) }
         }
     }
 }

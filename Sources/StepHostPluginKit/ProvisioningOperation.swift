@@ -23,21 +23,24 @@ public final class ProvisioningOperation {
     /// The custom step fields, including those this step set during this run.
     public private(set) var fields: [String: JSONValue]
 
-    private let call: UnsafePointer<stephost_step_call>
-    private let services: UnsafeRawPointer
+    /// The call's context, passed back to every callback.
+    private let context: UnsafeMutableRawPointer?
+    /// The host's callbacks for this call, copied as far as the host declared them: one past that is `nil`.
+    private let services: stephost_call_services
     private let servicesSize: Int
 
     init(call: UnsafePointer<stephost_step_call>) throws {
-        guard Int(call.pointee.struct_size) >= MemoryLayout<stephost_step_call>.size,
-            let servicesPointer = call.pointee.services,
-            let json = call.pointee.operation_json
-        else {
-            throw PluginKitError("the host passed an incomplete step call (struct_size \(call.pointee.struct_size))")
+        // Both structs are checked against the version this plugin chose, then copied as far as both sides
+        // know them: a host built against an older header passes smaller ones.
+        let version = HostStructs.negotiatedVersion
+        let hostCall = try HostStructs.stepCall.read(call, version: version).get()
+        guard let servicesPointer = hostCall.services, let json = hostCall.operation_json else {
+            throw PluginKitError("the host passed a step call without services or operation JSON")
         }
-        self.call = call
-        self.services = UnsafeRawPointer(servicesPointer)
-        self.servicesSize = Int(servicesPointer.pointee.struct_size)
-        let bytes = UnsafeRawBufferPointer(start: json, count: call.pointee.operation_json_len)
+        services = try HostStructs.callServices.read(servicesPointer, version: version).get()
+        servicesSize = Int(UnsafeRawPointer(servicesPointer).load(as: UInt32.self))
+        context = hostCall.ctx
+        let bytes = UnsafeRawBufferPointer(start: json, count: hostCall.operation_json_len)
         let document: Document
         do {
             document = try JSONDecoder().decode(Document.self, from: Data(bytes))
@@ -80,7 +83,7 @@ public final class ProvisioningOperation {
         let status = key.withUTF8Buffer { keyBuffer in
             data.withUnsafeBytes { json in
                 setField(
-                    call.pointee.ctx,
+                    context,
                     keyBuffer.baseAddress,
                     keyBuffer.count,
                     json.baseAddress?.assumingMemoryBound(to: CChar.self),
@@ -95,7 +98,7 @@ public final class ProvisioningOperation {
     /// Removes the custom field `key`.
     public func removeField(_ key: String) throws {
         let removeField = try callback(\.remove_field, "remove_field")
-        let status = key.withUTF8Buffer { removeField(call.pointee.ctx, $0.baseAddress, $0.count) }
+        let status = key.withUTF8Buffer { removeField(context, $0.baseAddress, $0.count) }
         try Self.check(status, "removing field '\(key)'")
         fields[key] = nil
     }
@@ -109,7 +112,7 @@ public final class ProvisioningOperation {
             key.withUTF8Buffer { key in
                 value.withUTF8Buffer { value in
                     add(
-                        call.pointee.ctx,
+                        context,
                         component.baseAddress,
                         component.count,
                         key.baseAddress,
@@ -129,7 +132,7 @@ public final class ProvisioningOperation {
         let add = try callback(\.add_global_override, "add_global_override")
         let status = key.withUTF8Buffer { key in
             value.withUTF8Buffer { value in
-                add(call.pointee.ctx, key.baseAddress, key.count, value.baseAddress, value.count, secret ? 1 : 0)
+                add(context, key.baseAddress, key.count, value.baseAddress, value.count, secret ? 1 : 0)
             }
         }
         try Self.check(status, "adding global override '\(key)'")
@@ -140,7 +143,7 @@ public final class ProvisioningOperation {
         let add = try callback(\.add_label, "add_label")
         let status = key.withUTF8Buffer { key in
             value.withUTF8Buffer { value in
-                add(call.pointee.ctx, key.baseAddress, key.count, value.baseAddress, value.count)
+                add(context, key.baseAddress, key.count, value.baseAddress, value.count)
             }
         }
         try Self.check(status, "adding label '\(key)'")
@@ -149,31 +152,28 @@ public final class ProvisioningOperation {
     /// Persists the fields set so far, before the step returns.
     public func checkpoint() throws {
         let checkpoint = try callback(\.checkpoint, "checkpoint")
-        try Self.check(checkpoint(call.pointee.ctx), "checkpoint")
+        try Self.check(checkpoint(context), "checkpoint")
     }
 
     /// Writes a line to the host's log, attributed to this step and operation.
     public func log(_ level: LogLevel, _ message: String) {
         guard let log = try? callback(\.log, "log") else { return }
-        message.withUTF8Buffer { log(call.pointee.ctx, level.rawValue, $0.baseAddress, $0.count) }
+        message.withUTF8Buffer { log(context, level.rawValue, $0.baseAddress, $0.count) }
     }
 
     func setRetryAfter(milliseconds: UInt64) {
         guard let setRetryAfter = try? callback(\.set_retry_after, "set_retry_after") else { return }
-        setRetryAfter(call.pointee.ctx, milliseconds)
+        setRetryAfter(context, milliseconds)
     }
 
     func setError(_ message: String) {
         guard let setError = try? callback(\.set_error, "set_error") else { return }
-        message.withUTF8Buffer { setError(call.pointee.ctx, $0.baseAddress, $0.count) }
+        message.withUTF8Buffer { setError(context, $0.baseAddress, $0.count) }
     }
 
-    /// Reads one callback only if the host's services table is large enough to hold it.
+    /// One callback, if the host offers it: a callback past the table's struct_size was copied as `nil`.
     private func callback<F>(_ field: KeyPath<stephost_call_services, F?>, _ name: String) throws -> F {
-        guard let offset = MemoryLayout<stephost_call_services>.offset(of: field),
-            offset + MemoryLayout<F?>.size <= servicesSize,
-            let function = services.load(fromByteOffset: offset, as: F?.self)
-        else {
+        guard let function = services[keyPath: field] else {
             throw PluginKitError("the host does not offer '\(name)' (call services struct_size \(servicesSize))")
         }
         return function

@@ -30,15 +30,14 @@ let runStep: stephost_step_run_fn = { stepContext, call in
     }
 }
 
-/// Reports a failure when the call could not even be read as an operation.
+/// Reports a failure when the call could not even be read as an operation, through whatever part of the
+/// call and its services the host declared (a callback past a struct_size is absent).
 private func reportFailure(_ message: String, call: UnsafePointer<stephost_step_call>) -> stephost_outcome {
-    if let services = call.pointee.services,
-        Int(services.pointee.struct_size) >= MemoryLayout<stephost_call_services>.size,
-        let setError = services.pointee.set_error
-    {
+    let hostCall = HostStructs.stepCall.copy(call)
+    if let services = hostCall.services, let setError = HostStructs.callServices.copy(services).set_error {
         var message = message
         message.withUTF8 { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { setError(call.pointee.ctx, $0.baseAddress, $0.count) }
+            bytes.withMemoryRebound(to: CChar.self) { setError(hostCall.ctx, $0.baseAddress, $0.count) }
         }
     }
     return STEPHOST_OUTCOME_FAIL

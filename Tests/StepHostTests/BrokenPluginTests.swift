@@ -112,17 +112,49 @@ struct BrokenCase: Sendable, CustomTestStringConvertible {
             "it chose ABI 1.7, outside the 1.0 to 1.0 this host offered",
             ["ABI_MINOR": "7"]
         ),
+        // Each struct is refused below the minimum of the version the plugin chose, naming the struct, the
+        // size it declared and the minimum.
         fixture(
             "plugin descriptor struct size too small",
             .structTooSmall,
-            "its plugin descriptor struct_size is 8 bytes; ABI 1.0 needs at least 56",
+            "its plugin descriptor struct_size is 8 bytes; ABI 1.0 needs at least 56 "
+                + "(stephost_plugin_descriptor up to and including step_count)",
             ["DESCRIPTOR_SIZE": "8"]
+        ),
+        fixture(
+            "plugin descriptor too small to hold its ABI version",
+            .structTooSmall,
+            "its plugin descriptor struct_size is 4 bytes, too small to hold abi_version; ABI 1.0 needs at least 56 "
+                + "(stephost_plugin_descriptor up to and including step_count)",
+            ["DESCRIPTOR_SIZE": "4"]
         ),
         fixture(
             "step descriptor struct size too small",
             .structTooSmall,
-            "step 1's descriptor struct_size is 16 bytes; ABI 1.0 needs at least 40 (struct_size, weight, name, name_len, run, step_ctx)",
+            "step 1's descriptor struct_size is 16 bytes; ABI 1.0 needs at least 40 "
+                + "(stephost_step_descriptor up to and including step_ctx)",
             ["STEP_SIZE": "16"]
+        ),
+        fixture(
+            "step descriptor that ends one field early",
+            .structTooSmall,
+            "step 1's descriptor struct_size is 32 bytes; ABI 1.0 needs at least 40 "
+                + "(stephost_step_descriptor up to and including step_ctx)",
+            ["STEP_SIZE": "32"]
+        ),
+        fixture(
+            "plugin descriptor struct size above the host's capacity",
+            .invalidDescriptor,
+            "its plugin descriptor struct_size is 64 bytes, more than the 56 the host allocated",
+            ["DESCRIPTOR_SIZE": "64"]
+        ),
+        // The version comes first: a plugin of another major is reported for its version, not for a descriptor
+        // that is small by 1.0's measure.
+        fixture(
+            "another ABI major with a descriptor smaller than 1.0's",
+            .abiVersion,
+            "it chose ABI 2.0; this host supports ABI 1.0 to 1.0, and a different major version is incompatible",
+            ["ABI_MAJOR": "2", "DESCRIPTOR_SIZE": "24"]
         ),
         fixture(
             "step named create_runtime",

@@ -12,11 +12,36 @@
  *
  * STRUCT GROWTH
  *   Every struct begins with `struct_size`, its size in bytes as the writer knew it.
- *   Structs only grow by appending fields. A reader reads only the fields that lie
- *   inside `struct_size` and that it knows; a field outside `struct_size` is absent.
- *   The host fills `struct_size` of the plugin descriptor with the capacity it
- *   allocated; the plugin must not write past it and sets `struct_size` to the size of
- *   the descriptor it wrote (the smaller of that capacity and its own sizeof).
+ *   Structs only grow by appending fields, in a new minor version. The minimum size
+ *   of a struct at a minor version is its size up to and including the last field
+ *   that version has (STEPHOST_SIZE_THROUGH); a minor version that does not grow a
+ *   struct keeps the minimum of the one before. The last fields at ABI 1.0:
+ *     stephost_host_services      log          stephost_step_call          services
+ *     stephost_host_offer         services     stephost_step_descriptor    step_ctx
+ *     stephost_call_services      set_error    stephost_plugin_descriptor  step_count
+ *   A reader of a struct the other side wrote (the host reads the plugin's, a plugin
+ *   the host's):
+ *   - checks the ABI version first, and trusts the layout only once it accepts it:
+ *     the version the plugin chose, or for the offer, read before a version is
+ *     chosen, the lowest minor of its major;
+ *   - refuses a struct whose `struct_size` is below the minimum of that version,
+ *     naming the struct, the size it declared and the minimum (the host reports the
+ *     plugin broken: struct-too-small);
+ *   - copies min(struct_size, the sizeof it knows) bytes, never more, into a zeroed
+ *     struct: a known field past `struct_size` reads as zero and is absent (a NULL
+ *     callback is not offered), and the tail of a larger struct (the fields of a
+ *     newer minor) is ignored.
+ *   So a plugin built against a newer minor that chose an older one may pass its
+ *   larger structs, and a reader built against a newer minor reads an older
+ *   writer's smaller ones. Each side writes its structs at its own sizeof, except
+ *   the plugin descriptor: the host allocates it, zeroed, with `struct_size` set to
+ *   the capacity; the plugin must not write past it and sets `struct_size` to the
+ *   size it wrote, the smaller of that capacity and its own sizeof, at least the
+ *   minimum of the version it chose (a plugin that needs more reports it through
+ *   `report_error` and fails). A `struct_size` above the capacity is refused.
+ *   The descriptor's first four fields (struct_size, abi_version, name, name_len)
+ *   keep their place in every major version, so a host can name a plugin whose
+ *   version it refuses.
  *
  * OWNERSHIP
  *   Everything the host passes in (the offer, the services, the operation JSON, the
@@ -80,6 +105,14 @@ extern "C" {
 #define STEPHOST_CREATE_RUNTIME_NAME "create_runtime"
 /** The weight of the built-in `create_runtime` step. Plugin steps use any other weight >= 1. */
 #define STEPHOST_CREATE_RUNTIME_WEIGHT 100
+
+/**
+ * The size of `type` up to and including `field`: the least `struct_size` that holds the
+ * field. The minimum size of a struct at a minor version is this for the last field that
+ * version has (see STRUCT GROWTH), for example
+ * STEPHOST_SIZE_THROUGH(stephost_plugin_descriptor, step_count) at 1.0.
+ */
+#define STEPHOST_SIZE_THROUGH(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
 
 /** STEPHOST_ABI_VERSION and its parts as functions, for languages that cannot use C macros. */
 static inline uint32_t stephost_abi_version(uint32_t major, uint32_t minor) {

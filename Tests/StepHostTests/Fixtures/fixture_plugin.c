@@ -21,8 +21,10 @@
 #ifndef ABI_MINOR
 #define ABI_MINOR STEPHOST_ABI_CURRENT_MINOR
 #endif
+// What the plugin declares as the descriptor's struct_size. By default what stephost.h asks: the smaller of
+// the capacity the host passed in and the plugin's own sizeof.
 #ifndef DESCRIPTOR_SIZE
-#define DESCRIPTOR_SIZE sizeof(stephost_plugin_descriptor)
+#define DESCRIPTOR_SIZE (capacity < sizeof(stephost_plugin_descriptor) ? capacity : sizeof(stephost_plugin_descriptor))
 #endif
 #ifndef STEP_SIZE
 #define STEP_SIZE sizeof(stephost_step_descriptor)
@@ -63,6 +65,15 @@
 // then checkpoint, 28 take the host down with a bad write (SIGSEGV) while the step runs.
 #ifndef RUN_MODE
 #define RUN_MODE 0
+#endif
+
+// A plugin built against a newer header: FUTURE_FIELD names a field that header appends to every struct. The
+// plugin fills it with garbage in the structs it owns, and in the descriptor when the host's capacity holds it.
+#ifdef FUTURE_FIELD
+#define FUTURE_GARBAGE 0xdeadbeefdeadbeefULL
+#define FUTURE_INIT .FUTURE_FIELD = FUTURE_GARBAGE,
+#else
+#define FUTURE_INIT
 #endif
 
 // The operation's "pass" member, or 0.
@@ -261,6 +272,7 @@ static stephost_step_descriptor step1 = {
     .name_len = sizeof(STEP1_NAME) - 1,
     .run = run_step,
     .step_ctx = STEP1_NAME,
+    FUTURE_INIT
 };
 
 #ifdef STEP2_NAME
@@ -271,6 +283,7 @@ static stephost_step_descriptor step2 = {
     .name_len = sizeof(STEP2_NAME) - 1,
     .run = run_step,
     .step_ctx = STEP2_NAME,
+    FUTURE_INIT
 };
 static const stephost_step_descriptor *const steps[] = {&step1, &step2};
 #else
@@ -291,7 +304,12 @@ __attribute__((visibility("default"))) stephost_status ENTRY_NAME(
         offer->services->ctx, INIT_REPORTS_THEN_SUCCEEDS, strlen(INIT_REPORTS_THEN_SUCCEEDS));
 #endif
     (void)offer;
+    const size_t capacity = descriptor->struct_size;
+    (void)capacity;
     descriptor->struct_size = DESCRIPTOR_SIZE;
+#ifdef FUTURE_FIELD
+    if (capacity >= sizeof *descriptor) descriptor->FUTURE_FIELD = FUTURE_GARBAGE;
+#endif
     descriptor->abi_version = STEPHOST_ABI_VERSION(ABI_MAJOR, ABI_MINOR);
     descriptor->name = PLUGIN_NAME;
     descriptor->name_len = NAME_LEN;

@@ -1,0 +1,115 @@
+import StepHostABI
+import Synchronization
+
+/// How the kit reads a struct that the host wrote: as far as both sides know it, never past what the host
+/// declared.
+///
+/// The plugin side of the host's rule (`stephost.h`, STRUCT GROWTH): for each minor version of ABI 1 the table
+/// holds the least `struct_size` the host may declare, the end of the last field that version has; a minor
+/// version that did not grow the struct needs no row. Reading copies `min(struct_size, MemoryLayout<Layout>.size)`
+/// bytes into a zeroed value, so a field past what the host declared reads as zero (absent: a `nil` callback),
+/// and fields a newer host appended are left behind. A kit built against a newer header therefore still
+/// works with an older host, which writes smaller structs.
+struct HostStruct<Layout: BitwiseCopyable>: Sendable {
+    /// The least `struct_size` of one minor version: the end of the last field it has.
+    struct Minimum: Sendable {
+        var lastField: String
+        var size: Int
+
+        /// The struct up to and including `field`.
+        static func through<Value>(_ name: String, _ field: KeyPath<Layout, Value>) -> Minimum {
+            guard let offset = MemoryLayout<Layout>.offset(of: field) else {
+                preconditionFailure("\(name) is not a stored field of \(Layout.self)")
+            }
+            return Minimum(lastField: name, size: offset + MemoryLayout<Value>.size)
+        }
+    }
+
+    /// The C type's name, for messages.
+    let name: String
+    /// The least `struct_size` per minor version of ABI 1, keyed by minor version.
+    let minimums: [UInt32: Minimum]
+
+    /// The least `struct_size` for the packed ABI `version`: its own row, or that of the nearest earlier minor.
+    func minimum(for version: UInt32) -> Minimum {
+        let minor = minimums.keys.filter { $0 <= stephost_abi_minor(version) }.max() ?? 0
+        return minimums[minor]!
+    }
+
+    /// The struct at `pointer` for the packed ABI `version`, or why it is too small for that version.
+    func read(_ pointer: UnsafeRawPointer, version: UInt32) -> Result<Layout, PluginKitError> {
+        let declared = Int(pointer.load(as: UInt32.self))
+        let minimum = minimum(for: version)
+        guard declared >= minimum.size else {
+            return .failure(PluginKitError(tooSmall(declared, version: version)))
+        }
+        return .success(copy(pointer))
+    }
+
+    /// Why a struct of `declared` bytes is too small for `version`.
+    func tooSmall(_ declared: Int, version: UInt32) -> String {
+        let minimum = minimum(for: version)
+        return "the host's \(name) struct_size is \(declared) bytes; ABI \(stephost_abi_major(version))."
+            + "\(stephost_abi_minor(version)) needs at least \(minimum.size) (\(name) up to and including "
+            + "\(minimum.lastField))"
+    }
+
+    /// The first `min(struct_size, MemoryLayout<Layout>.size)` bytes at `pointer` in a zeroed value; no size
+    /// check, for reading whatever part of a struct is there (to report an error through it).
+    func copy(_ pointer: UnsafeRawPointer) -> Layout {
+        let count = min(Int(pointer.load(as: UInt32.self)), MemoryLayout<Layout>.size)
+        return withUnsafeTemporaryAllocation(
+            byteCount: MemoryLayout<Layout>.size,
+            alignment: MemoryLayout<Layout>.alignment
+        ) { buffer in
+            buffer.initializeMemory(as: UInt8.self, repeating: 0)
+            buffer.copyMemory(from: UnsafeRawBufferPointer(start: pointer, count: count))
+            return buffer.load(as: Layout.self)
+        }
+    }
+}
+
+/// The structs the host writes and the kit reads, with the minimum size of each at every minor version, and
+/// the version this plugin chose.
+///
+/// A minor version that appends a field to one of them adds one row to its table here, and the same row to
+/// the table of the `stephost.h` comment (STRUCT GROWTH).
+enum HostStructs {
+    /// Read before a version is chosen, so at the lowest version of the host's major.
+    static let offer = HostStruct<stephost_host_offer>(
+        name: "stephost_host_offer",
+        minimums: [0: .through("services", \.services)]
+    )
+    static let services = HostStruct<stephost_host_services>(
+        name: "stephost_host_services",
+        minimums: [0: .through("log", \.log)]
+    )
+    static let stepCall = HostStruct<stephost_step_call>(
+        name: "stephost_step_call",
+        minimums: [0: .through("services", \.services)]
+    )
+    static let callServices = HostStruct<stephost_call_services>(
+        name: "stephost_call_services",
+        minimums: [0: .through("set_error", \.set_error)]
+    )
+    /// The descriptor the host allocates: its capacity must hold what the chosen version writes.
+    static let pluginDescriptor = HostStruct<stephost_plugin_descriptor>(
+        name: "stephost_plugin_descriptor",
+        minimums: [0: .through("step_count", \.step_count)]
+    )
+
+    /// The lowest version of this kit's major: how the offer is read before a version is chosen.
+    static let baseVersion = stephost_abi_version(UInt32(STEPHOST_ABI_CURRENT_MAJOR), 0)
+
+    /// The version `stephost_plugin_init` chose, set once it succeeds; the base version until then.
+    static var negotiatedVersion: UInt32 {
+        let chosen = negotiated.load(ordering: .acquiring)
+        return chosen == 0 ? baseVersion : chosen
+    }
+
+    static func record(_ version: UInt32) {
+        negotiated.store(version, ordering: .releasing)
+    }
+
+    private static let negotiated = Atomic<UInt32>(0)
+}

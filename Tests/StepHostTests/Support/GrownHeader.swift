@@ -1,0 +1,86 @@
+import Foundation
+import Glibc
+import Testing
+
+/// A copy of `stephost.h` as a later minor version could write it: every struct with one field appended and
+/// `STEPHOST_ABI_CURRENT_MINOR` raised to 1, in a directory of its own (with a module map, so Swift can import
+/// it as `StepHostABI`). Plugins built against it are "1.1 plugins" for a host built against the real header;
+/// the public header itself carries no test hooks.
+final class GrownHeader {
+    /// The field appended to every struct: a `uint64_t`, so every struct grows by 8 bytes.
+    static let field = "future_field"
+    /// The structs of the real header, each of which the copy grows.
+    static let structs = [
+        "stephost_host_services", "stephost_host_offer", "stephost_call_services", "stephost_step_call",
+        "stephost_step_descriptor", "stephost_plugin_descriptor",
+    ]
+
+    let directory: TemporaryDirectory
+    var includeDirectory: URL { directory.url }
+
+    init() throws {
+        let original = try String(contentsOf: Paths.header, encoding: .utf8)
+        var lines: [String] = []
+        var grown: [String] = []
+        var minorRaised = false
+        for line in original.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+            // Each struct is `typedef struct name { ... } name;`: the field goes before its closing line.
+            if line.hasPrefix("} stephost_"), line.hasSuffix(";") {
+                lines.append("    uint64_t \(Self.field);")
+                grown.append(String(line.dropFirst(2).dropLast()))
+            }
+            if line == "#define STEPHOST_ABI_CURRENT_MINOR 0" {
+                lines.append("#define STEPHOST_ABI_CURRENT_MINOR 1")
+                minorRaised = true
+                continue
+            }
+            lines.append(line)
+        }
+        // A header whose layout changed would otherwise give a copy that grew nothing, and tests that prove
+        // nothing.
+        try #require(grown == Self.structs, "stephost.h changed shape: grew \(grown)")
+        try #require(minorRaised, "stephost.h no longer defines STEPHOST_ABI_CURRENT_MINOR 0")
+        directory = try TemporaryDirectory("stephost-grown-header")
+        try directory.write("stephost.h", lines.joined(separator: "\n"))
+        try directory.write("module.modulemap", "module StepHostABI {\n    header \"stephost.h\"\n    export *\n}\n")
+    }
+
+    /// The Swift plugin kit and the example plugin `source` built against this header into `output` (mode
+    /// 0755), the way SwiftPM builds the example plugins: the kit as a static library linked into a shared
+    /// object that exports only the entry point.
+    @discardableResult
+    func compileSwiftPlugin(_ output: URL, source: URL) throws -> URL {
+        let build = try TemporaryDirectory("stephost-grown-kit")
+        let language = [
+            "-swift-version", "6", "-parse-as-library", "-I", includeDirectory.path,
+            "-enable-upcoming-feature", "ExistentialAny", "-enable-upcoming-feature", "MemberImportVisibility",
+            "-enable-upcoming-feature", "InternalImportsByDefault",
+        ]
+        let kitSources = try FileManager.default.contentsOfDirectory(
+            atPath: Paths.packageRoot.appendingPathComponent("Sources/StepHostPluginKit").path
+        ).filter { $0.hasSuffix(".swift") }.sorted().map {
+            Paths.packageRoot.appendingPathComponent("Sources/StepHostPluginKit/\($0)").path
+        }
+        let kit = try runProcess(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            ["swiftc"] + language + [
+                "-module-name", "StepHostPluginKit", "-emit-library", "-static", "-emit-module",
+                "-emit-module-path", build.file("StepHostPluginKit.swiftmodule").path,
+                "-o", build.file("libStepHostPluginKit.a").path,
+            ] + kitSources
+        )
+        try #require(kit.status == 0, "swiftc failed for the kit: \(kit.stderr)")
+        let plugin = try runProcess(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            ["swiftc"] + language + [
+                "-module-name", "GrownPlugin", "-emit-library", "-I", build.path, source.path,
+                build.file("libStepHostPluginKit.a").path,
+                "-Xlinker", "--version-script=\(Paths.packageRoot.path)/Plugins/exports.map",
+                "-o", output.path,
+            ]
+        )
+        try #require(plugin.status == 0, "swiftc failed for \(source.lastPathComponent): \(plugin.stderr)")
+        chmod(output.path, 0o755)
+        return output
+    }
+}
