@@ -105,15 +105,23 @@ extension Engine {
         }
         let pending = try await store.operations(state: .pending)
         let running = try await store.operations(state: .inProgress)
-        return (pending + running).sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }.map(\.id)
+        // Unreadable ones are included: claiming fails them, and the report says why.
+        let unreadable = (pending.unreadable + running.unreadable).map(\.id).sorted()
+        return (pending.operations + running.operations).sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+            .map(\.id) + unreadable
     }
 
     private func report(_ ids: [String], passes: Int) async throws -> RunReport {
         var operations: [OperationRecord] = []
+        var unreadable: [UnreadableOperation] = []
         for id in ids {
-            if let operation = try await store.operation(id: id) { operations.append(operation) }
+            do {
+                if let operation = try await store.operation(id: id) { operations.append(operation) }
+            } catch let error as StorageError where error.code == .corrupt {
+                unreadable.append(UnreadableOperation(id: id, state: "failed", reason: error.description))
+            }
         }
-        return RunReport(operations: operations, passes: passes)
+        return RunReport(operations: operations, unreadable: unreadable, passes: passes)
     }
 
     /// One pass; `false` when it was abandoned because someone else wrote the operation or took it over.
@@ -130,6 +138,37 @@ extension Engine {
                 try await store.releaseClaim(operationID: operation.id, owner: owner)
             }
             return false
+        } catch {
+            // A write of this operation failed (what it would store is refused, the disk is full): it fails this
+            // operation with the reason, never the run for the others.
+            logger.error(
+                "saving the operation failed",
+                metadata: ["operation": "\(operation.id)", "error": "\(error)"]
+            )
+            try await failAfterSaveError(operation.id, error)
+            return true
+        }
+    }
+
+    /// Fails an operation whose pass could not be saved, as it was last stored (its last good state), with the
+    /// reason. If even that write fails, the database fails as a whole, and the original error is thrown.
+    private func failAfterSaveError(_ id: String, _ error: any Error) async throws {
+        do {
+            guard var stored = try await store.operation(id: id), !stored.state.isFinal else { return }
+            let message = "the host could not save the operation: \(error)"
+            stored.state = .failed
+            stored.nextPassAt = nil
+            stored.lastError = LastError(step: "stephost", plugin: nil, message: message)
+            stored.description = "failed at step stephost: \(message)"
+            stored.updatedAt = clock.now
+            let saved = try await store.save(stored, stepRuns: [], claim: owner, releasingClaim: true)
+            events(.finished(saved))
+        } catch let second {
+            logger.error(
+                "failing the operation after a save error failed too",
+                metadata: ["operation": "\(id)", "error": "\(second)"]
+            )
+            throw error
         }
     }
 }

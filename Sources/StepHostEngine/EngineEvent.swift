@@ -1,5 +1,6 @@
 public import Foundation
 public import StepHostCore
+public import StepHostStorage
 
 /// What the engine reports while it works, for progress output.
 public enum EngineEvent: Sendable {
@@ -41,10 +42,13 @@ public struct EngineOptions: Sendable {
 /// how many passes this host ran.
 public struct RunReport: Sendable {
     public let operations: [OperationRecord]
+    /// Operations unfinished when the call began whose stored data cannot be read; claiming failed them.
+    public let unreadable: [UnreadableOperation]
     public let passes: Int
 
-    public init(operations: [OperationRecord], passes: Int) {
+    public init(operations: [OperationRecord], unreadable: [UnreadableOperation] = [], passes: Int) {
         self.operations = operations
+        self.unreadable = unreadable
         self.passes = passes
     }
 

@@ -26,7 +26,7 @@ extension SQLiteOperationStore {
         }
     }
 
-    public func operations(state: OperationState?) async throws -> [OperationRecord] {
+    public func operations(state: OperationState?) async throws -> OperationListing {
         try await guarded {
             try await pool.read { db in
                 let rows: [Row]
@@ -39,9 +39,45 @@ extension SQLiteOperationStore {
                 } else {
                     rows = try Row.fetchAll(db, sql: "SELECT * FROM operations ORDER BY created_at DESC, id")
                 }
-                return try rows.map(Self.record)
+                var listing = OperationListing(operations: [])
+                for row in rows {
+                    do {
+                        listing.operations.append(try Self.record(row))
+                    } catch {
+                        listing.unreadable.append(Self.unreadable(row, error))
+                    }
+                }
+                return listing
             }
         }
+    }
+
+    /// The stored columns of an operation as text, for showing one that cannot be read; `nil` if there is none.
+    public func storedColumns(id: String) async throws -> [(column: String, value: String?)]? {
+        try await guarded {
+            try await pool.read { db in
+                guard let row = try Row.fetchOne(db, sql: "SELECT * FROM operations WHERE id = ?", arguments: [id])
+                else { return nil }
+                return row.columnNames.map { column in
+                    let value = row[column] as DatabaseValue
+                    switch value.storage {
+                    case .null: return (column, nil)
+                    case .int64(let number): return (column, String(number))
+                    case .double(let number): return (column, String(number))
+                    case .string(let text): return (column, text)
+                    case .blob(let data): return (column, "<\(data.count) bytes>")
+                    }
+                }
+            }
+        }
+    }
+
+    static func unreadable(_ row: Row, _ error: any Error) -> UnreadableOperation {
+        UnreadableOperation(
+            id: (row["id"] as String?) ?? "?",
+            state: (row["state"] as String?) ?? "?",
+            reason: "\(error)"
+        )
     }
 
     public func save(
@@ -170,7 +206,14 @@ extension SQLiteOperationStore {
                 var claimed: [ClaimedOperation] = []
                 for row in try Row.fetchAll(db, sql: sql, arguments: arguments) {
                     guard claimed.count < limit else { break }
-                    let operation = try Self.record(row)
+                    let operation: OperationRecord
+                    do {
+                        operation = try Self.record(row)
+                    } catch {
+                        // It can never run: fail it with the reason, so it neither blocks the others nor stays due.
+                        try Self.failUnreadable(db, row: row, error: error, now: now)
+                        continue
+                    }
                     var interrupted: RunningStep?
                     if let holder: String = row["claim_owner"] {
                         let current = Claim(
@@ -226,6 +269,22 @@ extension SQLiteOperationStore {
                 }
             }
         }
+    }
+
+    /// Fails an operation whose stored row cannot be read, in place, with the reason; drops its claim.
+    static func failUnreadable(_ db: Database, row: Row, error: any Error, now: Date) throws {
+        let id: String = row["id"]
+        let message = "the stored operation cannot be read, so it cannot run: \(error)"
+        try db.execute(
+            sql: """
+                UPDATE operations SET state = 'failed', next_pass_at = NULL, version = version + 1, updated_at = ?,
+                    last_error_step = 'stephost', last_error_plugin = NULL, last_error_message = ?,
+                    description = ?
+                WHERE id = ?
+                """,
+            arguments: [Self.milliseconds(now), message, "failed at step stephost: \(message)", id]
+        )
+        try db.execute(sql: "DELETE FROM claims WHERE operation_id = ?", arguments: [id])
     }
 
     static func runningStep(_ json: String?, operationID: String) throws -> RunningStep? {
@@ -421,7 +480,11 @@ extension SQLiteOperationStore {
                 message: row["last_error_message"] ?? ""
             )
         }
-        operation.fields = try JSONText.members(of: row["fields"])
+        do {
+            operation.fields = try JSONText.members(of: row["fields"])
+        } catch {
+            throw StorageError(.corrupt, "the stored custom fields of operation \(id) are not a JSON object")
+        }
         operation.droppedStepRuns = row["dropped_step_runs"]
         if let deaths: String = row["host_deaths"] {
             do {

@@ -20,8 +20,9 @@ public protocol OperationStore: Sendable {
     /// The operation with `id`, or `nil`.
     func operation(id: String) async throws -> OperationRecord?
 
-    /// Operations, newest first, optionally only those in `state`.
-    func operations(state: OperationState?) async throws -> [OperationRecord]
+    /// Operations, newest first, optionally only those in `state`. A stored operation that cannot be read is
+    /// listed apart with the reason, never hiding the others.
+    func operations(state: OperationState?) async throws -> OperationListing
 
     /// Writes `operation` if the stored version is still `operation.version`, and appends `stepRuns` in the
     /// same transaction, dropping runs of passes older than ``StepHistory/keptPasses`` (but the first) and
@@ -46,7 +47,8 @@ public protocol OperationStore: Sendable {
     ///
     /// A claim is free when there is none, when its lease ran out, or when its owner is a process of this host
     /// that no longer runs. An operation `owner` holds already is not claimed again: that host is running a
-    /// pass of it. When the replaced claim had a step recorded as running (``markRunning(operationID:owner:step:until:)``),
+    /// pass of it. A due operation that cannot be read is failed in place with the reason (it can never run),
+    /// so it neither blocks the others nor stays due forever. When the replaced claim had a step recorded as running (``markRunning(operationID:owner:step:until:)``),
     /// its host died (or stopped) inside that step: the result says which.
     func claimDue(
         now: Date,
@@ -115,6 +117,31 @@ public struct Claim: Sendable, Hashable {
     /// while it is held, not even by its own owner, which is running a pass of the operation.
     public func isFree(at now: Date) -> Bool {
         expiresAt < now || owner.isDeadLocalProcess
+    }
+}
+
+/// Operations as listed: those that could be read, and those that could not, each with the reason.
+public struct OperationListing: Sendable {
+    public var operations: [OperationRecord]
+    public var unreadable: [UnreadableOperation]
+
+    public init(operations: [OperationRecord], unreadable: [UnreadableOperation] = []) {
+        self.operations = operations
+        self.unreadable = unreadable
+    }
+}
+
+/// A stored operation that cannot be read (its stored data is damaged or was changed by hand): its id, the
+/// state column as stored, and why it cannot be read.
+public struct UnreadableOperation: Sendable, Hashable {
+    public var id: String
+    public var state: String
+    public var reason: String
+
+    public init(id: String, state: String, reason: String) {
+        self.id = id
+        self.state = state
+        self.reason = reason
     }
 }
 

@@ -10,6 +10,8 @@ enum ExitStatus {
     static let brokenPlugins = ExitCode(3)
     /// The parameters are malformed, not an object, too large or invalid (EX_DATAERR).
     static let invalidParameters = ExitCode(65)
+    /// The stored operation cannot be read: its stored data is damaged (EX_DATAERR).
+    static let unreadableOperation = ExitCode(65)
     /// The operation, the database or the parameters file does not exist (EX_NOINPUT).
     static let notFound = ExitCode(66)
     /// The database cannot be opened or is not a stephost database (EX_IOERR).

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import StepHostCore
 import StepHostSQLite
+import StepHostStorage
 
 /// `stephost operations`: read operations from the database.
 struct Operations: AsyncParsableCommand {
@@ -23,17 +24,29 @@ struct Operations: AsyncParsableCommand {
 
         func run() async throws {
             let store = try database.open(.readOnly)
-            let operations = try await store.operations(state: state?.state)
+            let listing = try await store.operations(state: state?.state)
+            // One damaged row never hides the others: it is listed with why it cannot be read.
+            for operation in listing.unreadable {
+                printError(
+                    "stephost: operation \(operation.id) cannot be read: \(operation.reason)".escapingControlCharacters
+                )
+            }
             if json {
-                print(try OperationView.render(operations.map { OperationView.summary($0) }))
+                let unreadable: [[String: Any]] = listing.unreadable.map {
+                    ["id": $0.id, "state": $0.state, "unreadable": $0.reason]
+                }
+                print(try OperationView.render(listing.operations.map { OperationView.summary($0) } + unreadable))
                 return
             }
             var rows = [["ID", "INSTANCE", "STATE", "PASSES", "UPDATED", "DESCRIPTION"]]
-            for operation in operations {
+            for operation in listing.operations {
                 rows.append([
                     operation.id, operation.instanceID, operation.state.rawValue, "\(operation.passes)",
                     OperationView.timestamp(operation.updatedAt), operation.description,
                 ])
+            }
+            for operation in listing.unreadable {
+                rows.append([operation.id, "?", operation.state, "?", "?", "cannot be read: \(operation.reason)"])
             }
             // Descriptions carry step messages: each row stays one line.
             print(TextTable.lines(rows).map(\.escapingControlCharacters).joined(separator: "\n"))
@@ -55,7 +68,24 @@ struct Operations: AsyncParsableCommand {
 
         func run() async throws {
             let store = try database.open(.readOnly)
-            guard let operation = try await store.operation(id: id) else {
+            let found: OperationRecord?
+            do {
+                found = try await store.operation(id: id)
+            } catch let error as StorageError where error.code == .corrupt {
+                // What is stored, as stored, with why it cannot be read.
+                let columns = try await store.storedColumns(id: id) ?? []
+                if json {
+                    var object: [String: Any] = ["id": id, "unreadable": error.description]
+                    object["stored"] = Dictionary(uniqueKeysWithValues: columns.map { ($0.column, $0.value as Any) })
+                    print(try OperationView.render(object))
+                } else {
+                    var lines = ["operation \(id) cannot be read: \(error)", "stored columns"]
+                    lines += columns.map { "  \($0.column) = \($0.value ?? "NULL")" }
+                    print(lines.map(\.escapingControlCharacters).joined(separator: "\n"))
+                }
+                throw ExitStatus.unreadableOperation
+            }
+            guard let operation = found else {
                 printError(
                     "stephost: there is no operation \(id) in \(store.path); `stephost operations list` shows them"
                 )

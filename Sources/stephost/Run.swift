@@ -34,11 +34,15 @@ struct Run: AsyncParsableCommand {
             throw fail(error)
         }
         let operations = report.operations
+        for operation in report.unreadable {
+            print("failed: operation \(operation.id) cannot be read: \(operation.reason)".escapingControlCharacters)
+        }
         let succeeded = operations.filter { $0.state == .succeeded }.count
-        let failed = operations.filter { $0.state == .failed }.count
-        let waiting = operations.count - succeeded - failed
+        let failed = operations.filter { $0.state == .failed }.count + report.unreadable.count
+        let waiting = operations.count - succeeded - (failed - report.unreadable.count)
+        let count = operations.count + report.unreadable.count
         print(
-            "processed \(operations.count) unfinished operation(s): \(succeeded) succeeded, \(failed) failed"
+            "processed \(count) unfinished operation(s): \(succeeded) succeeded, \(failed) failed"
                 + (waiting > 0 ? ", \(waiting) still waiting" : "")
         )
         if failed > 0 { throw ExitStatus.failed }

@@ -391,7 +391,7 @@ struct EngineSemanticsTests {
         // While this host runs the first operation, the other host fails the one it holds.
         let meanwhile = ScriptedStep("meanwhile", weight: 10) { operation, _ in
             if operation.fields["held"] == nil,
-                let held = try? await store.operations(state: nil).first(where: { $0.fields["held"] != nil })
+                let held = try? await store.operations(state: nil).operations.first(where: { $0.fields["held"] != nil })
             {
                 var failed = held
                 failed.state = .failed

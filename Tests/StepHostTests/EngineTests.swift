@@ -1,8 +1,11 @@
 import Foundation
+import GRDB
 import Logging
 import StepHostApplication
 import StepHostCore
 import StepHostEngine
+import StepHostPipeline
+import StepHostRuntime
 import StepHostSQLite
 import StepHostStorage
 import Testing
@@ -168,5 +171,49 @@ struct EngineTests {
     static func components(_ request: String) throws -> [[String: Any]] {
         let object = try JSONSerialization.jsonObject(with: Data(request.utf8)) as? [String: Any]
         return (object?["kymaConfig"] as? [String: Any])?["components"] as? [[String: Any]] ?? []
+    }
+
+    /// A write the database refuses for one operation (here a trigger that refuses one row) fails that
+    /// operation, as it was last stored, with the reason; the run goes on and the others succeed.
+    @Test func saveErrorOfOneOperationFailsOnlyThatOperation() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("db.sqlite").path
+        let store = try SQLiteOperationStore(path: path)
+        try await DatabaseQueue(path: path).write { db in
+            try db.execute(
+                sql: """
+                    CREATE TRIGGER refuse_poison BEFORE UPDATE ON operations WHEN NEW.fields LIKE '%poison%'
+                    BEGIN SELECT RAISE(ABORT, 'this row refuses the write'); END;
+                    """
+            )
+        }
+        let poisoner = ScriptedStep("poisoner", weight: 10) { operation, _ in
+            var result = StepResult(outcome: .done)
+            if operation.parameters.name == "bad" {
+                result.changes.fields.append(FieldChange(key: "poison", json: "1"))
+            }
+            return result
+        }
+        let engine = Engine(
+            pipeline: Pipeline([poisoner, CreateRuntimeStep(provisioner: LocalProvisioner(records: store))]),
+            store: store,
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        var ids: [String: String] = [:]
+        for name in ["good-1", "bad", "good-2"] {
+            ids[name] = try await engine.createOperation(
+                parameters: try ProvisioningParameters(json: #"{"name":"\#(name)"}"#)
+            ).id
+        }
+        let report = try await engine.runUntilIdle()
+
+        #expect(report.operation(id: ids["good-1"]!)?.state == .succeeded)
+        #expect(report.operation(id: ids["good-2"]!)?.state == .succeeded)
+        let bad = try #require(report.operation(id: ids["bad"]!))
+        #expect(bad.state == .failed)
+        #expect(bad.lastError?.step == "stephost")
+        #expect(bad.lastError?.message.contains("this row refuses the write") == true)
+        #expect(bad.fields.isEmpty)
+        #expect(try await store.claim(operationID: ids["bad"]!) == nil)
     }
 }

@@ -426,6 +426,58 @@ struct ProvisionCommandTests {
         #expect((failed["host_deaths"] as? [String: Any])?["count"] as? Int == 3)
     }
 
+    /// A stored operation that cannot be read (its row was damaged by hand) is reported on its own: listing
+    /// shows it beside the others, `operations show` prints what is stored and why it cannot be read, and `run`
+    /// fails it with the reason while the others run.
+    @Test func unreadableOperationIsReportedWithoutHidingTheOthers() async throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        var created: [String] = []
+        for name in ["damaged", "intact"] {
+            let result = try stephost(harness, ["provision", "--detach", "--parameters", #"{"name":"\#(name)"}"#])
+            #expect(result.status == 0, "\(result.stderr)")
+            created.append(try #require(result.stdout.split(separator: " ").dropFirst().first.map(String.init)))
+        }
+        let ids = created
+        try await DatabaseQueue(path: harness.databasePath).write { db in
+            try db.execute(sql: #"UPDATE operations SET parameters = '{"name": 5}' WHERE id = ?"#, arguments: [ids[0]])
+        }
+
+        let list = try stephost(harness, ["operations", "list"])
+        #expect(list.status == 0, "\(list.stderr)")
+        #expect(list.stdout.contains(ids[1]))
+        #expect(list.stdout.contains("\(ids[0])  ?"))
+        #expect(
+            list.stderr.contains("operation \(ids[0]) cannot be read: the stored parameters of operation \(ids[0])")
+        )
+        let listed = try #require(
+            try JSONSerialization.jsonObject(
+                with: Data(try stephost(harness, ["operations", "list", "--json"]).stdout.utf8)
+            )
+                as? [[String: Any]]
+        )
+        #expect(listed.count == 2)
+        #expect(listed.contains { $0["id"] as? String == ids[0] && $0["unreadable"] != nil })
+
+        let show = try stephost(harness, ["operations", "show", ids[0]])
+        #expect(show.status == 65)
+        #expect(show.stdout.contains("operation \(ids[0]) cannot be read"))
+        #expect(show.stdout.contains(#"parameters = {"name": 5}"#))
+
+        let run = try stephost(harness, ["run"])
+        #expect(run.status == 1, "\(run.stdout)\(run.stderr)")
+        #expect(run.stdout.contains("failed: operation \(ids[0]) cannot be read"))
+        #expect(run.stdout.contains("processed 2 unfinished operation(s): 1 succeeded, 1 failed"))
+        let state = try await DatabaseQueue(path: harness.databasePath).read { db in
+            try String.fetchOne(
+                db,
+                sql: "SELECT state || ' ' || last_error_message FROM operations WHERE id = ?",
+                arguments: [ids[0]]
+            )
+        }
+        #expect(state?.hasPrefix("failed the stored operation cannot be read, so it cannot run") == true)
+    }
+
     /// Starts `stephost provision` as a child process and waits until its operation has the custom field
     /// `field` (a step's checkpoint); returns the host and a read-only reader of its database.
     func provisionInBackground(

@@ -125,8 +125,8 @@ struct StoreConformanceTests {
             if id == "c" { operation.state = .failed }
             try await store.create(operation)
         }
-        #expect(try await store.operations(state: nil).map(\.id) == ["a", "b", "c"])
-        #expect(try await store.operations(state: .failed).map(\.id) == ["c"])
+        #expect(try await store.operations(state: nil).operations.map(\.id) == ["a", "b", "c"])
+        #expect(try await store.operations(state: .failed).operations.map(\.id) == ["c"])
     }
 
     @Test(arguments: Kind.allCases)

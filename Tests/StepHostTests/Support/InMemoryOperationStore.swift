@@ -19,10 +19,13 @@ actor InMemoryOperationStore: OperationStore, LocalProvisioningRecords {
 
     func operation(id: String) throws -> OperationRecord? { operations[id] }
 
-    func operations(state: OperationState?) throws -> [OperationRecord] {
-        operations.values.filter { state == nil || $0.state == state }.sorted {
-            $0.createdAt != $1.createdAt ? $0.createdAt > $1.createdAt : $0.id < $1.id
-        }
+    /// Everything it holds can be read: it keeps values, not encodings.
+    func operations(state: OperationState?) throws -> OperationListing {
+        OperationListing(
+            operations: operations.values.filter { state == nil || $0.state == state }.sorted {
+                $0.createdAt != $1.createdAt ? $0.createdAt > $1.createdAt : $0.id < $1.id
+            }
+        )
     }
 
     func save(
