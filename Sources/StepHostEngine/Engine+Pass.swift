@@ -283,7 +283,7 @@ extension Engine {
         guard !changes.fields.isEmpty else { return nil }
         var updated = operation
         updated.apply(changes)
-        let total = updated.fields.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
+        let total = updated.fields.reduce(0) { $0 + $1.key.string.utf8.count + $1.value.utf8.count }
         guard total > FieldValue.maximumTotalBytes else { return nil }
         return "the step's writes would make the operation's custom fields \(total) bytes, more than "
             + "\(FieldValue.maximumTotalBytes)"

@@ -50,7 +50,8 @@ enum OperationView {
             ]
         }
         object["parameters"] = parse(operation.parameters.json)
-        object["fields"] = operation.fields.mapValues(parse)
+        // Placed by `render`: field keys are bytes, and a Swift dictionary would merge keys that differ in bytes.
+        object["fields"] = fieldsPlaceholder
         object["provisioning_request"] = operation.runtime.provisioningRequest.map(parse)
         object["provisioning_attempts"] = operation.runtime.attempts.map { attempt in
             var entry: [String: Any] = [
@@ -162,6 +163,18 @@ enum OperationView {
             options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         )
         return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Stands for the custom fields in ``detail(_:runs:claim:)`` until ``render(_:fields:)`` writes them.
+    static let fieldsPlaceholder = "\u{1}stephost-fields\u{1}"
+
+    /// `value` (a ``detail(_:runs:claim:)``) as pretty JSON, with the custom fields written member by member:
+    /// each key exactly as the plugin sent it (bytes), each value as stored.
+    static func render(_ value: [String: Any], fields: [FieldKey: String]) throws -> String {
+        let text = try render(value)
+        let members = fields.sorted { $0.key < $1.key }.map { "    \(JSONText.quote($0.key.string)) : \($0.value)" }
+        let object = members.isEmpty ? "{\n\n  }" : "{\n" + members.joined(separator: ",\n") + "\n  }"
+        return text.replacingOccurrences(of: "\"\\u0001stephost-fields\\u0001\"", with: object)
     }
 
     static func timestamp(_ date: Date) -> String {

@@ -95,7 +95,10 @@ struct Operations: AsyncParsableCommand {
             let claim = operation.state.isFinal ? nil : try await store.claim(operationID: id)
             print(
                 json
-                    ? try OperationView.render(OperationView.detail(operation, runs: runs, claim: claim))
+                    ? try OperationView.render(
+                        OperationView.detail(operation, runs: runs, claim: claim),
+                        fields: operation.fields
+                    )
                     : OperationView.text(operation, runs: runs, claim: claim)
             )
         }

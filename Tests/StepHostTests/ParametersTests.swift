@@ -88,3 +88,37 @@ struct ParametersTests {
         #expect(!(try request.redacted.json()).contains("t0p"))
     }
 }
+
+/// The custom fields' JSON object, read member by member with keys as bytes.
+@Suite("Field keys and the fields object")
+struct FieldsObjectTests {
+    @Test func keysThatDifferInBytesAreDifferentFields() throws {
+        let precomposed = FieldKey("caf\u{E9}")
+        let decomposed = FieldKey("cafe\u{301}")
+        #expect("caf\u{E9}" == "cafe\u{301}")  // what Swift's String says
+        #expect(precomposed != decomposed)
+        #expect(Set([precomposed, decomposed]).count == 2)
+        let members = try JSONText.members(of: #"{"caf\u00e9":1,"cafe\u0301":2}"#)
+        #expect(members == [precomposed: "1", decomposed: "2"])
+    }
+
+    @Test func membersAreReadAsWrittenWhateverTheirShape() throws {
+        let text = #" { "a" : { "x" : [1, "}", "\"{"] } , "b":"\ud83d\ude00","c" :true,"d":-1.5e3,"":null,"a2":[]} "#
+        let members = try JSONText.members(of: text)
+        #expect(members["a"] == #"{ "x" : [1, "}", "\"{"] }"#)
+        #expect(members["b"] == #""\ud83d\ude00""#)
+        #expect(members["c"] == "true")
+        #expect(members["d"] == "-1.5e3")
+        #expect(members[""] == "null")
+        #expect(members["a2"] == "[]")
+        #expect(try JSONText.members(of: "{}").isEmpty)
+        // What `object` writes, `members` reads back.
+        let fields: [FieldKey: String] = ["z": "1", "caf\u{E9}": #""x""#, "cafe\u{301}": #"{"k":[true]}"#, "q\"": "[]"]
+        #expect(try JSONText.members(of: JSONText.object(fields)) == fields)
+    }
+
+    @Test(arguments: ["[]", "{", #"{"a":1"#, #"{"a" 1}"#, #"{"a":1}x"#, "", #"{"\ud800":1}"#])
+    func whatIsNotAnObjectIsRefused(text: String) {
+        #expect(throws: JSONText.NotAnObject.self) { try JSONText.members(of: text) }
+    }
+}

@@ -478,6 +478,30 @@ struct ProvisionCommandTests {
         #expect(state?.hasPrefix("failed the stored operation cannot be read, so it cannot run") == true)
     }
 
+    /// Field keys are bytes: two keys a plugin sent as different byte sequences stay two fields, in the
+    /// database, in the next pass's operation document and in `operations show`, even when Unicode calls them
+    /// the same text.
+    @Test func fieldKeysThatDifferInBytesStayApart() throws {
+        let harness = try EngineHarness()
+        try harness.addFixture("unicode", mode: 29, weight: 10)
+        let result = try stephost(harness, ["provision", "--parameters", #"{"name":"keys"}"#])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        let id = try #require(result.stdout.split(separator: " ").dropFirst().first.map(String.init))
+        let precomposed = Data("\"caf\u{E9}\" : 1".utf8)
+        let decomposed = Data("\"cafe\u{301}\" : 2".utf8)
+        let shown = try runProcess(
+            Paths.stephost,
+            ["operations", "show", id, "--json", "--db", harness.databasePath]
+        )
+        let bytes = Data(shown.stdout.utf8)
+        #expect(bytes.range(of: precomposed) != nil && bytes.range(of: decomposed) != nil, "\(shown.stdout)")
+        let stored = try DatabaseQueue(path: harness.databasePath, configuration: Self.readOnly).read { db in
+            try Data.fetchOne(db, sql: "SELECT CAST(fields AS BLOB) FROM operations WHERE id = ?", arguments: [id])
+        }
+        // Sorted by bytes: "cafe" + U+0301 ("e" is 0x65) before "caf" + U+00E9 (0xC3 0xA9).
+        #expect(stored == Data("{\"cafe\u{301}\":2,\"caf\u{E9}\":1}".utf8))
+    }
+
     /// Starts `stephost provision` as a child process and waits until its operation has the custom field
     /// `field` (a step's checkpoint); returns the host and a read-only reader of its database.
     func provisionInBackground(

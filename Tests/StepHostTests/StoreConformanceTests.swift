@@ -37,7 +37,11 @@ struct StoreConformanceTests {
         defer { _ = subject }
         let store = subject.store
         var operation = try newOperation()
-        operation.fields = ["list": "[1,2,3]", "nested": #"{"a":{"b":null}}"#, "text": #""quote \" and \\ slash""#]
+        operation.fields = [
+            "list": "[1,2,3]", "nested": #"{"a":{"b":null}}"#, "text": #""quote \" and \\ slash""#,
+            // Keys are bytes: these two are canonically equivalent, and two fields.
+            "caf\u{E9}": "1", "cafe\u{301}": "2", "spaced": #"{ "k" : [ "}" , "\"" ] }"#,
+        ]
         operation.runtime = RuntimeRecord(
             provisionerOperationID: "p-1",
             runtimeID: "r-1",

@@ -152,6 +152,18 @@ typedef int32_t stephost_outcome;
 #define STEPHOST_OUTCOME_RETRY 1
 /** The operation fails. The message is the last one passed to `set_error` during the call. */
 #define STEPHOST_OUTCOME_FAIL 2
+/*
+ * What happens to a step's writes (set_field, remove_field, overrides, labels):
+ * - DONE and RETRY keep them; a retry's overrides and labels are rebuilt by the next
+ *   pass, its fields are kept.
+ * - FAIL keeps its field writes (they are stored with the failed operation, so an
+ *   operator sees what the step had recorded, for example the id of a resource it
+ *   created) and the failure message.
+ * - A fault (any other return value, or a callback the host refused with
+ *   STEPHOST_STATUS_INVALID_ARGUMENT or through a stale context) discards every write of
+ *   that call, checkpoints included: the operation is stored as it was when the step
+ *   began, and fails naming the fault.
+ */
 
 /* ---- Host services at init --------------------------------------------------- */
 
@@ -187,6 +199,9 @@ typedef struct stephost_call_services {
     /**
      * Set the custom field `key` of the operation to `json` (one complete JSON value).
      * Field keys are 1 to 128 bytes of UTF-8; the host reserves the prefix "stephost".
+     * Keys are bytes: two keys that differ in bytes are two fields, even where Unicode
+     * calls them the same text (no normalization). A value is stored and handed back to
+     * later steps exactly as written.
      * A value is UTF-8 JSON (no byte-order mark, no UTF-16 or UTF-32, no raw control
      * characters) of at most 64 KiB, nested at most 64 levels deep; all custom fields of
      * an operation together (keys and values) are at most 1 MiB. A value outside these

@@ -52,8 +52,8 @@ public struct OperationRecord: Sendable, Hashable {
     public var lastError: LastError?
     /// The provisioning parameters, validated once when the operation was created.
     public var parameters: ProvisioningParameters
-    /// The custom step fields: key to JSON value text.
-    public var fields: [String: String]
+    /// The custom step fields: key (compared as bytes) to JSON value text.
+    public var fields: [FieldKey: String]
     /// How many step runs the store dropped from the history (see `StepHistory`), between the first pass
     /// and the most recent ones.
     public var droppedStepRuns: Int
@@ -92,7 +92,7 @@ public struct OperationRecord: Sendable, Hashable {
     /// Applies what a step wrote: custom fields in the order the step set them, and runtime facts.
     public mutating func apply(_ changes: OperationChanges) {
         for change in changes.fields {
-            fields[change.key] = change.json
+            fields[FieldKey(change.key)] = change.json
         }
         if let runtime = changes.runtime {
             self.runtime = runtime

@@ -24,21 +24,165 @@ public enum JSONText {
         return result + "\""
     }
 
-    /// A JSON object whose members are the given key and JSON value texts, keys sorted.
-    public static func object(_ members: [String: String]) -> String {
-        "{" + members.sorted { $0.key < $1.key }.map { "\(quote($0.key)):\($0.value)" }.joined(separator: ",") + "}"
+    /// A JSON object whose members are the given key and JSON value texts, keys sorted by their bytes.
+    public static func object(_ members: [FieldKey: String]) -> String {
+        "{" + members.sorted { $0.key < $1.key }.map { "\(quote($0.key.string)):\($0.value)" }.joined(separator: ",")
+            + "}"
     }
 
-    /// The members of a JSON object, each value as compact JSON text.
-    public static func members(of object: String) throws -> [String: String] {
-        guard let parsed = try JSONSerialization.jsonObject(with: Data(object.utf8)) as? [String: Any] else {
-            throw CocoaError(.coderReadCorrupt)
+    /// The members of a JSON object, each value as its JSON text, with the keys exactly as written (a later
+    /// member with the same bytes replaces an earlier one).
+    ///
+    /// Read without Foundation's JSON reader, whose `String` keys would merge keys that differ in bytes but are
+    /// canonically equivalent. The text must be valid JSON (the stores check it); a value is returned as it
+    /// stands in the text.
+    public static func members(of object: String) throws -> [FieldKey: String] {
+        var reader = MemberReader(Array(object.utf8))
+        return try reader.object()
+    }
+
+    /// Why a text is not the JSON object ``members(of:)`` expects.
+    public struct NotAnObject: Error, CustomStringConvertible {
+        public var offset: Int
+        public var description: String { "not a JSON object (at byte \(offset))" }
+    }
+
+    private struct MemberReader {
+        let bytes: [UInt8]
+        var at = 0
+
+        init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+        mutating func object() throws -> [FieldKey: String] {
+            skipSpace()
+            try expect(UInt8(ascii: "{"))
+            var members: [FieldKey: String] = [:]
+            skipSpace()
+            if peek == UInt8(ascii: "}") {
+                at += 1
+                return try end(members)
+            }
+            while true {
+                skipSpace()
+                let key = try string()
+                skipSpace()
+                try expect(UInt8(ascii: ":"))
+                skipSpace()
+                let start = at
+                try skipValue()
+                members[FieldKey(key)] = String(decoding: bytes[start..<at], as: UTF8.self)
+                skipSpace()
+                if peek == UInt8(ascii: ",") {
+                    at += 1
+                    continue
+                }
+                try expect(UInt8(ascii: "}"))
+                return try end(members)
+            }
         }
-        var members: [String: String] = [:]
-        for (key, value) in parsed {
-            members[key] = try compact(value)
+
+        private mutating func end(_ members: [FieldKey: String]) throws -> [FieldKey: String] {
+            skipSpace()
+            guard at == bytes.count else { throw NotAnObject(offset: at) }
+            return members
         }
-        return members
+
+        private var peek: UInt8? { at < bytes.count ? bytes[at] : nil }
+
+        private mutating func expect(_ byte: UInt8) throws {
+            guard peek == byte else { throw NotAnObject(offset: at) }
+            at += 1
+        }
+
+        private mutating func skipSpace() {
+            while let byte = peek, byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 { at += 1 }
+        }
+
+        /// A string literal, unescaped; surrogate pairs joined.
+        private mutating func string() throws -> String {
+            try expect(UInt8(ascii: "\""))
+            var scalars = String.UnicodeScalarView()
+            var run: [UInt8] = []
+            func flush() {
+                scalars.append(contentsOf: String(decoding: run, as: UTF8.self).unicodeScalars)
+                run.removeAll(keepingCapacity: true)
+            }
+            while let byte = peek {
+                at += 1
+                switch byte {
+                case UInt8(ascii: "\""):
+                    flush()
+                    return String(scalars)
+                case UInt8(ascii: "\\"):
+                    flush()
+                    guard let escaped = peek else { throw NotAnObject(offset: at) }
+                    at += 1
+                    switch escaped {
+                    case UInt8(ascii: "\""): scalars.append("\"")
+                    case UInt8(ascii: "\\"): scalars.append("\\")
+                    case UInt8(ascii: "/"): scalars.append("/")
+                    case UInt8(ascii: "b"): scalars.append("\u{08}")
+                    case UInt8(ascii: "f"): scalars.append("\u{0C}")
+                    case UInt8(ascii: "n"): scalars.append("\n")
+                    case UInt8(ascii: "r"): scalars.append("\r")
+                    case UInt8(ascii: "t"): scalars.append("\t")
+                    case UInt8(ascii: "u"):
+                        var value = try hex4()
+                        if (0xD800..<0xDC00).contains(value), peek == UInt8(ascii: "\\"),
+                            at + 1 < bytes.count, bytes[at + 1] == UInt8(ascii: "u")
+                        {
+                            at += 2
+                            let low = try hex4()
+                            guard (0xDC00..<0xE000).contains(low) else { throw NotAnObject(offset: at) }
+                            value = 0x10000 + ((value - 0xD800) << 10) + (low - 0xDC00)
+                        }
+                        guard let scalar = Unicode.Scalar(value) else { throw NotAnObject(offset: at) }
+                        scalars.append(scalar)
+                    default: throw NotAnObject(offset: at)
+                    }
+                default:
+                    run.append(byte)
+                }
+            }
+            throw NotAnObject(offset: at)
+        }
+
+        private mutating func hex4() throws -> UInt32 {
+            guard at + 4 <= bytes.count,
+                let value = UInt32(String(decoding: bytes[at..<at + 4], as: UTF8.self), radix: 16)
+            else { throw NotAnObject(offset: at) }
+            at += 4
+            return value
+        }
+
+        /// Moves past one JSON value: strings with their escapes, nested arrays and objects by depth.
+        private mutating func skipValue() throws {
+            var depth = 0
+            while let byte = peek {
+                switch byte {
+                case UInt8(ascii: "\""):
+                    _ = try string()
+                    if depth == 0 { return }
+                    continue
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    if depth == 0 { return }
+                    depth -= 1
+                    if depth == 0 {
+                        at += 1
+                        return
+                    }
+                case UInt8(ascii: ","):
+                    if depth == 0 { return }
+                case 0x20, 0x0A, 0x0D, 0x09:
+                    if depth == 0 { return }
+                default: break
+                }
+                at += 1
+            }
+            if depth != 0 { throw NotAnObject(offset: at) }
+        }
     }
 
     /// Any JSON value (from JSONSerialization) as compact text with sorted keys.

@@ -62,7 +62,8 @@
 // first pass set "long_started", checkpoint and block for 3 s, 21 to 24 set a field to a value nested 512
 // deep, one with a byte-order mark, one in UTF-16, one of 70 KiB, 25 keep the call's context and use it in
 // the next call, 26 use the call's context from a thread of its own, 27 log 3000 debug and 1500 error lines,
-// then checkpoint, 28 take the host down with a bad write (SIGSEGV) while the step runs.
+// then checkpoint, 28 take the host down with a bad write (SIGSEGV) while the step runs, 29 set two fields
+// whose keys are canonically equivalent but differ in bytes ("caf" + U+00E9 and "cafe" + U+0301).
 #ifndef RUN_MODE
 #define RUN_MODE 0
 #endif
@@ -232,6 +233,10 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
         // A step that crashes the process it runs in: a real bad write (raise() would only report it, since
         // the Swift runtime's backtracer handles a raised signal and returns).
         *(volatile int *)(uintptr_t)pass_number(call) = 1;
+        return STEPHOST_OUTCOME_DONE;
+    case 29:
+        s->set_field(call->ctx, "caf\xc3\xa9", 5, "1", 1);
+        s->set_field(call->ctx, "cafe\xcc\x81", 6, "2", 1);
         return STEPHOST_OUTCOME_DONE;
     case 27:
         // A chatty step: 3000 debug lines and 1500 error lines, then a checkpoint, then done.
