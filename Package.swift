@@ -41,7 +41,9 @@ let hostTargets: [Target] = [
     // The embedded store: SQLite through GRDB over the system libsqlite3.
     .target(
         name: "StepHostSQLite",
-        dependencies: ["StepHostCore", "StepHostStorage", .product(name: "GRDB", package: "GRDB.swift")]
+        dependencies: [
+            "StepHostCore", "StepHostStorage", "StepHostSystem", .product(name: "GRDB", package: "GRDB.swift"),
+        ]
     ),
 
     // Runtime: create_runtime, its provisioning request and the provisioner backends.

@@ -168,6 +168,8 @@ extension Engine {
                 "failing the operation after a save error failed too",
                 metadata: ["operation": "\(id)", "error": "\(second)"]
             )
+            // So the next host does not count this stop as a death inside the step the claim names.
+            try? await store.releaseClaim(operationID: id, owner: owner)
             throw error
         }
     }

@@ -2,6 +2,7 @@ import Foundation
 package import GRDB
 import StepHostCore
 public import StepHostStorage
+import StepHostSystem
 
 /// The embedded operation store: one SQLite file in WAL mode, through GRDB and the system libsqlite3.
 ///
@@ -13,6 +14,9 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
     let pool: DatabasePool
     /// The database file.
     public let path: String
+    /// For a read-only open: whether the file's `-wal` or `-shm` neighbour existed before it was opened, so
+    /// ``close()`` knows whether they are this reader's to clean up.
+    private let neighboursExisted: Bool
 
     /// How to open the database.
     public enum OpenMode: Sendable {
@@ -47,6 +51,14 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
         configuration.busyMode = .timeout(10)
         configuration.label = "stephost"
         configuration.readonly = mode == .readOnly
+        neighboursExisted = Self.neighbours(of: path).contains { FileManager.default.fileExists(atPath: $0) }
+        // On a read-only file system nothing can change the file while it is read, and SQLite cannot create the
+        // `-shm` it needs for WAL: read it as immutable (a URI; Debian's SQLite takes URIs as file names). Not
+        // when a WAL with content was left there: SQLite reads that through the `-shm` left beside it.
+        let walSize =
+            ((try? FileManager.default.attributesOfItem(atPath: path + "-wal"))?[.size] as? NSNumber)?.intValue ?? 0
+        let openedPath =
+            mode == .readOnly && walSize == 0 && Self.isOnReadOnlyFileSystem(path) ? Self.immutableURI(path) : path
         // Hosts that open the same file at once take turns to set it up: the switch to WAL and GRDB's
         // migrator (which reads the applied migrations outside the transaction that applies them) are not
         // safe to run side by side. The lock is on the directory: closing a descriptor of the database file
@@ -55,14 +67,22 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
         defer {
             if let setUpLock {
                 flock(setUpLock, LOCK_UN)
-                close(setUpLock)
+                Glibc.close(setUpLock)
             }
         }
+        // Under the lock, so another host's file is never taken for this one's.
+        let createdHere = mode == .create && !FileManager.default.fileExists(atPath: path)
         do {
-            if FileManager.default.fileExists(atPath: path) {
-                try Self.inspect(path: path, requireCurrent: mode == .readOnly)
+            if !createdHere && FileManager.default.fileExists(atPath: path) {
+                let upgradePending = try Self.inspect(
+                    path: path,
+                    opening: openedPath,
+                    requireCurrent: mode == .readOnly
+                )
+                // Changing the schema under a live host of an earlier release would break it mid-write.
+                if upgradePending && mode != .readOnly { try Self.refuseWhileInUse(path) }
             }
-            pool = try DatabasePool(path: path, configuration: configuration)
+            pool = try DatabasePool(path: openedPath, configuration: configuration)
             if mode != .readOnly {
                 // GRDB switches the writer to WAL and then to synchronous=NORMAL (safe against a crash of the
                 // host, not against power loss) after any prepareDatabase hook has run. Set FULL on the
@@ -70,11 +90,50 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
                 try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
                 try Self.migrator.migrate(pool)
             }
-        } catch let error as StorageError {
-            throw error
         } catch {
-            throw Self.storageError(error, path: path)
+            // A database this call was creating and could not set up (a full disk, a directory that refuses
+            // it) is removed with its neighbours: no empty file is left for the next command to trip over.
+            // (Judged before: the free space is measured with the files still there.)
+            let failure = error as? StorageError ?? Self.storageError(error, path: path, readOnly: mode == .readOnly)
+            if createdHere {
+                for file in [path] + Self.neighbours(of: path) { unlink(file) }
+            }
+            throw failure
         }
+    }
+
+    /// Closes the database. A reader that made SQLite create the `-wal` and `-shm` files (a WAL database needs
+    /// them even to read) removes them again when no other connection uses them: a read-only command leaves the
+    /// directory as it found it.
+    public func close() throws {
+        try pool.close()
+        guard !neighboursExisted,
+            Self.neighbours(of: path).contains(where: { FileManager.default.fileExists(atPath: $0) }),
+            access(path, W_OK) == 0, access((path as NSString).deletingLastPathComponent.nonEmpty ?? ".", W_OK) == 0
+        else { return }
+        // The last connection to close a WAL database removes both files, after a checkpoint that has nothing to
+        // write; while another process has the database open, SQLite keeps them. Reading opens the WAL.
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(1)
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        _ = try queue.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_master") }
+        try queue.close()
+    }
+
+    static func neighbours(of path: String) -> [String] { [path + "-wal", path + "-shm"] }
+
+    static func isOnReadOnlyFileSystem(_ path: String) -> Bool {
+        var info = statvfs()
+        return statvfs(path, &info) == 0 && info.f_flag & UInt(ST_RDONLY) != 0
+    }
+
+    /// `path` as an SQLite URI that opens the file read-only and immutable.
+    static func immutableURI(_ path: String) -> String {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "?#%")
+        return "file:" + (absolute.addingPercentEncoding(withAllowedCharacters: allowed) ?? absolute)
+            + "?mode=ro&immutable=1"
     }
 
     /// An exclusive flock on the directory that holds `path`, held while the database is set up.
@@ -91,7 +150,7 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
         while flock(descriptor, LOCK_EX) != 0 {
             guard errno == EINTR else {
                 let reason = String(cString: strerror(errno))
-                close(descriptor)
+                Glibc.close(descriptor)
                 throw StorageError(.unavailable, "the database \(path) cannot be locked for set-up", cause: reason)
             }
         }
@@ -104,13 +163,29 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
         try await pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
-    /// Reads an existing file without changing it: is it a stephost database this build can use?
-    private static func inspect(path: String, requireCurrent: Bool) throws {
+    /// Refuses a schema upgrade while another process has the database open: in WAL mode every connection
+    /// holds a read lock on the `-shm` file's "dead man switch" byte (128 in SQLite's unix VFS) for as long as
+    /// it is open. Called before this process opens the database itself, so probing the file drops no lock of
+    /// its own.
+    private static func refuseWhileInUse(_ path: String) throws {
+        let holder = stephost_lock_holder(path + "-shm", 128)
+        guard holder > 0 else { return }
+        throw StorageError(
+            .unavailable,
+            "the database \(path) needs a schema upgrade, and another process (pid \(holder)) has it open: an "
+                + "earlier stephost may be running on it. Stop it, then run this command again; nothing was changed"
+        )
+    }
+
+    /// Reads an existing file without changing it: is it a stephost database this build can use? Returns
+    /// whether a schema upgrade is pending (an earlier stephost wrote it).
+    @discardableResult
+    private static func inspect(path: String, opening openedPath: String, requireCurrent: Bool) throws -> Bool {
         var configuration = Configuration()
         configuration.readonly = true
         configuration.busyMode = .timeout(10)
-        let queue = try DatabaseQueue(path: path, configuration: configuration)
-        try queue.read { db in
+        let queue = try DatabaseQueue(path: openedPath, configuration: configuration)
+        return try queue.read { db in
             // Any read fails with SQLITE_NOTADB on a file that is not SQLite.
             _ = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_master")
             let known = Set(migrations)
@@ -156,6 +231,7 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
                     cause: "its schema is missing or incomplete"
                 )
             }
+            return !applied.isEmpty && applied.isStrictSubset(of: known)
         }
     }
 
@@ -259,8 +335,18 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
         return migrator
     }
 
-    static func storageError(_ error: any Error, path: String) -> StorageError {
+    static func storageError(_ error: any Error, path: String, readOnly: Bool = false) -> StorageError {
         if let error = error as? DatabaseError {
+            if error.resultCode == .SQLITE_FULL || error.resultCode == .SQLITE_IOERR,
+                let free = freeBytes(near: path), free < 1 << 20
+            {
+                return StorageError(
+                    .unavailable,
+                    "the file system that holds the database \(path) is full (\(free) bytes free); free some space "
+                        + "and run the command again: everything committed before is intact",
+                    cause: error.message
+                )
+            }
             switch error.resultCode {
             case .SQLITE_NOTADB, .SQLITE_CORRUPT:
                 return StorageError(
@@ -271,7 +357,8 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
             case .SQLITE_CANTOPEN, .SQLITE_READONLY, .SQLITE_PERM, .SQLITE_AUTH:
                 return StorageError(
                     .unavailable,
-                    "the database \(path) cannot be opened for writing; check the file and its directory",
+                    "the database \(path) cannot be opened for \(readOnly ? "reading" : "writing"); check the file, "
+                        + "its directory and their permissions",
                     cause: error.message
                 )
             default:
@@ -279,6 +366,16 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
             }
         }
         return StorageError(.unavailable, "the database \(path) failed", cause: "\(error)")
+    }
+
+    /// The bytes available to this process on the file system that holds `path` (or its directory).
+    static func freeBytes(near path: String) -> Int? {
+        var info = statvfs()
+        let directory = (path as NSString).deletingLastPathComponent
+        guard statvfs(path, &info) == 0 || statvfs(directory.isEmpty ? "." : directory, &info) == 0 else {
+            return nil
+        }
+        return Int(info.f_bavail) * Int(info.f_frsize)
     }
 
     /// Runs a database call and maps GRDB's errors to ``StorageError``.
@@ -291,4 +388,9 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
             throw Self.storageError(error, path: path)
         }
     }
+}
+
+extension String {
+    /// `nil` for the empty string.
+    fileprivate var nonEmpty: String? { isEmpty ? nil : self }
 }

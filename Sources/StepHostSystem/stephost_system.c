@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "stephost_system.h"
 
@@ -17,4 +18,14 @@ int stephost_memfd_create(const char *name) { return memfd_create(name, MFD_CLOE
 
 int stephost_memfd_seal(int fd) {
     return fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+}
+
+int stephost_lock_holder(const char *path, long offset) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct flock probe = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = offset, .l_len = 1};
+    int result = fcntl(fd, F_GETLK, &probe);
+    close(fd);
+    if (result != 0) return -1;
+    return probe.l_type == F_UNLCK ? 0 : (int)probe.l_pid;
 }

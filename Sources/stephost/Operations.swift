@@ -24,6 +24,7 @@ struct Operations: AsyncParsableCommand {
 
         func run() async throws {
             let store = try database.open(.readOnly)
+            defer { try? store.close() }
             let listing = try await store.operations(state: state?.state)
             // One damaged row never hides the others: it is listed with why it cannot be read.
             for operation in listing.unreadable {
@@ -68,6 +69,7 @@ struct Operations: AsyncParsableCommand {
 
         func run() async throws {
             let store = try database.open(.readOnly)
+            defer { try? store.close() }
             let found: OperationRecord?
             do {
                 found = try await store.operation(id: id)

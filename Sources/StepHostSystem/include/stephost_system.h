@@ -11,4 +11,9 @@ int stephost_memfd_create(const char *name);
 /// Seals a memfd against every change (shrink, grow, write, more seals). Returns 0, or -1 with errno set.
 int stephost_memfd_seal(int fd);
 
+/// The process holding a lock on byte `offset` of the file at `path` that keeps a write lock out (fcntl
+/// F_GETLK), or 0 when none does, or -1 with errno set (ENOENT: no such file). The file is opened and closed:
+/// never call it on a file this process locks (closing drops the process's POSIX locks on it).
+int stephost_lock_holder(const char *path, long offset);
+
 #endif

@@ -1,0 +1,165 @@
+import Foundation
+import GRDB
+import Glibc
+import Testing
+
+/// The database file and its neighbours as an operator meets them: read-only commands, a read-only mount, a
+/// full disk. Mounts are made in a private user and mount namespace (`unshare -rm`), so the tests need no
+/// privileges and change nothing outside.
+@Suite("The database file and its neighbours")
+struct DatabaseFileTests {
+    func stephost(_ harness: EngineHarness, _ arguments: [String], db: String? = nil) throws -> ProcessResult {
+        try runProcess(
+            Paths.stephost,
+            arguments + ["--db", db ?? harness.databasePath],
+            environment: ["STEPHOST_PLUGINS_DIR": harness.plugins.path]
+        )
+    }
+
+    /// Runs `script` with `sh` in a new user and mount namespace, with `$STEPHOST` set to the host binary.
+    func inNamespace(_ script: String) throws -> ProcessResult {
+        let result = try runProcess(
+            URL(fileURLWithPath: "/usr/bin/unshare"),
+            ["-rm", "sh", "-c", script],
+            environment: ["STEPHOST": Paths.stephost.path]
+        )
+        try #require(
+            !result.stderr.contains("unshare failed") && !result.stderr.contains("Operation not permitted"),
+            "user namespaces are needed for the mount tests: \(result.stderr)"
+        )
+        return result
+    }
+
+    func neighbours(_ harness: EngineHarness) -> [String] {
+        ["-wal", "-shm"].filter { FileManager.default.fileExists(atPath: harness.databasePath + $0) }
+    }
+
+    /// A WAL database needs `-wal` and `-shm` even to be read; a read-only command removes the ones it made, and
+    /// never changes the database file.
+    @Test func readOnlyCommandsLeaveTheDirectoryAsTheyFoundIt() throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        let created = try stephost(harness, ["provision", "--parameters", #"{"name":"ro"}"#])
+        #expect(created.status == 0, "\(created.stderr)")
+        let id = try #require(created.stdout.split(separator: " ").dropFirst().first.map(String.init))
+        #expect(neighbours(harness).isEmpty)
+        let before = try Data(contentsOf: URL(fileURLWithPath: harness.databasePath))
+
+        for command in [["operations", "list"], ["operations", "list", "--json"], ["operations", "show", id]] {
+            let result = try stephost(harness, command)
+            #expect(result.status == 0, "\(command): \(result.stderr)")
+            #expect(neighbours(harness).isEmpty, "\(command) left \(neighbours(harness))")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: harness.databasePath)) == before)
+    }
+
+    /// On a read-only mount (a backup, a snapshot) the read-only commands work.
+    @Test func readOnlyCommandsWorkOnAReadOnlyMount() throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        let created = try stephost(harness, ["provision", "--parameters", #"{"name":"ro-mount"}"#])
+        let id = try #require(created.stdout.split(separator: " ").dropFirst().first.map(String.init))
+        let directory = harness.directory.path
+        let result = try inNamespace(
+            """
+            mount --bind \(directory) \(directory) && mount -o remount,bind,ro \(directory) || exit 90
+            touch \(directory)/probe 2>/dev/null && exit 91
+            "$STEPHOST" operations list --db \(harness.databasePath) || exit 92
+            "$STEPHOST" operations show \(id) --db \(harness.databasePath) --json || exit 93
+            """
+        )
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("succeeded"))
+        #expect(result.stdout.contains(#""id" : "\#(id)""#))
+    }
+
+    /// A database that cannot be created on a full disk: the message says so, and no empty file is left.
+    @Test func fullDiskWhileCreatingSaysSoAndLeavesNothing() throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        let full = harness.directory.file("full").path
+        try FileManager.default.createDirectory(atPath: full, withIntermediateDirectories: true)
+        let result = try inNamespace(
+            """
+            mount -t tmpfs -o size=12k tmpfs \(full) || exit 90
+            "$STEPHOST" provision --parameters '{"name":"full"}' --plugins-dir \(harness.plugins.path) \
+                --db \(full)/db.sqlite
+            echo "status $?"
+            ls -A \(full)
+            """
+        )
+        #expect(result.stdout.contains("status 74"), "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stderr.contains("the file system that holds the database \(full)/db.sqlite is full"))
+        #expect(!result.stdout.contains("db.sqlite"), "files left behind: \(result.stdout)")
+    }
+
+    /// The disk fills up under a database in use: `run` stops with that reason and loses nothing; once there is
+    /// space again, the next `run` finishes the operation.
+    @Test func fullDiskUnderARunningDatabaseLosesNothing() throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        let full = harness.directory.file("full").path
+        try FileManager.default.createDirectory(atPath: full, withIntermediateDirectories: true)
+        let db = "\(full)/db.sqlite"
+        let plugins = harness.plugins.path
+        let result = try inNamespace(
+            """
+            mount -t tmpfs -o size=2m tmpfs \(full) || exit 90
+            "$STEPHOST" provision --detach --parameters '{"name":"full"}' --plugins-dir \(plugins) --db \(db) || exit 91
+            dd if=/dev/zero of=\(full)/filler bs=4k 2>/dev/null
+            "$STEPHOST" run --plugins-dir \(plugins) --db \(db)
+            echo "full status $?"
+            rm \(full)/filler
+            "$STEPHOST" run --plugins-dir \(plugins) --db \(db)
+            echo "freed status $?"
+            """
+        )
+        #expect(result.stdout.contains("full status 74"), "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stderr.contains("the file system that holds the database \(db) is full"))
+        #expect(result.stdout.contains("freed status 0"), "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("1 succeeded, 0 failed"))
+    }
+}
+
+extension DatabaseFileTests {
+    /// A database of an earlier release that another process (a host of that release) still has open is not
+    /// upgraded under it: the command refuses and changes nothing; once that process is gone, it upgrades.
+    @Test func schemaUpgradeWaitsUntilNoOtherProcessHasTheDatabaseOpen() async throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        try await makeFirstSchemaDatabase(harness.databasePath)
+        // An "old host": a process that keeps the database open in WAL mode, as a stephost of schema v1 did.
+        let holder = try BackgroundProcess(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            [
+                "python3", "-c",
+                """
+                import sqlite3, sys, time
+                db = sqlite3.connect(sys.argv[1])
+                db.execute("PRAGMA journal_mode=WAL").fetchall()
+                db.execute("SELECT COUNT(*) FROM operations").fetchall()
+                print("open", flush=True)
+                time.sleep(120)
+                """,
+                harness.databasePath,
+            ]
+        )
+        #expect(holder.firstLine() == "open")
+        let before = try Data(contentsOf: URL(fileURLWithPath: harness.databasePath))
+
+        // provision --detach writes, so it upgrades; it does not wait for the old host's claimed operation.
+        let detach = ["provision", "--detach", "--parameters", #"{"name":"new"}"#]
+        let refused = try stephost(harness, detach)
+        #expect(refused.status == 74, "\(refused.stdout)\(refused.stderr)")
+        #expect(
+            refused.stderr.contains(
+                "needs a schema upgrade, and another process (pid \(holder.process.processIdentifier)) has it open"
+            )
+        )
+        #expect(try Data(contentsOf: URL(fileURLWithPath: harness.databasePath)) == before)
+
+        holder.killNow()
+        let upgraded = try stephost(harness, detach)
+        #expect(upgraded.status == 0, "\(upgraded.stdout)\(upgraded.stderr)")
+    }
+}
