@@ -26,14 +26,15 @@ extension Engine {
                     error: LastError(
                         step: interrupted.step,
                         plugin: interrupted.plugin,
-                        message: "\(deaths.described); after \(options.maximumHostDeaths) deaths in a row in the "
-                            + "same step it is not run again: fix the plugin, or disable it with --disable-plugin, and "
-                            + "provision again"
+                        message: "\(deaths.described); after \(options.maximumHostDeaths) host deaths in a row while "
+                            + "it ran alone it is not run again: fix the plugin, or disable it with --disable-plugin, "
+                            + "and provision again"
                     ),
                     runs: []
                 )
             }
-            resumed = " after \(deaths.described) (\(deaths.count) of \(options.maximumHostDeaths) allowed)"
+            resumed =
+                " alone, after \(deaths.described); \(deaths.count) of \(options.maximumHostDeaths) deaths allowed"
         }
         if clock.now >= operation.deadline {
             return try await failAtDeadline(
@@ -71,7 +72,8 @@ extension Engine {
                 plugin: identity.plugin?.name,
                 pluginFileHash: identity.plugin?.fileHash,
                 pass: pass,
-                startedAt: started
+                startedAt: started,
+                alone: passesInFlight.withLock { $0 } <= 1
             )
             try await store.markRunning(
                 operationID: operation.id,
@@ -104,10 +106,6 @@ extension Engine {
             let (latest, persisted) = checkpoints.state
             operation = before
             operation.version = latest.version
-            if operation.hostDeaths?.step.isSameStep(as: running) == true {
-                // The step that took hosts down returned this time: the trace is over.
-                operation.hostDeaths = nil
-            }
             let faulted = result.outcome.kind == .fault
             if !faulted {
                 input.apply(result)
@@ -314,6 +312,7 @@ extension Engine {
         runs: [StepRun]
     ) async throws -> OperationRecord {
         var parked = operation
+        parked.hostDeaths = nil  // the pass ended: no crash loop
         // Never park past the deadline: the pass at the deadline fails the operation.
         let due = min(clock.now.addingTimeInterval(wait.timeInterval), operation.deadline)
         parked.nextPassAt = due
@@ -332,6 +331,7 @@ extension Engine {
         var finished = operation
         finished.state = state
         finished.nextPassAt = nil
+        if state == .succeeded { finished.hostDeaths = nil }
         finished.lastError = error.map { error in
             var error = error
             // A failure after the provisioner accepted the request leaves a runtime behind: say which.

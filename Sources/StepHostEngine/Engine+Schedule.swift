@@ -2,6 +2,7 @@ import Foundation
 import Logging
 public import StepHostCore
 import StepHostStorage
+import Synchronization
 
 extension Engine {
     /// Processes operations until none is left unfinished: due ones run at once (up to `workers` at a time),
@@ -58,7 +59,11 @@ extension Engine {
     /// Claims and runs due operations until none is due; returns how many passes ran.
     ///
     /// Up to `workers` passes run at once, and a worker that finishes claims the next due operation at once:
-    /// a slow step holds only its own worker, never the operations behind it.
+    /// a slow step holds only its own worker, never the operations behind it. An operation a host died while
+    /// running (or with a crash-loop trace) runs alone, once the passes before it have ended, so a death during
+    /// it can be blamed on it. When a pass fails in a way that is not its operation's own (the database fails), no
+    /// new pass starts, the running ones end normally (none is cancelled: a request already sent keeps its
+    /// answer), and then the error is thrown.
     private func runDueBatches(only id: String?) async throws -> Int {
         let now = clock.now
         let workers = max(1, options.workers)
@@ -66,33 +71,64 @@ extension Engine {
             var running = 0
             var passes = 0
             var drained = false
+            var failure: (any Error)?
+            var alone: [ClaimedOperation] = []
+            var runningAlone = false
             while true {
-                if !drained && running < workers {
-                    // Cancellation (a shutdown) stops new claims; a running pass always ends with a write.
-                    try Task.checkCancellation()
-                    let claimed = try await store.claimDue(
-                        now: now,
-                        owner: owner,
-                        lease: options.lease,
-                        limit: workers - running,
-                        id: id
-                    )
-                    for operation in claimed {
-                        group.addTask { try await self.runClaimed(operation) }
+                if failure == nil && !drained && alone.isEmpty && !runningAlone && running < workers {
+                    do {
+                        // Cancellation (a shutdown) stops new claims; a running pass always ends with a write.
+                        try Task.checkCancellation()
+                        let claimed = try await store.claimDue(
+                            now: now,
+                            owner: owner,
+                            lease: options.lease,
+                            limit: workers - running,
+                            id: id
+                        )
+                        for operation in claimed {
+                            if operation.interrupted != nil || operation.operation.hostDeaths != nil {
+                                alone.append(operation)
+                            } else {
+                                group.addTask { try await self.runClaimed(operation) }
+                                running += 1
+                            }
+                        }
+                        // Nothing more is due now, except what the running passes may leave due (an abandoned pass).
+                        if claimed.isEmpty { drained = true }
+                    } catch {
+                        failure = error
                     }
-                    running += claimed.count
-                    // Nothing more is due now, except what the running passes may leave due (an abandoned pass).
-                    if claimed.isEmpty { drained = true }
+                }
+                if running == 0, !alone.isEmpty, failure == nil {
+                    let operation = alone.removeFirst()
+                    group.addTask { try await self.runClaimed(operation) }
+                    running = 1
+                    runningAlone = true
                 }
                 if running == 0 {
-                    if drained { return passes }
+                    if let failure {
+                        // Claimed but never started: released, so nothing waits for their leases.
+                        for operation in alone {
+                            try? await store.releaseClaim(operationID: operation.id, owner: owner)
+                        }
+                        throw failure
+                    }
+                    if drained && alone.isEmpty { return passes }
                     continue
                 }
-                guard let ran = try await group.next() else { return passes }
-                running -= 1
-                if ran { passes += 1 }
-                // A finished pass may have left its operation due again (a conflict): look once more.
-                drained = drained && ran
+                do {
+                    guard let ran = try await group.next() else { return passes }
+                    running -= 1
+                    runningAlone = false
+                    if ran { passes += 1 }
+                    // A finished pass may have left its operation due again (a conflict): look once more.
+                    drained = drained && ran
+                } catch {
+                    running -= 1
+                    runningAlone = false
+                    if failure == nil { failure = error }
+                }
             }
         }
     }
@@ -127,6 +163,8 @@ extension Engine {
     /// One pass; `false` when it was abandoned because someone else wrote the operation or took it over.
     private func runClaimed(_ claimed: ClaimedOperation) async throws -> Bool {
         let operation = claimed.operation
+        passesInFlight.withLock { $0 += 1 }
+        defer { passesInFlight.withLock { $0 -= 1 } }
         do {
             _ = try await runPass(operation, interrupted: claimed.interrupted)
             return true
@@ -138,15 +176,21 @@ extension Engine {
                 try await store.releaseClaim(operationID: operation.id, owner: owner)
             }
             return false
-        } catch {
-            // A write of this operation failed (what it would store is refused, the disk is full): it fails this
-            // operation with the reason, never the run for the others.
+        } catch let error as StorageError where error.code == .refused {
+            // The database refused what this operation would store: it fails this operation with the reason, never
+            // the run for the others.
             logger.error(
                 "saving the operation failed",
                 metadata: ["operation": "\(operation.id)", "error": "\(error)"]
             )
             try await failAfterSaveError(operation.id, error)
             return true
+        } catch {
+            // The database itself fails (a full disk, I/O): nothing of this operation is lost and none of it is its
+            // fault, so it is left as stored, unclaimed, for the next run; the run stops once the others end.
+            logger.error("the database failed", metadata: ["operation": "\(operation.id)", "error": "\(error)"])
+            try? await store.releaseClaim(operationID: operation.id, owner: owner)
+            throw error
         }
     }
 

@@ -200,7 +200,12 @@ public struct HTTPProvisioner: ProvisionerBackend {
         let data: Data
         let response: URLResponse
         do {
-            (data, response) = try await session.data(for: request)
+            // Detached: a cancelled caller (a shutdown, a failing sibling pass) must not cancel a request that is
+            // already on its way: its answer is what create_runtime records. (Cancelling a URLSession task from a
+            // task group can also deadlock swift-corelibs-foundation, issue #5412.) The timeout still bounds it.
+            let session = session
+            let exchange = Task.detached { try await session.data(for: request) }
+            (data, response) = try await exchange.value
         } catch {
             let reason = describe(error)
             if let code = (error as? URLError)?.code, Self.notSentErrors.contains(code) {

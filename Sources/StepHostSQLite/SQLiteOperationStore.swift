@@ -348,6 +348,8 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
                 )
             }
             switch error.resultCode {
+            case .SQLITE_CONSTRAINT, .SQLITE_TOOBIG, .SQLITE_MISMATCH, .SQLITE_RANGE:
+                return StorageError(.refused, "the database \(path) refused the write", cause: "\(error)")
             case .SQLITE_NOTADB, .SQLITE_CORRUPT:
                 return StorageError(
                     .corrupt,

@@ -13,6 +13,7 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
             case olderSchema = "older-schema"
             case unavailable
             case claimLost = "claim-lost"
+            case refused
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -31,6 +32,9 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let unavailable = Code(.unavailable)
         /// The write was made for a host that no longer holds the operation's claim.
         public static let claimLost = Code(.claimLost)
+        /// The database refused this one write for what it holds (a constraint, a value too big): the operation's
+        /// own trouble, unlike ``unavailable``, which is the database's.
+        public static let refused = Code(.refused)
 
         public var description: String { base.rawValue }
     }

@@ -547,9 +547,10 @@ struct EngineSemanticsTests {
         }
     }
 
-    /// The crash-loop guard counts deaths in a row in the same step, up to the limit in the options: a death in
-    /// another step starts again at 1, and a run of the step that returns ends the trace.
-    @Test func hostDeathsAreCountedInARowPerStepUpToTheLimit() async throws {
+    /// The crash-loop guard: deaths while the operation ran alone count, up to the limit in the options, in
+    /// whatever step; a death while other passes ran too is only suspected and makes the next pass run alone; a
+    /// pass that ends clears the trace.
+    @Test func hostDeathsWhileRunningAloneAreCountedUpToTheLimit() async throws {
         let store = InMemoryOperationStore()
         let clock = TestClock()
         let first = ScriptedStep.done("first", weight: 10)
@@ -561,26 +562,20 @@ struct EngineSemanticsTests {
             options: Self.options { $0.maximumHostDeaths = 2 }
         )
         let dead = ClaimOwner("\(ProcessInfo.processInfo.hostName):999999:1")
-        func running(_ step: ScriptedStep) -> RunningStep {
+        func running(_ step: ScriptedStep, alone: Bool) -> RunningStep {
             RunningStep(
                 step: step.identity.name,
                 plugin: step.identity.plugin?.name,
                 pluginFileHash: step.identity.plugin?.fileHash,
                 pass: 1,
-                startedAt: clock.now
+                startedAt: clock.now,
+                alone: alone
             )
         }
-        /// An operation whose earlier hosts died `earlier` times in `before`, and whose last host just died in
-        /// `step`.
-        func operation(
-            diedIn step: ScriptedStep,
-            after earlier: Int,
-            in before: ScriptedStep
-        ) async throws
-            -> String
-        {
+        /// An operation with `earlier` deaths on record, whose last host just died in `step`.
+        func operation(diedIn step: ScriptedStep, alone: Bool, after earlier: HostDeaths?) async throws -> String {
             var created = try await harness.create()
-            if earlier > 0 { created.hostDeaths = HostDeaths(step: running(before), count: earlier) }
+            created.hostDeaths = earlier
             created = try await store.save(created)
             let claimed = try await store.claimDue(
                 now: clock.now,
@@ -590,12 +585,22 @@ struct EngineSemanticsTests {
                 id: created.id
             )
             try #require(claimed.count == 1)
-            try await store.markRunning(operationID: created.id, owner: dead, step: running(step), until: clock.now)
+            try await store.markRunning(
+                operationID: created.id,
+                owner: dead,
+                step: running(step, alone: alone),
+                until: clock.now
+            )
             return created.id
         }
 
-        // One more death in the same step reaches the limit: the operation fails without running the step again.
-        let looping = try await operation(diedIn: second, after: 1, in: second)
+        // One more death alone reaches the limit, even in another step than the one before: the operation fails
+        // without running again.
+        let looping = try await operation(
+            diedIn: second,
+            alone: true,
+            after: HostDeaths(step: running(first, alone: true), count: 1)
+        )
         try await harness.engine.runDue(only: looping)
         let failed = try await harness.stored(looping)
         #expect(failed.state == .failed)
@@ -603,19 +608,92 @@ struct EngineSemanticsTests {
         #expect(failed.lastError?.step == "second")
         #expect(
             failed.lastError?.message.hasPrefix(
-                "the host died while running step second of plugin second, pass 1 (2 times"
+                "the host died while running step second of plugin second, pass 1 (2 times in a row while it ran alone)"
             ) == true
         )
         #expect(first.calls.count == 0 && second.calls.count == 0)
 
-        // A death in another step counts from 1: below the limit, the pass runs, and the step returning ends the
-        // trace.
-        let moved = try await operation(diedIn: second, after: 1, in: first)
-        let succeeded = try await harness.engine.runToCompletion(operationID: moved)
+        // Deaths while other passes ran only count as suspected: below the limit, the pass runs, and a pass that
+        // ends clears the trace.
+        let suspected = try await operation(
+            diedIn: second,
+            alone: false,
+            after: HostDeaths(step: running(second, alone: false), count: 1, suspected: 3)
+        )
+        let succeeded = try await harness.engine.runToCompletion(operationID: suspected)
         #expect(succeeded.state == .succeeded)
         #expect(succeeded.hostDeaths == nil)
         #expect(succeeded.passes == 1)
         #expect(second.calls.count == 1)
+    }
+
+    /// An operation a host died while running runs alone: its pass starts once the other passes have ended, and
+    /// no other pass starts while it runs, so a death during it is its own.
+    @Test func operationAHostDiedInRunsAlone() async throws {
+        let store = InMemoryOperationStore()
+        let clock = TestClock()
+        let concurrency = Mutex((now: 0, most: 0, suspectOverlapped: false))
+        let slow = ScriptedStep("slow", weight: 10) { operation, _ in
+            concurrency.withLock {
+                $0.now += 1
+                $0.most = max($0.most, $0.now)
+                if operation.parameters.name == "suspect" && $0.now > 1 { $0.suspectOverlapped = true }
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+            concurrency.withLock { $0.now -= 1 }
+            return StepResult(outcome: .done)
+        }
+        let harness = Harness(store: store, clock: clock, [slow], options: Self.options { $0.workers = 4 })
+        let dead = ClaimOwner("\(ProcessInfo.processInfo.hostName):999999:1")
+        var ids: [String] = []
+        for name in ["a", "b", "suspect", "c", "d"] {
+            ids.append(try await harness.create(#"{"name":"\#(name)"}"#).id)
+        }
+        _ = try await store.claimDue(now: clock.now, owner: dead, lease: .seconds(600), limit: 1, id: ids[2])
+        try await store.markRunning(
+            operationID: ids[2],
+            owner: dead,
+            step: RunningStep(
+                step: "slow",
+                plugin: "slow",
+                pluginFileHash: nil,
+                pass: 1,
+                startedAt: clock.now,
+                alone: false
+            ),
+            until: clock.now
+        )
+        let report = try await harness.engine.runUntilIdle()
+        #expect(report.operations.allSatisfy { $0.state == .succeeded })
+        let seen = concurrency.withLock { $0 }
+        #expect(seen.most > 1)  // the others ran side by side
+        #expect(!seen.suspectOverlapped)
+    }
+
+    /// When the database fails under one pass, the run stops claiming and throws, but only after the passes
+    /// already running have ended normally: none is cancelled (a request already sent keeps its answer), and the
+    /// failing operation is left as stored, unclaimed, not failed.
+    @Test func databaseFailureUnderOnePassLetsTheOthersFinishUncancelled() async throws {
+        let store = InMemoryOperationStore()
+        let clock = TestClock()
+        let cancelled = Mutex<[String]>([])
+        let slow = ScriptedStep("slow", weight: 10) { operation, _ in
+            if operation.parameters.name != "broken" { try? await Task.sleep(for: .milliseconds(100)) }
+            if Task.isCancelled { cancelled.withLock { $0.append(operation.parameters.name) } }
+            return StepResult(outcome: .done)
+        }
+        let harness = Harness(store: store, clock: clock, [slow], options: Self.options { $0.workers = 3 })
+        let healthy = try await harness.create(#"{"name":"healthy"}"#)
+        let broken = try await harness.create(#"{"name":"broken"}"#)
+        await store.failSaves(of: broken.id, with: StorageError(.unavailable, "the disk is full"))
+
+        let error = await #expect(throws: StorageError.self) { try await harness.engine.runDue() }
+        #expect(error?.message == "the disk is full")
+        #expect(cancelled.withLock { $0 }.isEmpty)
+        #expect(try await harness.stored(healthy.id).state == .succeeded)
+        let left = try await harness.stored(broken.id)
+        #expect(left.state == .pending && left.lastError == nil)
+        #expect(try await store.claim(operationID: broken.id) == nil)
     }
 
     /// Between steps, a pass renews its claim once half the lease is used, and renewing never touches the

@@ -408,7 +408,7 @@ struct ProvisionCommandTests {
             #expect(again.status != 0 && again.status != 1, "run \(death) should have crashed: \(again.stdout)")
             let trace = try json(try stephost(harness, ["operations", "show", id, "--json"]).stdout)
             #expect((trace["host_deaths"] as? [String: Any])?["count"] as? Int == death - 1)
-            #expect((trace["description"] as? String)?.contains("(\(death - 1) of 3 allowed)") == true)
+            #expect((trace["description"] as? String)?.contains("; \(death - 1) of 3 deaths allowed") == true)
         }
         let last = try stephost(harness, ["run"])
         #expect(last.status == 1, "\(last.stdout)\(last.stderr)")
@@ -419,7 +419,8 @@ struct ProvisionCommandTests {
         #expect(error["plugin"] as? String == "crasher")
         #expect(
             (error["message"] as? String)?.hasPrefix(
-                "the host died while running step crasher_step of plugin crasher, pass 3 (3 times in a row); after 3 "
+                "the host died while running step crasher_step of plugin crasher, pass 3 (3 times in a row while it ran "
+                    + "alone); after 3 host deaths in a row"
             ) == true,
             "\(error)"
         )

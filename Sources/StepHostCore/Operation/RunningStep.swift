@@ -10,23 +10,29 @@ public struct RunningStep: Sendable, Hashable, Codable {
     public var pluginFileHash: String?
     public var pass: Int
     public var startedAt: Date
+    /// Whether this was the only pass the host was running: a death then is this operation's own (its step, or
+    /// a kill from outside), not possibly another operation's crash. `nil` counts as alone.
+    public var alone: Bool?
 
-    public init(step: String, plugin: String?, pluginFileHash: String?, pass: Int, startedAt: Date) {
+    public init(
+        step: String,
+        plugin: String?,
+        pluginFileHash: String?,
+        pass: Int,
+        startedAt: Date,
+        alone: Bool? = nil
+    ) {
         self.step = step
         self.plugin = plugin
         self.pluginFileHash = pluginFileHash
         self.pass = pass
         self.startedAt = startedAt
+        self.alone = alone
     }
 
     /// "step X of plugin Y" or "built-in step X", for messages.
     public var described: String {
         plugin.map { "step \(step) of plugin \($0)" } ?? "built-in step \(step)"
-    }
-
-    /// Whether `other` is the same step of the same build of the same plugin.
-    public func isSameStep(as other: RunningStep) -> Bool {
-        step == other.step && plugin == other.plugin && pluginFileHash == other.pluginFileHash
     }
 
     static var coders: (JSONEncoder, JSONDecoder) {
@@ -49,28 +55,44 @@ public struct RunningStep: Sendable, Hashable, Codable {
     }
 }
 
-/// How often hosts died while running the same step of an operation, in a row: the crash-loop trace.
+/// How often hosts died while running an operation's steps since one of its passes last ended: the crash-loop
+/// trace.
+///
+/// A death while the host ran only this operation's pass (``RunningStep/alone``) counts: the operation's own step
+/// took the host down, or someone killed the host while it worked on this operation alone. A death while other
+/// passes ran too is only suspected (any of them may have crashed the host): the next pass of the operation runs
+/// alone, so its next death, if any, is its own. The trace ends when a pass parks or finishes the operation.
 public struct HostDeaths: Sendable, Hashable, Codable {
-    /// The step the hosts died in, as recorded the last time.
+    /// The step the last host died in.
     public var step: RunningStep
-    /// How many times in a row a host died in that step (a death in another step starts again at 1).
+    /// Deaths while the operation ran alone, in a row.
     public var count: Int
+    /// Deaths while other operations ran too, in the same span.
+    public var suspected: Int
 
-    public init(step: RunningStep, count: Int) {
+    public init(step: RunningStep, count: Int, suspected: Int = 0) {
         self.step = step
         self.count = count
+        self.suspected = suspected
     }
 
     /// The trace after one more death in `step`.
     public static func after(_ previous: HostDeaths?, diedIn step: RunningStep) -> HostDeaths {
-        guard let previous, previous.step.isSameStep(as: step) else { return HostDeaths(step: step, count: 1) }
-        return HostDeaths(step: step, count: previous.count + 1)
+        var deaths = previous ?? HostDeaths(step: step, count: 0)
+        deaths.step = step
+        if step.alone == false { deaths.suspected += 1 } else { deaths.count += 1 }
+        return deaths
     }
 
-    /// "the host died while running step X of plugin Y, pass N" (with the count when above one).
+    /// "the host died while running step X of plugin Y, pass N" with the counts.
     public var described: String {
-        "the host died while running \(step.described), pass \(step.pass)"
-            + (count > 1 ? " (\(count) times in a row)" : "")
+        var counts: [String] = []
+        if count > 0 { counts.append("\(count) time\(count == 1 ? "" : "s") in a row while it ran alone") }
+        if suspected > 0 {
+            counts.append("\(suspected) time\(suspected == 1 ? "" : "s") while other operations ran too")
+        }
+        return "the host died while running \(step.described), pass \(step.pass)"
+            + (counts.isEmpty ? "" : " (\(counts.joined(separator: "; ")))")
     }
 
     /// The trace as the stores keep it.

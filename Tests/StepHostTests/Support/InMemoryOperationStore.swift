@@ -7,6 +7,11 @@ import StepHostStorage
 actor InMemoryOperationStore: OperationStore, LocalProvisioningRecords {
     private var operations: [String: OperationRecord] = [:]
     private var claims: [String: Claim] = [:]
+    /// The next saves of these operations fail with the error, as a database would (engine tests of failure
+    /// handling): the error and how many saves are left to fail.
+    private var failingSaves: [String: (StorageError, Int)] = [:]
+
+    func failSaves(of id: String, with error: StorageError, times: Int = 1) { failingSaves[id] = (error, times) }
     private var runs: [StepRun] = []
     private var local: [String: (provisionerOperationID: String, runtimeID: String)] = [:]
 
@@ -34,6 +39,10 @@ actor InMemoryOperationStore: OperationStore, LocalProvisioningRecords {
         claim: ClaimOwner?,
         releasingClaim: Bool
     ) throws -> OperationRecord {
+        if let (failure, left) = failingSaves[operation.id], left > 0 {
+            failingSaves[operation.id] = (failure, left - 1)
+            throw failure
+        }
         if let claim, claims[operation.id]?.owner != claim {
             throw StorageError.claimLost(
                 operationID: operation.id,
