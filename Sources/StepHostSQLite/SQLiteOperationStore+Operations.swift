@@ -74,8 +74,8 @@ extension SQLiteOperationStore {
 
     static func unreadable(_ row: Row, _ error: any Error) -> UnreadableOperation {
         UnreadableOperation(
-            id: (row["id"] as String?) ?? "?",
-            state: (row["state"] as String?) ?? "?",
+            id: ((try? row.decode(String?.self, forColumn: "id")) ?? nil) ?? "?",
+            state: ((try? row.decode(String?.self, forColumn: "state")) ?? nil) ?? "?",
             reason: "\(error)"
         )
     }
@@ -165,16 +165,16 @@ extension SQLiteOperationStore {
                     arguments: [operationID]
                 ).map { row in
                     StepRun(
-                        operationID: row["operation_id"],
-                        pass: row["pass"],
-                        position: row["position"],
-                        step: row["step"],
-                        plugin: row["plugin"],
-                        pluginFileHash: row["plugin_file_hash"],
-                        outcome: try Self.outcome(row["outcome"]),
-                        startedAt: Self.date(row["started_at"]),
-                        durationMilliseconds: row["duration_ms"],
-                        message: row["message"]
+                        operationID: try column(row, "operation_id"),
+                        pass: try column(row, "pass"),
+                        position: try column(row, "position"),
+                        step: try column(row, "step"),
+                        plugin: try column(row, "plugin"),
+                        pluginFileHash: try column(row, "plugin_file_hash"),
+                        outcome: try Self.outcome(try column(row, "outcome")),
+                        startedAt: Self.date(try column(row, "started_at")),
+                        durationMilliseconds: try column(row, "duration_ms"),
+                        message: try column(row, "message")
                     )
                 }
             }
@@ -191,10 +191,12 @@ extension SQLiteOperationStore {
         try await guarded {
             try await pool.write { db in
                 var sql = """
-                    SELECT operations.*, claims.owner AS claim_owner, claims.expires_at AS claim_expires_at,
+                    SELECT operations.*, operations.rowid AS stephost_rowid, claims.owner AS claim_owner,
+                        claims.expires_at AS claim_expires_at,
                         claims.running_step AS claim_running_step
                     FROM operations LEFT JOIN claims ON claims.operation_id = operations.id
-                    WHERE operations.state IN ('pending', 'in_progress') AND operations.next_pass_at <= ?
+                    WHERE operations.state IN ('pending', 'in_progress')
+                        AND (operations.next_pass_at <= ? OR typeof(operations.next_pass_at) NOT IN ('integer', 'null'))
                     """
                 var arguments: StatementArguments = [Self.milliseconds(now)]
                 if let id {
@@ -215,14 +217,17 @@ extension SQLiteOperationStore {
                         continue
                     }
                     var interrupted: RunningStep?
-                    if let holder: String = row["claim_owner"] {
+                    if let holder: String = try? column(row, "claim_owner") {
+                        // A claim whose expiry cannot be read holds nothing; a running record that cannot be read
+                        // names an unknown step.
+                        let expires: Int64? = try? column(row, "claim_expires_at")
                         let current = Claim(
                             operationID: operation.id,
                             owner: ClaimOwner(holder),
-                            expiresAt: Self.date(row["claim_expires_at"])
+                            expiresAt: expires.map(Self.date) ?? .distantPast
                         )
                         guard current.isFree(at: now) else { continue }
-                        interrupted = try Self.runningStep(row["claim_running_step"], operationID: operation.id)
+                        interrupted = Self.runningStep(try? column(row, "claim_running_step"), at: now)
                     }
                     try db.execute(
                         sql: """
@@ -272,32 +277,32 @@ extension SQLiteOperationStore {
     }
 
     /// Fails an operation whose stored row cannot be read, in place, with the reason; drops its claim.
+    /// Fails an operation whose stored row cannot be read, in place (by rowid: even its id may be damaged), with
+    /// the reason; drops its claim.
     static func failUnreadable(_ db: Database, row: Row, error: any Error, now: Date) throws {
-        let id: String = row["id"]
+        let rowid: Int64 = try column(row, "stephost_rowid")
         let message = "the stored operation cannot be read, so it cannot run: \(error)"
+        try db.execute(
+            sql: "DELETE FROM claims WHERE operation_id = (SELECT id FROM operations WHERE rowid = ?)",
+            arguments: [rowid]
+        )
         try db.execute(
             sql: """
                 UPDATE operations SET state = 'failed', next_pass_at = NULL, version = version + 1, updated_at = ?,
                     last_error_step = 'stephost', last_error_plugin = NULL, last_error_message = ?,
                     description = ?
-                WHERE id = ?
+                WHERE rowid = ?
                 """,
-            arguments: [Self.milliseconds(now), message, "failed at step stephost: \(message)", id]
+            arguments: [Self.milliseconds(now), message, "failed at step stephost: \(message)", rowid]
         )
-        try db.execute(sql: "DELETE FROM claims WHERE operation_id = ?", arguments: [id])
     }
 
-    static func runningStep(_ json: String?, operationID: String) throws -> RunningStep? {
+    /// The running step a claim recorded. A record that cannot be read (damaged) still says a host died in some
+    /// step, so it is kept as an unknown step, never an error that would stop every claim.
+    static func runningStep(_ json: String?, at now: Date) -> RunningStep? {
         guard let json else { return nil }
-        do {
-            return try RunningStep(json: json)
-        } catch {
-            throw StorageError(
-                .corrupt,
-                "the running step recorded with the claim on operation \(operationID) is not valid",
-                cause: "\(error)"
-            )
-        }
+        return (try? RunningStep(json: json))
+            ?? RunningStep(step: "(unreadable record)", plugin: nil, pluginFileHash: nil, pass: 0, startedAt: now)
     }
 
     public func renewClaim(operationID: String, owner: ClaimOwner, until: Date) async throws {
@@ -340,9 +345,9 @@ extension SQLiteOperationStore {
                 ).map { row in
                     Claim(
                         operationID: operationID,
-                        owner: ClaimOwner(row["owner"]),
-                        expiresAt: Self.date(row["expires_at"]),
-                        running: try Self.runningStep(row["running_step"], operationID: operationID)
+                        owner: ClaimOwner(try column(row, "owner")),
+                        expiresAt: ((try? column(row, "expires_at")) as Int64?).map(Self.date) ?? .distantPast,
+                        running: Self.runningStep(try? column(row, "running_step"), at: Date())
                     )
                 }
             }
@@ -356,13 +361,21 @@ extension SQLiteOperationStore {
                 if let id {
                     due = try Int64.fetchOne(
                         db,
-                        sql: "SELECT next_pass_at FROM operations WHERE id = ? AND state IN ('pending', 'in_progress')",
+                        sql: """
+                            SELECT CASE typeof(next_pass_at) WHEN 'integer' THEN next_pass_at WHEN 'null' THEN NULL
+                                ELSE 0 END
+                            FROM operations WHERE id = ? AND state IN ('pending', 'in_progress')
+                            """,
                         arguments: [id]
                     )
                 } else {
                     due = try Int64.fetchOne(
                         db,
-                        sql: "SELECT MIN(next_pass_at) FROM operations WHERE state IN ('pending', 'in_progress')"
+                        sql: """
+                            SELECT MIN(CASE typeof(next_pass_at) WHEN 'integer' THEN next_pass_at WHEN 'null' THEN NULL
+                                ELSE 0 END)
+                            FROM operations WHERE state IN ('pending', 'in_progress')
+                            """
                     )
                 }
                 return due.map(Self.date)
@@ -393,7 +406,7 @@ extension SQLiteOperationStore {
                     sql: "SELECT provisioner_operation_id, runtime_id FROM local_provisioning WHERE operation_id = ?",
                     arguments: [operationID]
                 )!
-                return (row["provisioner_operation_id"], row["runtime_id"])
+                return (try column(row, "provisioner_operation_id"), try column(row, "runtime_id"))
             }
         }
     }
@@ -432,34 +445,43 @@ extension SQLiteOperationStore {
     }
 
     static func record(_ row: Row) throws -> OperationRecord {
-        let id: String = row["id"]
-        let state: String = row["state"]
+        do {
+            return try decodeRecord(row)
+        } catch let error as StorageError where !error.message.contains("operation ") {
+            let id = ((try? row.decode(String?.self, forColumn: "id")) ?? nil) ?? "?"
+            throw StorageError(.corrupt, "operation \(id) cannot be read: \(error.message)")
+        }
+    }
+
+    private static func decodeRecord(_ row: Row) throws -> OperationRecord {
+        let id: String = try column(row, "id")
+        let state: String = try column(row, "state")
         guard let operationState = OperationState(rawValue: state) else {
             throw StorageError(.corrupt, "operation \(id) has the unknown state '\(state)'")
         }
         let parameters: ProvisioningParameters
         do {
-            parameters = try ProvisioningParameters(json: row["parameters"])
+            parameters = try ProvisioningParameters(json: try column(row, "parameters"))
         } catch {
             throw StorageError(.corrupt, "the stored parameters of operation \(id) are not valid", cause: "\(error)")
         }
         var operation = OperationRecord(
             id: id,
-            instanceID: row["instance_id"],
-            type: row["type"],
+            instanceID: try column(row, "instance_id"),
+            type: try column(row, "type"),
             state: operationState,
-            description: row["description"],
-            createdAt: date(row["created_at"]),
-            deadline: date(row["deadline"]),
+            description: try column(row, "description"),
+            createdAt: date(try column(row, "created_at")),
+            deadline: date(try column(row, "deadline")),
             parameters: parameters
         )
-        operation.updatedAt = date(row["updated_at"])
-        operation.version = row["version"]
-        operation.passes = row["passes"]
-        operation.nextPassAt = (row["next_pass_at"] as Int64?).map(date)
+        operation.updatedAt = date(try column(row, "updated_at"))
+        operation.version = try column(row, "version")
+        operation.passes = try column(row, "passes")
+        operation.nextPassAt = (try column(row, "next_pass_at") as Int64?).map(date)
         let attempts: [ProvisioningAttempt]
         do {
-            attempts = try ProvisioningAttempt.attempts(json: row["provisioning_attempts"])
+            attempts = try ProvisioningAttempt.attempts(json: try column(row, "provisioning_attempts"))
         } catch {
             throw StorageError(
                 .corrupt,
@@ -468,25 +490,25 @@ extension SQLiteOperationStore {
             )
         }
         operation.runtime = RuntimeRecord(
-            provisionerOperationID: row["provisioner_operation_id"],
-            runtimeID: row["runtime_id"],
-            provisioningRequest: row["provisioning_request"],
+            provisionerOperationID: try column(row, "provisioner_operation_id"),
+            runtimeID: try column(row, "runtime_id"),
+            provisioningRequest: try column(row, "provisioning_request"),
             attempts: attempts
         )
-        if let step: String = row["last_error_step"] {
+        if let step: String = try column(row, "last_error_step") {
             operation.lastError = LastError(
                 step: step,
-                plugin: row["last_error_plugin"],
-                message: row["last_error_message"] ?? ""
+                plugin: try column(row, "last_error_plugin"),
+                message: (try column(row, "last_error_message") as String?) ?? ""
             )
         }
         do {
-            operation.fields = try JSONText.members(of: row["fields"])
+            operation.fields = try JSONText.members(of: try column(row, "fields"))
         } catch {
             throw StorageError(.corrupt, "the stored custom fields of operation \(id) are not a JSON object")
         }
-        operation.droppedStepRuns = row["dropped_step_runs"]
-        if let deaths: String = row["host_deaths"] {
+        operation.droppedStepRuns = try column(row, "dropped_step_runs")
+        if let deaths: String = try column(row, "host_deaths") {
             do {
                 operation.hostDeaths = try HostDeaths(json: deaths)
             } catch {
@@ -513,5 +535,18 @@ extension SQLiteOperationStore {
 
     static func date(_ milliseconds: Int64) -> Date {
         Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+    }
+}
+
+/// A column of a stored row, as `T`; a value of another type (stored by hand or by a bug) is reported as damage
+/// of that row, never a crash.
+func column<T: DatabaseValueConvertible>(_ row: Row, _ name: String) throws -> T {
+    do {
+        return try row.decode(T.self, forColumn: name)
+    } catch {
+        throw StorageError(
+            .corrupt,
+            "the stored \(name) (\(row[name] as DatabaseValue)) is not a value of type \(T.self)"
+        )
     }
 }

@@ -188,6 +188,10 @@ enum OperationView {
     }
 
     private static func pretty(_ json: String) -> String {
-        (try? render(parse(json))) ?? json
+        // Only an array or object can be rendered (Foundation traps on anything else): other stored text is shown
+        // as it is.
+        let value = parse(json)
+        guard JSONSerialization.isValidJSONObject(value) else { return json }
+        return (try? render(value)) ?? json
     }
 }

@@ -25,6 +25,14 @@ struct Operations: AsyncParsableCommand {
         func run() async throws {
             let store = try database.open(.readOnly)
             defer { try? store.close() }
+            do {
+                try await list(store)
+            } catch let error as StorageError {
+                throw fail(error)
+            }
+        }
+
+        private func list(_ store: SQLiteOperationStore) async throws {
             let listing = try await store.operations(state: state?.state)
             // One damaged row never hides the others: it is listed with why it cannot be read.
             for operation in listing.unreadable {
@@ -70,6 +78,14 @@ struct Operations: AsyncParsableCommand {
         func run() async throws {
             let store = try database.open(.readOnly)
             defer { try? store.close() }
+            do {
+                try await show(store)
+            } catch let error as StorageError {
+                throw fail(error)
+            }
+        }
+
+        private func show(_ store: SQLiteOperationStore) async throws {
             let found: OperationRecord?
             do {
                 found = try await store.operation(id: id)

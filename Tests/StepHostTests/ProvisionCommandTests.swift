@@ -503,6 +503,46 @@ struct ProvisionCommandTests {
         #expect(stored == Data("{\"cafe\u{301}\":2,\"caf\u{E9}\":1}".utf8))
     }
 
+    /// Stored values of the wrong type (written by hand or by a bug; SQLite's columns take any type) never crash
+    /// a command, and never keep the other operations from running.
+    @Test(arguments: [
+        "UPDATE operations SET created_at = 'yesterday' WHERE id = ?",
+        "UPDATE operations SET next_pass_at = 'soon' WHERE id = ?",
+        "UPDATE operations SET deadline = x'00ff' WHERE id = ?",
+        "UPDATE operations SET provisioning_request = '5' WHERE id = ?",
+        "UPDATE step_runs SET pass = 'x' WHERE operation_id = ?",
+        "INSERT INTO claims (operation_id, owner, expires_at, running_step) VALUES (?, 'h:1:1', 'notanumber', '{\"step\":5}')",
+    ])
+    func storedValuesOfTheWrongTypeNeverCrashACommand(damage: String) async throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        var created: [String] = []
+        for name in ["damaged", "intact"] {
+            let result = try stephost(harness, ["provision", "--detach", "--parameters", #"{"name":"\#(name)"}"#])
+            created.append(try #require(result.stdout.split(separator: " ").dropFirst().first.map(String.init)))
+        }
+        let ids = created
+        // A step history for the damaged one, so its rows exist to damage.
+        try await DatabaseQueue(path: harness.databasePath).write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO step_runs (operation_id, pass, position, step, outcome, started_at, duration_ms)
+                    VALUES (?, 1, 1, 'allocate_subnet', 'done', 0, 1.0)
+                    """,
+                arguments: [ids[0]]
+            )
+            try db.execute(sql: damage, arguments: [ids[0]])
+        }
+        for command in [["operations", "list"], ["operations", "list", "--json"], ["operations", "show", ids[0]]] {
+            let result = try stephost(harness, command)
+            #expect([0, 65, 74].contains(result.status), "\(command) \(result.status): \(result.stderr)")
+        }
+        let run = try stephost(harness, ["run"])
+        #expect([0, 1].contains(run.status), "\(run.status): \(run.stdout)\(run.stderr)")
+        let intact = try stephost(harness, ["operations", "show", ids[1], "--json"])
+        #expect(try json(intact.stdout)["state"] as? String == "succeeded")
+    }
+
     /// Starts `stephost provision` as a child process and waits until its operation has the custom field
     /// `field` (a step's checkpoint); returns the host and a read-only reader of its database.
     func provisionInBackground(
