@@ -163,3 +163,35 @@ extension DatabaseFileTests {
         #expect(upgraded.status == 0, "\(upgraded.stdout)\(upgraded.stderr)")
     }
 }
+
+extension DatabaseFileTests {
+    /// A host in another PID namespace on the same machine (a container sharing the host name) is alive although
+    /// its pid means nothing here: its claim holds until its lease runs out, so no second host runs the same
+    /// operation beside it.
+    @Test func hostInAnotherPIDNamespaceKeepsItsClaim() throws {
+        let harness = try EngineHarness()
+        try harness.addFixture("slow", mode: 8, weight: 10)  // blocks 60 s on its first pass
+        let host = try BackgroundProcess(
+            URL(fileURLWithPath: "/usr/bin/unshare"),
+            [
+                "-rpf", "--mount-proc", "--kill-child", Paths.stephost.path, "provision", "--parameters",
+                #"{"name":"ns"}"#,
+                "--plugins-dir", harness.plugins.path, "--db", harness.databasePath,
+            ]
+        )
+        let reader = try DatabaseQueue(path: harness.databasePath)
+        try #require(
+            try eventually {
+                (try? reader.read { db in try String.fetchOne(db, sql: "SELECT fields FROM operations") })?
+                    .contains("slow_started") == true
+            },
+            "the host in its own PID namespace did not start the step"
+        )
+        let other = try stephost(harness, ["run", "--once"])
+        #expect(other.status == 0, "\(other.stdout)\(other.stderr)")
+        #expect(other.stdout.contains("1 still waiting"), "\(other.stdout)")
+        let passes = try reader.read { db in try Int.fetchOne(db, sql: "SELECT passes FROM operations") }
+        #expect(passes == 1)
+        host.killNow()
+    }
+}
