@@ -59,6 +59,14 @@ public struct CreateRuntimeStep: Step {
                 return StepResult(outcome: .fail(error.message))
             }
         }
+        guard state.id == provisionerOperationID else {
+            return StepResult(
+                outcome: .fail(
+                    "the provisioner answered runtimeOperationStatus about operation \(state.id), not the one asked "
+                        + "about (\(provisionerOperationID)); its answer is not taken"
+                )
+            )
+        }
         var runtime = operation.runtime
         if let runtimeID = state.runtimeID { runtime.runtimeID = runtimeID }
         var result = outcome(of: state)

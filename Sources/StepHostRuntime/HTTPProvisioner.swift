@@ -63,7 +63,22 @@ public struct HTTPProvisioner: ProvisionerBackend {
         configuration.timeoutIntervalForResource = timeout
         configuration.httpShouldSetCookies = false
         configuration.urlCache = nil
-        session = URLSession(configuration: configuration)
+        // Redirects are not followed: a redirected POST would reach another endpoint (or become a GET) as a
+        // second request for one recorded attempt.
+        session = URLSession(configuration: configuration, delegate: RefuseRedirects(), delegateQueue: nil)
+    }
+
+    /// Hands a redirect back as the answer instead of following it.
+    private final class RefuseRedirects: NSObject, URLSessionTaskDelegate, Sendable {
+        func urlSession(
+            _ session: URLSession,
+            task: URLSessionTask,
+            willPerformHTTPRedirection response: HTTPURLResponse,
+            newRequest request: URLRequest,
+            completionHandler: @escaping @Sendable (URLRequest?) -> Void
+        ) {
+            completionHandler(nil)
+        }
     }
 
     public func provision(
@@ -213,7 +228,8 @@ public struct HTTPProvisioner: ProvisionerBackend {
             }
             throw ProvisionerError(open, "the provisioner at \(displayURL) did not answer: \(reason)")
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        let http = response as? HTTPURLResponse
+        let status = http?.statusCode ?? 0
         // 408 (request timeout), 429 (too many requests) and 503 (unavailable) say the request was not processed.
         if status == 408 || status == 429 || status == 503 {
             throw ProvisionerError(.transient, "the provisioner answered HTTP \(status)")
@@ -221,12 +237,36 @@ public struct HTTPProvisioner: ProvisionerBackend {
         if status >= 500 {
             throw ProvisionerError(open, "the provisioner answered HTTP \(status)")
         }
-        guard let decoded = try? JSONDecoder().decode(Response.self, from: data) else {
-            let kind: ProvisionerError.Kind = status == 200 ? open : .rejected
-            throw ProvisionerError(kind, "the provisioner answered HTTP \(status) without a GraphQL response")
+        if (300..<400).contains(status) {
+            let location = http?.value(forHTTPHeaderField: "Location").map { " to \($0)" } ?? ""
+            throw ProvisionerError(
+                .rejected,
+                "the provisioner answered a redirect (HTTP \(status)\(location)), which stephost does not follow; set "
+                    + "--provisioner-url to the endpoint itself"
+            )
         }
-        if let errors = decoded.errors, !errors.isEmpty {
-            let message = "the provisioner refused \(field): " + errors.map(\.message).joined(separator: "; ")
+        let success = (200..<300).contains(status)
+        guard let decoded = try? JSONDecoder().decode(Response.self, from: data) else {
+            throw ProvisionerError(
+                success ? open : .rejected,
+                "the provisioner answered HTTP \(status) without a GraphQL response"
+            )
+        }
+        let errors = decoded.errors ?? []
+        let errorText = errors.map(\.message).joined(separator: "; ")
+        // An answer that names an operation is taken, errors or not: what the provisioner created is recorded.
+        if success, let result = decoded.data?[field] ?? nil, let id = result.id, !id.isEmpty,
+            let stateName = result.state, let state = ProvisionerOperation.State(rawValue: stateName)
+        {
+            let message =
+                errors.isEmpty
+                ? result.message
+                : [result.message, "errors: \(errorText)"].compactMap { $0 }
+                    .joined(separator: "; ")
+            return ProvisionerOperation(id: id, runtimeID: result.runtimeID, state: state, message: message)
+        }
+        if !errors.isEmpty {
+            let message = "the provisioner refused \(field): " + errorText
             let permanent =
                 !isQuery
                 || errors.contains { error in
@@ -235,17 +275,12 @@ public struct HTTPProvisioner: ProvisionerBackend {
                 }
             throw ProvisionerError(permanent ? .rejected : .transient, message)
         }
-        guard status == 200 else {
+        guard success else {
             throw ProvisionerError(.rejected, "the provisioner answered HTTP \(status)")
         }
-        guard let result = decoded.data?[field] ?? nil, let id = result.id, let stateName = result.state,
-            let state = ProvisionerOperation.State(rawValue: stateName)
-        else {
-            throw ProvisionerError(
-                isQuery ? .rejected : .unknown,
-                "the provisioner's answer to \(field) has no operation id or known state"
-            )
-        }
-        return ProvisionerOperation(id: id, runtimeID: result.runtimeID, state: state, message: result.message)
+        throw ProvisionerError(
+            isQuery ? .rejected : .unknown,
+            "the provisioner's answer to \(field) (HTTP \(status)) has no operation id or known state"
+        )
     }
 }

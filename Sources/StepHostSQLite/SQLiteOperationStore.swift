@@ -357,6 +357,14 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
                     cause: error.message
                 )
             case .SQLITE_CANTOPEN, .SQLITE_READONLY, .SQLITE_PERM, .SQLITE_AUTH:
+                if !readOnly && isOnReadOnlyFileSystem(path) {
+                    return StorageError(
+                        .unavailable,
+                        "the database \(path) is on a read-only file system: commands that write cannot use it there; "
+                            + "`stephost operations list|show` can read it",
+                        cause: error.message
+                    )
+                }
                 return StorageError(
                     .unavailable,
                     "the database \(path) cannot be opened for \(readOnly ? "reading" : "writing"); check the file, "

@@ -66,9 +66,13 @@ struct DatabaseFileTests {
             touch \(directory)/probe 2>/dev/null && exit 91
             "$STEPHOST" operations list --db \(harness.databasePath) || exit 92
             "$STEPHOST" operations show \(id) --db \(harness.databasePath) --json || exit 93
+            "$STEPHOST" run --db \(harness.databasePath) --plugins-dir \(harness.plugins.path)
+            echo "run status $?"
             """
         )
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("run status 74"))
+        #expect(result.stderr.contains("is on a read-only file system: commands that write cannot use it there"))
         #expect(result.stdout.contains("succeeded"))
         #expect(result.stdout.contains(#""id" : "\#(id)""#))
     }

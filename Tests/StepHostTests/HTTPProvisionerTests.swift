@@ -299,3 +299,33 @@ struct HTTPProvisionerTests {
         #expect(try provisioner.operationNames() == ["ProvisionRuntime"])
     }
 }
+
+extension HTTPProvisionerTests {
+    /// Answers at the edges: a redirect is not followed (a second POST for one attempt) and fails naming it; an
+    /// answer that names an operation is taken, with GraphQL errors beside it or with HTTP 201; a status answer
+    /// about another operation is not taken.
+    @Test(arguments: ["redirect", "partial", "created", "wrong-id"])
+    func answersAtTheEdges(mode: String) throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        let provisioner = try Provisioner(harness.directory, ["--mode", mode, "--in-progress", "0"])
+        let result = try provision(harness, provisioner)
+        let id = try #require(result.stdout.split(separator: " ").dropFirst().first.map(String.init))
+        let operation = try shown(harness, id)
+        let message = (operation["last_error"] as? [String: Any])?["message"] as? String ?? ""
+        let sends = try provisioner.operationNames().filter { $0 == "ProvisionRuntime" }.count
+        let requests = try provisioner.requests()
+        #expect(sends == 1, "\(requests)")
+        switch mode {
+        case "redirect":
+            #expect(result.status == 1)
+            #expect(message.contains("answered a redirect (HTTP 307"), "\(message)")
+        case "partial", "created":
+            #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+            #expect((operation["provisioner_operation_ids"] as? [String])?.count == 1)
+        default:
+            #expect(result.status == 1)
+            #expect(message.contains("about operation another-operation, not the one asked about"), "\(message)")
+        }
+    }
+}

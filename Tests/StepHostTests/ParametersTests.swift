@@ -122,3 +122,14 @@ struct FieldsObjectTests {
         #expect(throws: JSONText.NotAnObject.self) { try JSONText.members(of: text) }
     }
 }
+
+extension FieldsObjectTests {
+    /// Parameters whose keys differ only in their Unicode form would lose one value silently: refused, naming both.
+    @Test func parameterKeysThatDifferOnlyInUnicodeFormAreRefused() {
+        let error = #expect(throws: ParametersError.self) {
+            try ProvisioningParameters(json: #"{"name":"c","caf\u00e9":"P1","cafe\u0301":"P2"}"#)
+        }
+        #expect(error?.problems.first?.contains("differ only in their Unicode form") == true)
+        #expect(throws: Never.self) { try ProvisioningParameters(json: #"{"name":"c","caf\u00e9":"P1","x":1}"#) }
+    }
+}

@@ -69,6 +69,29 @@ public struct ProvisioningParameters: Sendable, Hashable {
                 ["the parameters must be a JSON object like {\"name\": \"my-runtime\"}"]
             )
         }
+        // Two keys that differ in bytes but that Unicode calls the same text would silently become one (the
+        // reader's keys are Swift strings): refuse them, naming both.
+        if let members = try? JSONText.members(of: json), members.count != object.count {
+            var seen: [String: FieldKey] = [:]
+            var clashes: [String] = []
+            for key in members.keys.sorted() {
+                if let earlier = seen[key.string] {
+                    clashes.append("\(JSONText.quote(earlier.string)) and \(JSONText.quote(key.string))")
+                } else {
+                    seen[key.string] = key
+                }
+            }
+            if !clashes.isEmpty {
+                throw ParametersError(
+                    .malformed,
+                    [
+                        "the parameters have keys that differ only in their Unicode form ("
+                            + clashes.joined(separator: ", ")
+                            + "), so one would silently replace the other; write each key once"
+                    ]
+                )
+            }
+        }
         do {
             self.json = try JSONText.compact(object)
         } catch {

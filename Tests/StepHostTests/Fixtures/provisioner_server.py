@@ -11,7 +11,9 @@ Modes: normal (provisionRuntime answers InProgress; runtimeOperationStatus answe
 answers Failed), slow (the first --failures provisionRuntime calls are executed and logged, then answered
 after --delay seconds), drop (the first --failures provisionRuntime calls are executed and logged, then
 the connection is closed without an answer), poll-error (the first --failures status queries raise a
-GraphQL field error with the extensions given as JSON by --poll-error-extensions).
+GraphQL field error with the extensions given as JSON by --poll-error-extensions), redirect (every request
+gets HTTP 307 to the same path), partial (provisionRuntime answers its data and a GraphQL error), created
+(provisionRuntime answers HTTP 201), wrong-id (runtimeOperationStatus answers about another operation).
 The Idempotency-Key header deduplicates provisionRuntime: the same key gets the same operation.
 """
 import argparse
@@ -28,7 +30,9 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--schema", required=True)
 parser.add_argument("--log", required=True)
 parser.add_argument(
-    "--mode", default="normal", choices=["normal", "flaky", "reject", "fail", "slow", "drop", "poll-error"]
+    "--mode",
+    default="normal",
+    choices=["normal", "flaky", "reject", "fail", "slow", "drop", "poll-error", "redirect", "partial", "created", "wrong-id"],
 )
 parser.add_argument("--delay", type=float, default=100)
 parser.add_argument("--poll-error-extensions", default='{"temporary": true}')
@@ -95,6 +99,14 @@ class Handler(BaseHTTPRequestHandler):
             state["requests"] += 1
             number = state["requests"]
         entry = {"number": number, "idempotency_key": key, "body": body}
+        if args.mode == "redirect":
+            entry["http_status"] = 307
+            self.log(entry)
+            self.send_response(307)
+            self.send_header("Location", self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if args.mode == "flaky" and number <= args.failures:
             entry["http_status"] = args.failure_status
             self.log(entry)
@@ -110,6 +122,11 @@ class Handler(BaseHTTPRequestHandler):
         if result.errors:
             response["errors"] = [e.formatted for e in result.errors]
             entry["errors"] = response["errors"]
+        provision = body.get("operationName") == "ProvisionRuntime"
+        if args.mode == "partial" and provision:
+            response["errors"] = [{"message": "the Director registration is delayed", "path": ["provisionRuntime"]}]
+        if args.mode == "wrong-id" and not provision and result.data:
+            result.data["runtimeOperationStatus"]["id"] = "another-operation"
         misbehave = None
         if args.mode in ("slow", "drop") and body.get("operationName") == "ProvisionRuntime":
             with lock:
@@ -125,7 +142,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(2)
             return
-        self.reply(200, response)
+        self.reply(201 if args.mode == "created" and provision else 200, response)
 
     def log(self, entry):
         with lock, open(args.log, "a") as f:
