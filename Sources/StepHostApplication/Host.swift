@@ -68,7 +68,7 @@ public final class ProvisioningHost: Sendable {
             }
         pipeline = Pipeline(
             InProcessStep.steps(of: plugins.used, threads: configuration.engine.workers)
-                + [CreateRuntimeStep(provisioner: provisioner, clock: clock)]
+                + [CreateRuntimeStep(provisioner: provisioner, clock: clock, answers: store)]
         )
         engine = Engine(
             pipeline: pipeline,

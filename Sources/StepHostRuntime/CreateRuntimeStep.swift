@@ -1,6 +1,7 @@
 import Foundation
 import StepHostABI
 public import StepHostCore
+public import StepHostStorage
 
 /// The built-in `create_runtime` step (weight 100): turns the parameters and what the steps before it
 /// contributed into a provisioning request, and sends it to the Runtime Provisioner at most once.
@@ -25,10 +26,18 @@ public struct CreateRuntimeStep: Step {
 
     private let provisioner: any ProvisionerBackend
     private let clock: any HostClock
+    private let answers: (any ProvisionerAnswerLog)?
 
-    public init(provisioner: any ProvisionerBackend, clock: any HostClock = SystemClock()) {
+    /// - Parameter answers: where an answer goes that cannot be recorded with its operation (the claim was lost
+    ///   meanwhile), so that what the provisioner created is still tracked.
+    public init(
+        provisioner: any ProvisionerBackend,
+        clock: any HostClock = SystemClock(),
+        answers: (any ProvisionerAnswerLog)? = nil
+    ) {
         self.provisioner = provisioner
         self.clock = clock
+        self.answers = answers
     }
 
     public var identity: StepIdentity { Self.identity }
@@ -168,6 +177,19 @@ public struct CreateRuntimeStep: Step {
         do {
             try await context.checkpoint(result.changes)
         } catch {
+            if let id = attempt.provisionerOperationID {
+                do {
+                    try await answers?.recordProvisionerAnswer(
+                        operationID: operation.id,
+                        attempt: attempt.number,
+                        provisionerOperationID: id,
+                        runtimeID: attempt.runtimeID,
+                        at: clock.now
+                    )
+                } catch let logError {
+                    logs.append(StepLogLine(.error, "the answer could not be recorded apart either: \(logError)"))
+                }
+            }
             logs.append(
                 StepLogLine(
                     .error,

@@ -383,6 +383,52 @@ extension SQLiteOperationStore {
         }
     }
 
+    // MARK: - Provisioner answers recorded apart
+
+    public func recordProvisionerAnswer(
+        operationID: String,
+        attempt: Int,
+        provisionerOperationID: String,
+        runtimeID: String?,
+        at date: Date
+    ) async throws {
+        try await guarded {
+            try await pool.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO provisioner_answers (operation_id, attempt, provisioner_operation_id, runtime_id,
+                            received_at)
+                        VALUES (?, ?, ?, ?, ?)
+                        """,
+                    arguments: [operationID, attempt, provisionerOperationID, runtimeID, Self.milliseconds(date)]
+                )
+            }
+        }
+    }
+
+    public func provisionerAnswers(operationID: String) async throws -> [ProvisioningAttempt] {
+        try await guarded {
+            try await pool.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: "SELECT * FROM provisioner_answers WHERE operation_id = ? ORDER BY rowid",
+                    arguments: [operationID]
+                ).map { row in
+                    ProvisioningAttempt(
+                        number: try column(row, "attempt"),
+                        pass: 0,
+                        idempotencyKey: operationID,
+                        startedAt: Self.date(try column(row, "received_at")),
+                        outcome: .accepted,
+                        provisionerOperationID: try column(row, "provisioner_operation_id"),
+                        runtimeID: try column(row, "runtime_id"),
+                        message: "answer recorded apart: the operation could not take it"
+                    )
+                }
+            }
+        }
+    }
+
     // MARK: - The local provisioner's records
 
     public func recordLocalProvisioning(

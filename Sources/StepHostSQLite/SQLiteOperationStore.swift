@@ -7,7 +7,7 @@ import StepHostSystem
 /// The embedded operation store: one SQLite file in WAL mode, through GRDB and the system libsqlite3.
 ///
 /// Commits use `synchronous=FULL`, so a committed step survives power loss, not only a crash of the host.
-public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecords {
+public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecords, ProvisionerAnswerLog {
     /// The schema versions this build knows, oldest first.
     static let migrations = ["v1", "v2", "v3", "v4"]
 
@@ -322,6 +322,14 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
                 sql: """
                     ALTER TABLE claims ADD COLUMN running_step TEXT CHECK (running_step IS NULL OR json_valid(running_step));
                     ALTER TABLE operations ADD COLUMN host_deaths TEXT CHECK (host_deaths IS NULL OR json_valid(host_deaths));
+                    CREATE TABLE provisioner_answers (
+                        operation_id TEXT NOT NULL REFERENCES operations (id),
+                        attempt INTEGER NOT NULL,
+                        provisioner_operation_id TEXT NOT NULL,
+                        runtime_id TEXT,
+                        received_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX provisioner_answers_operation ON provisioner_answers (operation_id);
                     ALTER TABLE operations ADD COLUMN provisioning_attempts TEXT NOT NULL DEFAULT '[]'
                         CHECK (json_valid(provisioning_attempts));
                     UPDATE operations SET provisioning_attempts = json_array(json_object(

@@ -159,6 +159,23 @@ public struct ClaimedOperation: Sendable, Hashable {
     public var id: String { operation.id }
 }
 
+/// Provisioner answers that could not be recorded with their operation (this host had lost its claim, another
+/// writer had changed it): appended here instead, so no operation the provisioner created goes untracked.
+/// Writing one never touches the operation's data or version.
+public protocol ProvisionerAnswerLog: Sendable {
+    /// Appends what the provisioner answered to an attempt of the operation.
+    func recordProvisionerAnswer(
+        operationID: String,
+        attempt: Int,
+        provisionerOperationID: String,
+        runtimeID: String?,
+        at: Date
+    ) async throws
+
+    /// The answers appended for an operation, oldest first.
+    func provisionerAnswers(operationID: String) async throws -> [ProvisioningAttempt]
+}
+
 /// The embedded local provisioner's own records: the requests it received, one per operation.
 ///
 /// Kept apart from ``OperationStore`` so that a store for operations need not carry them; the SQLite

@@ -103,13 +103,15 @@ struct Operations: AsyncParsableCommand {
                 }
                 throw ExitStatus.unreadableOperation
             }
-            guard let operation = found else {
+            guard var operation = found else {
                 printError(
                     "stephost: there is no operation \(id) in \(store.path); `stephost operations list` shows them"
                 )
                 throw ExitStatus.notFound
             }
             let runs = try await store.stepRuns(operationID: id)
+            // Answers that reached the host after it had lost the operation were recorded apart: shown with it.
+            operation.runtime.attempts += try await store.provisionerAnswers(operationID: id)
             let claim = operation.state.isFinal ? nil : try await store.claim(operationID: id)
             print(
                 json

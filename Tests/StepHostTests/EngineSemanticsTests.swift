@@ -512,6 +512,54 @@ struct EngineSemanticsTests {
         #expect(try await harness.stored(created.id).runtime.attempts.isEmpty)
     }
 
+    /// The claim is lost while the request is at the provisioner: the answer cannot be recorded with the
+    /// operation, so it is appended apart, and the provisioner's operation id stays tracked.
+    @Test func answerThatCannotBeRecordedWithItsOperationIsRecordedApart() async throws {
+        let store = InMemoryOperationStore()
+        let clock = TestClock()
+        let harness = Harness(store: store, clock: clock, [])
+        let created = try await harness.create()
+        let mine = ClaimOwner("this-host:1:1")
+        let claimed = try #require(
+            try await store.claimDue(now: clock.now, owner: mine, lease: .seconds(60), limit: 1, id: created.id).first?
+                .operation
+        )
+        let checkpoints = Mutex(0)
+        let step = CreateRuntimeStep(provisioner: harness.provisioner, clock: clock, answers: store)
+        let context = StepContext(
+            input: InputCreator(),
+            pass: 1,
+            checkpoint: { changes in
+                if checkpoints.withLock({
+                    $0 += 1
+                    return $0
+                }) == 2 {
+                    // While the request was out, the lease ran out and another host took the operation.
+                    clock.advance(by: 61)
+                    _ = try await store.claimDue(
+                        now: clock.now,
+                        owner: ClaimOwner("other-host:7:7"),
+                        lease: .seconds(60),
+                        limit: 1,
+                        id: created.id
+                    )
+                }
+                var updated = try #require(try await store.operation(id: created.id))
+                updated.apply(changes)
+                return try await store.save(updated, stepRuns: [], claim: mine, releasingClaim: false)
+            }
+        )
+        let result = await step.run(claimed, context: context)
+
+        #expect(harness.provisioner.provisionCalls == 1)
+        let stored = try await harness.stored(created.id)
+        #expect(stored.runtime.attempts.map(\.outcome) == [.sending])
+        let apart = try await store.provisionerAnswers(operationID: created.id)
+        #expect(apart.count == 1)
+        #expect(apart.first?.provisionerOperationID == result.changes.runtime?.provisionerOperationID)
+        #expect(apart.first?.provisionerOperationID?.hasPrefix("local-") == true)
+    }
+
     /// An attempt recorded as being sent, with no answer (the host died while sending), is never sent again
     /// unless the provisioner is declared idempotent; then it is, with the same key, and both attempts stay.
     @Test(arguments: [false, true])

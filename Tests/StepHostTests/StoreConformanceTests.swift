@@ -15,7 +15,7 @@ struct StoreConformanceTests {
 
     /// A fresh store of `kind`; the directory keeps the SQLite file alive for the test.
     final class Subject {
-        let store: any OperationStore & LocalProvisioningRecords
+        let store: any OperationStore & LocalProvisioningRecords & ProvisionerAnswerLog
         let directory: TemporaryDirectory
 
         init(_ kind: Kind) throws {
@@ -298,6 +298,36 @@ struct StoreConformanceTests {
         _ = try await store.save(operation, stepRuns: [], claim: Self.other, releasingClaim: true)
         let again = try await store.claimDue(now: later, owner: Self.me, lease: .seconds(60), limit: 1, id: nil)
         #expect(again.map(\.interrupted) == [nil])
+    }
+
+    /// Answers recorded apart are appended and read back per operation, without touching its version.
+    @Test(arguments: Kind.allCases)
+    func provisionerAnswersRecordedApartReadBack(kind: Kind) async throws {
+        let subject = try Subject(kind)
+        defer { _ = subject }
+        let store = subject.store
+        try await store.create(try newOperation())
+        let version = try #require(try await store.operation(id: "op-1")).version
+        try await store.recordProvisionerAnswer(
+            operationID: "op-1",
+            attempt: 1,
+            provisionerOperationID: "p-1",
+            runtimeID: nil,
+            at: Self.now
+        )
+        try await store.recordProvisionerAnswer(
+            operationID: "op-1",
+            attempt: 2,
+            provisionerOperationID: "p-2",
+            runtimeID: "r-2",
+            at: Self.now
+        )
+        let answers = try await store.provisionerAnswers(operationID: "op-1")
+        #expect(answers.map(\.provisionerOperationID) == ["p-1", "p-2"])
+        #expect(answers.map(\.runtimeID) == [nil, "r-2"])
+        #expect(answers.map(\.number) == [1, 2])
+        #expect(try await store.provisionerAnswers(operationID: "other").isEmpty)
+        #expect(try await store.operation(id: "op-1")?.version == version)
     }
 
     @Test(arguments: Kind.allCases)

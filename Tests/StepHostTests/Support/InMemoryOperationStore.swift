@@ -4,12 +4,37 @@ import StepHostStorage
 
 /// An operation store in memory, for fast engine tests. `StoreConformanceTests` runs the same suite
 /// against it and the SQLite store, so it cannot drift from the real one's semantics.
-actor InMemoryOperationStore: OperationStore, LocalProvisioningRecords {
+actor InMemoryOperationStore: OperationStore, LocalProvisioningRecords, ProvisionerAnswerLog {
     private var operations: [String: OperationRecord] = [:]
     private var claims: [String: Claim] = [:]
     /// The next saves of these operations fail with the error, as a database would (engine tests of failure
     /// handling): the error and how many saves are left to fail.
     private var failingSaves: [String: (StorageError, Int)] = [:]
+
+    private var answers: [String: [ProvisioningAttempt]] = [:]
+
+    func recordProvisionerAnswer(
+        operationID: String,
+        attempt: Int,
+        provisionerOperationID: String,
+        runtimeID: String?,
+        at date: Date
+    ) throws {
+        answers[operationID, default: []].append(
+            ProvisioningAttempt(
+                number: attempt,
+                pass: 0,
+                idempotencyKey: operationID,
+                startedAt: Self.milliseconds(date),
+                outcome: .accepted,
+                provisionerOperationID: provisionerOperationID,
+                runtimeID: runtimeID,
+                message: "answer recorded apart: the operation could not take it"
+            )
+        )
+    }
+
+    func provisionerAnswers(operationID: String) throws -> [ProvisioningAttempt] { answers[operationID] ?? [] }
 
     func failSaves(of id: String, with error: StorageError, times: Int = 1) { failingSaves[id] = (error, times) }
     private var runs: [StepRun] = []
