@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 public import Logging
 import StepHostABI
+import StepHostCore
 import StepHostSystem
 
 /// Loads every plugin in a plugin directory: discovery, trust checks, `dlopen`, ABI negotiation and
@@ -128,7 +129,7 @@ public struct PluginLoader: Sendable {
                 fix: "use a kernel with memfd sealing (Linux 3.17 or later)"
             )
         }
-        return (copy, hasher.finalize().map { String(format: "%02x", $0) }.joined())
+        return (copy, hasher.finalize().hexString)
     }
 
     /// Whether `names` names the candidate's file: its name, its name without `.so`, or its path.

@@ -133,3 +133,10 @@ extension FieldsObjectTests {
         #expect(throws: Never.self) { try ProvisioningParameters(json: #"{"name":"c","caf\u00e9":"P1","x":1}"#) }
     }
 }
+
+extension FieldsObjectTests {
+    @Test func hexStringWritesTwoLowercaseDigitsPerByte() {
+        #expect([UInt8]([0x00, 0x0F, 0xA0, 0xFF, 0x5C]).hexString == "000fa0ff5c")
+        #expect([UInt8]().hexString == "")
+    }
+}

@@ -194,3 +194,17 @@ public enum JSONText {
         return String(decoding: data, as: UTF8.self)
     }
 }
+
+extension Sequence<UInt8> {
+    /// The bytes as lowercase hex, two digits each (a digest for people).
+    public var hexString: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(underestimatedCount * 2)
+        for byte in self {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+}
