@@ -104,10 +104,9 @@ extension SQLiteOperationStore {
                 // Every column but the id, which is the WHERE key with the version this write was based on.
                 var setArguments = StatementArguments(Array(try Self.values(saved).dropFirst()))
                 _ = setArguments.append(contentsOf: [operation.id, operation.version])
-                try db.execute(
-                    sql: "UPDATE operations SET \(assignments) WHERE id = ? AND version = ?",
-                    arguments: setArguments
-                )
+                // Prepared once per connection (the SQL text never changes), not parsed for every save.
+                try db.cachedStatement(sql: "UPDATE operations SET \(assignments) WHERE id = ? AND version = ?")
+                    .execute(arguments: setArguments)
                 guard db.changesCount == 1 else {
                     let current = try Int.fetchOne(
                         db,
@@ -117,13 +116,15 @@ extension SQLiteOperationStore {
                     guard let current else { throw StorageError.missing(operation.id) }
                     throw StorageError.conflict(operation.id, stored: current, basedOn: operation.version)
                 }
+                let insertRun = try db.cachedStatement(
+                    sql: """
+                        INSERT INTO step_runs (operation_id, pass, position, step, plugin, plugin_file_hash,
+                            outcome, started_at, duration_ms, message)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """
+                )
                 for run in stepRuns {
-                    try db.execute(
-                        sql: """
-                            INSERT INTO step_runs (operation_id, pass, position, step, plugin, plugin_file_hash,
-                                outcome, started_at, duration_ms, message)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                            """,
+                    try insertRun.execute(
                         arguments: [
                             run.operationID, run.pass, run.position, run.step, run.plugin, run.pluginFileHash,
                             run.outcome.rawValue, Self.milliseconds(run.startedAt), run.durationMilliseconds,
@@ -203,17 +204,36 @@ extension SQLiteOperationStore {
                     sql += " AND operations.id = ?"
                     _ = arguments.append(contentsOf: [id])
                 }
-                sql += " ORDER BY operations.next_pass_at, operations.id"
+                // Read in pages just larger than what is wanted, not every due row: with a long queue, a claim of a
+                // few operations reads a few rows (the ones held by live hosts are skipped and paged past).
+                sql += " ORDER BY operations.next_pass_at, operations.id LIMIT ? OFFSET ?"
+                let page = limit + 8
                 let expiresAt = Self.milliseconds(now.addingTimeInterval(lease.timeInterval))
                 var claimed: [ClaimedOperation] = []
-                for row in try Row.fetchAll(db, sql: sql, arguments: arguments) {
-                    guard claimed.count < limit else { break }
+                var offset = 0
+                var rows: [Row] = []
+                var fetched = 0
+                func nextRow() throws -> Row? {
+                    if rows.isEmpty {
+                        // A short page was the last one.
+                        guard offset == 0 || fetched == page else { return nil }
+                        var paged = arguments
+                        _ = paged.append(contentsOf: [page, offset])
+                        rows = try Row.fetchAll(db, sql: sql, arguments: paged)
+                        fetched = rows.count
+                        offset += rows.count
+                        rows.reverse()
+                    }
+                    return rows.popLast()
+                }
+                while claimed.count < limit, let row = try nextRow() {
                     let operation: OperationRecord
                     do {
                         operation = try Self.record(row)
                     } catch {
                         // It can never run: fail it with the reason, so it neither blocks the others nor stays due.
                         try Self.failUnreadable(db, row: row, error: error, now: now)
+                        offset -= 1  // it left the due rows: the next page starts one earlier
                         continue
                     }
                     var interrupted: RunningStep?
@@ -254,10 +274,9 @@ extension SQLiteOperationStore {
                 try db.execute(sql: "PRAGMA synchronous = OFF")
                 let changed: Int
                 do {
-                    try db.execute(
-                        sql: "UPDATE claims SET expires_at = ?, running_step = ? WHERE operation_id = ? AND owner = ?",
-                        arguments: [Self.milliseconds(until), running, operationID, owner.description]
-                    )
+                    try db.cachedStatement(
+                        sql: "UPDATE claims SET expires_at = ?, running_step = ? WHERE operation_id = ? AND owner = ?"
+                    ).execute(arguments: [Self.milliseconds(until), running, operationID, owner.description])
                     changed = db.changesCount
                 } catch {
                     try db.execute(sql: "PRAGMA synchronous = FULL")

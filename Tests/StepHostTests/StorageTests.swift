@@ -201,3 +201,31 @@ struct StorageTests {
         #expect(!columns.contains("attempt") && !columns.contains("claimed_by"))
     }
 }
+
+extension StorageTests {
+    /// Claims read due rows in pages; rows that cannot be read are failed in place as they are met, which moves
+    /// the rows behind them up: the next page must not skip any.
+    @Test func claimsPageOverUnreadableRowsWithoutSkippingAny() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("db.sqlite").path
+        let store = try SQLiteOperationStore(path: path)
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        for index in 0..<20 {
+            var operation = try newOperation(String(format: "op-%02d", index))
+            operation.nextPassAt = now.addingTimeInterval(Double(index) - 100)
+            try await store.create(operation)
+        }
+        try await DatabaseQueue(path: path).write { db in
+            try db.execute(sql: "UPDATE operations SET created_at = 'damaged' WHERE id < 'op-10'")
+        }
+        // One wanted: a page of 9 rows, all damaged, then the next page.
+        let claimed = try await store.claimDue(
+            now: now,
+            owner: ClaimOwner("h:1:1"),
+            lease: .seconds(60),
+            limit: 1,
+            id: nil
+        )
+        #expect(claimed.map(\.id) == ["op-10"])
+    }
+}

@@ -330,6 +330,27 @@ struct StoreConformanceTests {
         #expect(try await store.operation(id: "op-1")?.version == version)
     }
 
+    /// Claims take the earliest due operations that are free, however many held ones come first (the SQLite
+    /// store reads them in pages).
+    @Test(arguments: Kind.allCases)
+    func claimsPassOverManyHeldOperationsToTheFreeOnes(kind: Kind) async throws {
+        let subject = try Subject(kind)
+        defer { _ = subject }
+        let store = subject.store
+        for index in 0..<40 {
+            var operation = try newOperation(String(format: "op-%02d", index))
+            operation.nextPassAt = Self.now.addingTimeInterval(Double(index) - 100)
+            try await store.create(operation)
+        }
+        // Another live host holds the 25 earliest.
+        let held = try await store.claimDue(now: Self.now, owner: Self.other, lease: .seconds(600), limit: 25, id: nil)
+        #expect(held.count == 25)
+        let mine = try await store.claimDue(now: Self.now, owner: Self.me, lease: .seconds(60), limit: 3, id: nil)
+        #expect(mine.map(\.id) == ["op-25", "op-26", "op-27"])
+        let rest = try await store.claimDue(now: Self.now, owner: Self.me, lease: .seconds(60), limit: 100, id: nil)
+        #expect(rest.map(\.id) == (28..<40).map { String(format: "op-%02d", $0) })
+    }
+
     @Test(arguments: Kind.allCases)
     func claimsNeverChangeTheOperationsVersion(kind: Kind) async throws {
         let subject = try Subject(kind)
