@@ -7,8 +7,13 @@ import Synchronization
 
 extension Engine {
     /// Runs one pass of an operation this host has claimed, and returns the operation as persisted after it.
-    /// `interrupted` is the step a previous host died in, as its claim recorded.
-    func runPass(_ claimed: OperationRecord, interrupted: RunningStep? = nil) async throws -> OperationRecord {
+    /// `interrupted` is the step a previous host died in, as its claim recorded; `alone` says whether no other
+    /// pass of this host can run during this one.
+    func runPass(
+        _ claimed: OperationRecord,
+        interrupted: RunningStep? = nil,
+        alone: Bool
+    ) async throws -> OperationRecord {
         var operation = claimed
         var resumed = ""
         if let interrupted {
@@ -73,7 +78,7 @@ extension Engine {
                 pluginFileHash: identity.plugin?.fileHash,
                 pass: pass,
                 startedAt: started,
-                alone: passesInFlight.withLock { $0 } <= 1
+                alone: alone
             )
             try await store.markRunning(
                 operationID: operation.id,

@@ -67,6 +67,10 @@ extension Engine {
     private func runDueBatches(only id: String?) async throws -> Int {
         let now = clock.now
         let workers = max(1, options.workers)
+        // A pass runs alone when it is started alone (below), or when no other pass can start beside it: one
+        // worker, or one operation asked for. Counting the passes running when a step starts would not do: a
+        // pass started a moment later could still crash the host during that step.
+        let soleWorker = workers == 1 || id != nil
         return try await withThrowingTaskGroup(of: Bool.self) { group in
             var running = 0
             var passes = 0
@@ -90,7 +94,8 @@ extension Engine {
                             if operation.interrupted != nil || operation.operation.hostDeaths != nil {
                                 alone.append(operation)
                             } else {
-                                group.addTask { try await self.runClaimed(operation) }
+                                // Beside other passes: a death now is only suspected, unless nothing can run beside it.
+                                group.addTask { try await self.runClaimed(operation, alone: soleWorker) }
                                 running += 1
                             }
                         }
@@ -102,7 +107,7 @@ extension Engine {
                 }
                 if running == 0, !alone.isEmpty, failure == nil {
                     let operation = alone.removeFirst()
-                    group.addTask { try await self.runClaimed(operation) }
+                    group.addTask { try await self.runClaimed(operation, alone: true) }
                     running = 1
                     runningAlone = true
                 }
@@ -161,12 +166,11 @@ extension Engine {
     }
 
     /// One pass; `false` when it was abandoned because someone else wrote the operation or took it over.
-    private func runClaimed(_ claimed: ClaimedOperation) async throws -> Bool {
+    /// `alone`: no other pass of this host can run while this one does (see ``RunningStep/alone``).
+    private func runClaimed(_ claimed: ClaimedOperation, alone: Bool) async throws -> Bool {
         let operation = claimed.operation
-        passesInFlight.withLock { $0 += 1 }
-        defer { passesInFlight.withLock { $0 -= 1 } }
         do {
-            _ = try await runPass(operation, interrupted: claimed.interrupted)
+            _ = try await runPass(operation, interrupted: claimed.interrupted, alone: alone)
             return true
         } catch let error as StorageError where error.code == .conflict || error.code == .claimLost {
             // Their write stands; this pass stops here without writing anything more. After a conflict this host

@@ -3,7 +3,6 @@ public import Logging
 public import StepHostCore
 public import StepHostPipeline
 public import StepHostStorage
-import Synchronization
 
 /// Runs provisioning operations through the pipeline and owns their final state.
 ///
@@ -22,8 +21,6 @@ public final class Engine: Sendable {
     let events: @Sendable (EngineEvent) -> Void
     let owner: ClaimOwner
     let clock: any HostClock
-    /// Passes this host runs right now: a step's running record says whether its pass ran alone.
-    let passesInFlight = Mutex(0)
 
     public init(
         pipeline: Pipeline,

@@ -675,6 +675,33 @@ struct EngineSemanticsTests {
         #expect(second.calls.count == 1)
     }
 
+    /// The running record says whether the pass ran alone: false while another pass runs beside it, true when it
+    /// is the host's only one. (A death counts only in the second case.)
+    @Test func runningRecordSaysWhetherThePassRanAlone() async throws {
+        let store = InMemoryOperationStore()
+        let clock = TestClock()
+        let started = Mutex(0)
+        let seen = Mutex<[String: Bool]>([:])
+        let observe = ScriptedStep("observe", weight: 10) { operation, _ in
+            started.withLock { $0 += 1 }
+            // Both passes of the pair are inside this step before either looks (bounded wait).
+            if operation.parameters.name != "single" {
+                for _ in 0..<200 where started.withLock({ $0 }) < 2 { try? await Task.sleep(for: .milliseconds(5)) }
+            }
+            let alone = try? await store.claim(operationID: operation.id)?.running?.alone
+            seen.withLock { $0[operation.parameters.name] = alone ?? nil }
+            return StepResult(outcome: .done)
+        }
+        let harness = Harness(store: store, clock: clock, [observe], options: Self.options { $0.workers = 2 })
+        _ = try await harness.create(#"{"name":"left"}"#)
+        _ = try await harness.create(#"{"name":"right"}"#)
+        try await harness.engine.runUntilIdle()
+        let single = try await harness.create(#"{"name":"single"}"#)
+        _ = try await harness.engine.runToCompletion(operationID: single.id)
+
+        #expect(seen.withLock { $0 } == ["left": false, "right": false, "single": true])
+    }
+
     /// An operation a host died while running runs alone: its pass starts once the other passes have ended, and
     /// no other pass starts while it runs, so a death during it is its own.
     @Test func operationAHostDiedInRunsAlone() async throws {

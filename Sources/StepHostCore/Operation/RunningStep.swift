@@ -10,8 +10,9 @@ public struct RunningStep: Sendable, Hashable, Codable {
     public var pluginFileHash: String?
     public var pass: Int
     public var startedAt: Date
-    /// Whether this was the only pass the host was running: a death then is this operation's own (its step, or
-    /// a kill from outside), not possibly another operation's crash. `nil` counts as alone.
+    /// Whether no other pass could run on the host during this one (it was started alone, or the host runs one
+    /// pass at a time): a death then is this operation's own (its step, or a kill from outside), not possibly
+    /// another operation's crash. `nil` counts as alone.
     public var alone: Bool?
 
     public init(
