@@ -48,6 +48,20 @@ struct EngineSemanticsTests {
         func stored(_ id: String) async throws -> OperationRecord {
             try #require(try await store.operation(id: id))
         }
+
+        /// Claims the operation for `owner` with a 60 s lease, as a host starting a pass does.
+        func claim(_ id: String, for owner: ClaimOwner) async throws -> OperationRecord {
+            try #require(
+                try await store.claimDue(now: clock.now, owner: owner, lease: .seconds(60), limit: 1, id: id).first?
+                    .operation
+            )
+        }
+
+        /// The lease of the last claim runs out and another host takes the operation over.
+        func takeOver(_ id: String) async throws {
+            clock.advance(by: 61)
+            _ = try await claim(id, for: ClaimOwner("other-host:7:7"))
+        }
     }
 
     static func options(_ configure: (inout EngineOptions) -> Void) -> EngineOptions {
@@ -481,18 +495,8 @@ struct EngineSemanticsTests {
         let harness = Harness(store: store, clock: clock, [])
         let created = try await harness.create()
         let mine = ClaimOwner("this-host:1:1")
-        let claimed = try #require(
-            try await store.claimDue(now: clock.now, owner: mine, lease: .seconds(60), limit: 1, id: created.id).first?
-                .operation
-        )
-        clock.advance(by: 61)
-        _ = try await store.claimDue(
-            now: clock.now,
-            owner: ClaimOwner("other-host:7:7"),
-            lease: .seconds(60),
-            limit: 1,
-            id: created.id
-        )
+        let claimed = try await harness.claim(created.id, for: mine)
+        try await harness.takeOver(created.id)
         let step = CreateRuntimeStep(provisioner: harness.provisioner, clock: clock)
         let context = StepContext(
             input: InputCreator(),
@@ -520,10 +524,7 @@ struct EngineSemanticsTests {
         let harness = Harness(store: store, clock: clock, [])
         let created = try await harness.create()
         let mine = ClaimOwner("this-host:1:1")
-        let claimed = try #require(
-            try await store.claimDue(now: clock.now, owner: mine, lease: .seconds(60), limit: 1, id: created.id).first?
-                .operation
-        )
+        let claimed = try await harness.claim(created.id, for: mine)
         let checkpoints = Mutex(0)
         let step = CreateRuntimeStep(provisioner: harness.provisioner, clock: clock, answers: store)
         let context = StepContext(
@@ -535,14 +536,7 @@ struct EngineSemanticsTests {
                     return $0
                 }) == 2 {
                     // While the request was out, the lease ran out and another host took the operation.
-                    clock.advance(by: 61)
-                    _ = try await store.claimDue(
-                        now: clock.now,
-                        owner: ClaimOwner("other-host:7:7"),
-                        lease: .seconds(60),
-                        limit: 1,
-                        id: created.id
-                    )
+                    try await harness.takeOver(created.id)
                 }
                 var updated = try #require(try await store.operation(id: created.id))
                 updated.apply(changes)

@@ -199,16 +199,11 @@ public struct ProvisioningAttempt: Sendable, Hashable, Codable {
 
     /// The attempts as the stores keep them: a JSON array with dates in milliseconds since 1970.
     public static func json(_ attempts: [ProvisioningAttempt]) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .millisecondsSince1970
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(attempts), as: UTF8.self)
+        try StoredJSON.text(attempts)
     }
 
     /// Reads what ``json(_:)`` wrote.
     public static func attempts(json: String) throws -> [ProvisioningAttempt] {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .millisecondsSince1970
-        return try decoder.decode([ProvisioningAttempt].self, from: Data(json.utf8))
+        try StoredJSON.value([ProvisioningAttempt].self, from: json)
     }
 }

@@ -36,23 +36,14 @@ public struct RunningStep: Sendable, Hashable, Codable {
         plugin.map { "step \(step) of plugin \($0)" } ?? "built-in step \(step)"
     }
 
-    static var coders: (JSONEncoder, JSONDecoder) {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .millisecondsSince1970
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .millisecondsSince1970
-        return (encoder, decoder)
-    }
-
     /// The step as the stores keep it: JSON with dates in milliseconds since 1970.
     public func json() throws -> String {
-        String(decoding: try Self.coders.0.encode(self), as: UTF8.self)
+        try StoredJSON.text(self)
     }
 
     /// Reads what ``json()`` wrote.
     public init(json: String) throws {
-        self = try Self.coders.1.decode(RunningStep.self, from: Data(json.utf8))
+        self = try StoredJSON.value(RunningStep.self, from: json)
     }
 }
 
@@ -98,11 +89,11 @@ public struct HostDeaths: Sendable, Hashable, Codable {
 
     /// The trace as the stores keep it.
     public func json() throws -> String {
-        String(decoding: try RunningStep.coders.0.encode(self), as: UTF8.self)
+        try StoredJSON.text(self)
     }
 
     /// Reads what ``json()`` wrote.
     public init(json: String) throws {
-        self = try RunningStep.coders.1.decode(HostDeaths.self, from: Data(json.utf8))
+        self = try StoredJSON.value(HostDeaths.self, from: json)
     }
 }
