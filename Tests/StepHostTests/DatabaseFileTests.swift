@@ -199,3 +199,33 @@ extension DatabaseFileTests {
         host.killNow()
     }
 }
+
+extension DatabaseFileTests {
+    /// The running-step record written before every step is not synced to disk (only the operation's own
+    /// commits are): read back from the syscalls, a provision through eight no-op steps makes exactly as many
+    /// fsync/fdatasync calls as one through a single no-op step.
+    @Test func runningStepRecordsAddNoDiskSync() throws {
+        func syncs(steps: Int) throws -> Int {
+            let harness = try EngineHarness()
+            for index in 0..<steps {
+                try harness.addFixture("noop\(index)", mode: 30, weight: 10 + index)
+            }
+            let trace = harness.directory.file("strace.out").path
+            let result = try runProcess(
+                URL(fileURLWithPath: "/usr/bin/env"),
+                [
+                    "strace", "-f", "-qq", "-e", "trace=fsync,fdatasync", "-o", trace, Paths.stephost.path,
+                    "provision", "--parameters", #"{"name":"sync"}"#, "--plugins-dir", harness.plugins.path, "--db",
+                    harness.databasePath,
+                ]
+            )
+            try #require(result.status == 0, "strace or the host failed: \(result.stderr)")
+            let lines = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n")
+            return lines.filter { $0.contains("fsync(") || $0.contains("fdatasync(") }.count
+        }
+        let one = try syncs(steps: 1)
+        let eight = try syncs(steps: 8)
+        #expect(one > 0)
+        #expect(eight == one, "7 more running-step records added \(eight - one) syncs")
+    }
+}
