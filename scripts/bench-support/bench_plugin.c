@@ -1,7 +1,9 @@
 // A generated benchmark plugin: BENCH_STEPS steps named BENCH_NAME_1 .. BENCH_NAME_n, weights 1 .. n (all
 // before create_runtime). BENCH_SET_FIELD=0: every step returns done and writes nothing (a no-op step).
 // BENCH_SET_FIELD=1: every step sets its own custom field to the pass number, so every step run is one commit.
-// Built by scripts/bench with -DBENCH_NAME=... -DBENCH_STEPS=... -DBENCH_SET_FIELD=...
+// BENCH_WEIGHT (default 1) is the first step's weight; the next steps follow it, skipping 100 (create_runtime's),
+// wrapping after 199: plugins of one step each can spread their weights.
+// Built by scripts/bench with -DBENCH_NAME=... -DBENCH_STEPS=... -DBENCH_SET_FIELD=... [-DBENCH_WEIGHT=...]
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +18,9 @@
 #endif
 #ifndef BENCH_SET_FIELD
 #define BENCH_SET_FIELD 0
+#endif
+#ifndef BENCH_WEIGHT
+#define BENCH_WEIGHT 1
 #endif
 #define TEXT_(x) #x
 #define TEXT(x) TEXT_(x)
@@ -55,6 +60,21 @@ static stephost_outcome run(void *step_ctx, const stephost_step_call *call) {
     return STEPHOST_OUTCOME_DONE;
 }
 
+// The weight of step `index`: 1 + index % 99 by default (weights 1 .. 99, all before create_runtime); from
+// BENCH_WEIGHT when it is set: 1 .. 99 and 101 .. 199 in turn, never 100.
+#if BENCH_WEIGHT < 1 || BENCH_WEIGHT == 100 || BENCH_WEIGHT > 199
+#error "BENCH_WEIGHT is 1 .. 99 or 101 .. 199"
+#endif
+static int32_t weight(int index) {
+#if BENCH_WEIGHT == 1
+    return 1 + index % 99;
+#else
+    int position = (BENCH_WEIGHT > 100 ? BENCH_WEIGHT - 2 : BENCH_WEIGHT - 1) + index;  // 0 .. 197 is 1 .. 199
+    position %= 198;
+    return position < 99 ? position + 1 : position + 2;
+#endif
+}
+
 __attribute__((visibility("default"))) stephost_status stephost_plugin_init(
     const stephost_host_offer *offer, stephost_plugin_descriptor *descriptor) {
     if (offer == NULL || offer->struct_size < STEPHOST_SIZE_THROUGH(stephost_host_offer, services) ||
@@ -68,7 +88,7 @@ __attribute__((visibility("default"))) stephost_status stephost_plugin_init(
         snprintf(step->field, sizeof step->field, "bench_%d", index + 1);
         step->descriptor = (stephost_step_descriptor){
             .struct_size = sizeof(stephost_step_descriptor),
-            .weight = 1 + index % 99,
+            .weight = weight(index),
             .name = step->name,
             .name_len = strlen(step->name),
             .run = run,
