@@ -73,7 +73,8 @@ let hostTargets: [Target] = [
     .executableTarget(
         name: "stephost-bench",
         dependencies: [
-            "StepHostApplication", "StepHostCore", "StepHostEngine", "StepHostPipeline", "StepHostSQLite", logging,
+            "StepHostApplication", "StepHostCore", "StepHostEngine", "StepHostLoader", "StepHostPipeline",
+            "StepHostSQLite", logging,
         ]
     ),
 ]

@@ -1,9 +1,9 @@
-import StepHostCore
+public import StepHostCore
 
 /// The operation as plugins receive it: `{"id", "instance_id", "type", "pass", "attempt", "parameters",
 /// "fields"}` (stephost.h describes each member; "attempt" is the deprecated name of "pass").
-enum OperationDocument {
-    static func json(_ operation: OperationRecord, pass: Int) -> [UInt8] {
+public enum OperationDocument {
+    public static func json(_ operation: OperationRecord, pass: Int) -> [UInt8] {
         var text = "{\"id\":\(JSONText.quote(operation.id))"
         text += ",\"instance_id\":\(JSONText.quote(operation.instanceID))"
         text += ",\"type\":\(JSONText.quote(operation.type))"

@@ -6,7 +6,7 @@ public import StepHostStorage
 extension SQLiteOperationStore {
     public func create(_ operation: OperationRecord) async throws {
         try await guarded {
-            try await pool.write { db in
+            try await durableWrite { db in
                 try db.execute(
                     sql: """
                         INSERT INTO operations (\(Self.columns.joined(separator: ", ")))
@@ -87,7 +87,7 @@ extension SQLiteOperationStore {
         releasingClaim: Bool
     ) async throws -> OperationRecord {
         try await guarded {
-            try await pool.write { db in
+            try await durableWrite { db in
                 if let claim {
                     let owner = try String.fetchOne(
                         db,
@@ -190,7 +190,7 @@ extension SQLiteOperationStore {
         id: String?
     ) async throws -> [ClaimedOperation] {
         try await guarded {
-            try await pool.write { db in
+            try await durableWrite { db in
                 var sql = """
                     SELECT operations.*, operations.rowid AS stephost_rowid, claims.owner AS claim_owner,
                         claims.expires_at AS claim_expires_at,
@@ -326,7 +326,7 @@ extension SQLiteOperationStore {
 
     public func renewClaim(operationID: String, owner: ClaimOwner, until: Date) async throws {
         try await guarded {
-            try await pool.write { db in
+            try await durableWrite { db in
                 try db.execute(
                     sql: "UPDATE claims SET expires_at = ? WHERE operation_id = ? AND owner = ?",
                     arguments: [Self.milliseconds(until), operationID, owner.description]
@@ -345,7 +345,7 @@ extension SQLiteOperationStore {
 
     public func releaseClaim(operationID: String, owner: ClaimOwner) async throws {
         try await guarded {
-            try await pool.write { db in
+            try await durableWrite { db in
                 try db.execute(
                     sql: "DELETE FROM claims WHERE operation_id = ? AND owner = ?",
                     arguments: [operationID, owner.description]
@@ -412,7 +412,7 @@ extension SQLiteOperationStore {
         at date: Date
     ) async throws {
         try await guarded {
-            try await pool.write { db in
+            try await durableWrite { db in
                 try db.execute(
                     sql: """
                         INSERT INTO provisioner_answers (operation_id, attempt, provisioner_operation_id, runtime_id,
@@ -458,7 +458,7 @@ extension SQLiteOperationStore {
         at date: Date
     ) async throws -> (provisionerOperationID: String, runtimeID: String) {
         try await guarded {
-            try await pool.write { db in
+            try await durableWrite { db in
                 try db.execute(
                     sql: """
                         INSERT INTO local_provisioning (operation_id, provisioner_operation_id, runtime_id, request, received_at)

@@ -3,6 +3,7 @@ package import GRDB
 import StepHostCore
 public import StepHostStorage
 import StepHostSystem
+import Synchronization
 
 /// The embedded operation store: one SQLite file in WAL mode, through GRDB and the system libsqlite3.
 ///
@@ -12,6 +13,9 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
     static let migrations = ["v1", "v2", "v3", "v4"]
 
     let pool: DatabasePool
+    /// Write transactions committed durably (synchronous=FULL) through this store, for the benchmark's
+    /// commits-per-operation figure.
+    private let commits = Atomic<Int>(0)
     /// The database file.
     public let path: String
     /// For a read-only open: whether the file's `-wal` or `-shm` neighbour existed before it was opened, so
@@ -397,6 +401,16 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
     }
 
     /// Runs a database call and maps GRDB's errors to ``StorageError``.
+    /// The durable write transactions this store has committed since it was opened.
+    public var durableCommits: Int { commits.load(ordering: .relaxed) }
+
+    /// One write transaction, committed durably; counted in ``durableCommits``.
+    func durableWrite<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        let result = try await pool.write(updates)
+        commits.add(1, ordering: .relaxed)
+        return result
+    }
+
     func guarded<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()

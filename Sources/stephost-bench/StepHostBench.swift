@@ -3,57 +3,219 @@ import Logging
 import StepHostApplication
 import StepHostCore
 import StepHostEngine
+import StepHostLoader
 import StepHostPipeline
 import StepHostSQLite
 
-/// Measures operations per second through the real engine, real plugins and a real SQLite file, against a
-/// baseline measured in the same run: the same engine with only the built-in create_runtime step.
+/// The measuring half of `scripts/bench`: runs real operations through the real engine, real plugins and a
+/// real SQLite file (synchronous=FULL), and prints one JSON line of figures. The script builds the plugins and
+/// the C baselines, runs this interleaved with them and prints the table.
 ///
-/// Usage: stephost-bench PLUGINS_DIR [OPERATIONS] [WORKERS]
+///     stephost-bench run --plugins DIR --operations N --workers W [--parameters-bytes B] [--database PATH]
+///     stephost-bench enqueue --database PATH --operations N [--parameters-bytes B]
+///     stephost-bench document [--parameters-bytes B] [--fields F]
 @main
 struct StepHostBench {
-    static func main() async throws {
-        let arguments = CommandLine.arguments
-        guard arguments.count >= 2 else {
-            FileHandle.standardError.write(Data("usage: stephost-bench PLUGINS_DIR [OPERATIONS] [WORKERS]\n".utf8))
-            exit(64)
+    static let usage = """
+        usage: stephost-bench run --plugins DIR --operations N --workers W [--parameters-bytes B] [--database PATH]
+               stephost-bench enqueue --database PATH --operations N [--parameters-bytes B]
+               stephost-bench document [--parameters-bytes B] [--fields F]
+
+        run       creates N operations in a fresh SQLite file and runs them all; prints ops/s, durable commits,
+                  commits per operation, the stored row size, bytes written per commit and RSS
+        enqueue   creates N pending operations in PATH, for timing `stephost run` on a long queue
+        document  prints the operation document a plugin receives for such an operation
+
+        """
+
+    static func main() async {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        guard let command = arguments.first else { fail(usage, status: 64) }
+        arguments.removeFirst()
+        let options: [String: String]
+        do { options = try parse(arguments) } catch { fail("stephost-bench: \(error)\n\n\(usage)", status: 64) }
+        let bytes = Int(options["parameters-bytes"] ?? "2048") ?? 2048
+        do {
+            switch command {
+            case "run":
+                guard let plugins = options["plugins"], let count = Int(options["operations"] ?? "") else {
+                    fail("stephost-bench run needs --plugins and --operations\n\n\(usage)", status: 64)
+                }
+                try await run(
+                    plugins: plugins,
+                    count: count,
+                    workers: Int(options["workers"] ?? "4") ?? 4,
+                    parameterBytes: bytes,
+                    database: options["database"]
+                )
+            case "enqueue":
+                guard let database = options["database"], let count = Int(options["operations"] ?? "") else {
+                    fail("stephost-bench enqueue needs --database and --operations\n\n\(usage)", status: 64)
+                }
+                try await enqueue(database: database, count: count, parameterBytes: bytes)
+            case "document":
+                var operation = OperationRecord(
+                    id: UUID().uuidString.lowercased(),
+                    instanceID: UUID().uuidString.lowercased(),
+                    description: "",
+                    createdAt: Date(),
+                    deadline: Date().addingTimeInterval(3600),
+                    parameters: try parameters(index: 0, bytes: bytes)
+                )
+                for field in 0..<(Int(options["fields"] ?? "0") ?? 0) {
+                    operation.fields[FieldKey("bench_\(field + 1)")] = "\(field + 1)"
+                }
+                FileHandle.standardOutput.write(Data(OperationDocument.json(operation, pass: 1)))
+                print()
+            case "-h", "--help", "help":
+                print(usage, terminator: "")
+            default:
+                fail("stephost-bench: unknown command \(command)\n\n\(usage)", status: 64)
+            }
+        } catch {
+            fail("stephost-bench: \(error)\n", status: 1)
         }
-        let count = arguments.count > 2 ? Int(arguments[2]) ?? 300 : 300
-        let workers = arguments.count > 3 ? Int(arguments[3]) ?? 4 : 4
-        let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
-        // The baseline's plugin directory is empty: its pipeline is create_runtime alone.
-        let empty = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: empty) }
-        let baseline = try await measure(plugins: empty.path, count: count, workers: workers, logger: logger)
-        let measured = try await measure(plugins: arguments[1], count: count, workers: workers, logger: logger)
-        print("operations: \(count), workers: \(workers), SQLite synchronous=FULL")
-        print(
-            String(
-                format: "baseline  create_runtime only            %8.1f operations/s  (%.0f passes)",
-                baseline.rate,
-                baseline.passes
-            )
-        )
-        print(
-            String(
-                format: "measured  %d plugins, %d steps            %8.1f operations/s  (%.0f passes, %.0f step runs/s)",
-                measured.plugins,
-                measured.steps,
-                measured.rate,
-                measured.passes,
-                measured.stepRuns / measured.seconds
-            )
-        )
-        print(String(format: "ratio: %.2fx the baseline's throughput", measured.rate / baseline.rate))
     }
 
-    struct Result {
-        var plugins: Int
-        var steps: Int
-        var rate: Double
-        var passes: Double
-        var stepRuns: Double
-        var seconds: Double
+    static func fail(_ message: String, status: Int32) -> Never {
+        FileHandle.standardError.write(Data(message.utf8))
+        exit(status)
+    }
+
+    struct UsageError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func parse(_ arguments: [String]) throws -> [String: String] {
+        var options: [String: String] = [:]
+        var rest = arguments[...]
+        while let name = rest.popFirst() {
+            guard name.hasPrefix("--"), let value = rest.popFirst() else {
+                throw UsageError(description: "expected --option VALUE, found \(name)")
+            }
+            options[String(name.dropFirst(2))] = value
+        }
+        return options
+    }
+
+    /// Parameters of about `bytes` bytes: a name and labels that pad the rest.
+    static func parameters(index: Int, bytes: Int) throws -> ProvisioningParameters {
+        var labels: [String: String] = [:]
+        var size = 40
+        var label = 0
+        while size < bytes {
+            labels[String(format: "bench-label-%03d", label)] = String(repeating: "v", count: 48)
+            size += 68
+            label += 1
+        }
+        let object: [String: Any] = ["name": "bench-\(index)", "region": "europe-west4", "labels": labels]
+        let json = String(
+            decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]),
+            as: UTF8.self
+        )
+        return try ProvisioningParameters(json: json)
+    }
+
+    static func host(plugins: String, database: String, workers: Int) throws -> ProvisioningHost {
+        var options = EngineOptions()
+        options.workers = workers
+        do {
+            return try ProvisioningHost(
+                HostConfiguration(pluginsDirectory: plugins, databasePath: database, engine: options),
+                logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+            )
+        } catch {
+            fail("stephost-bench: the host cannot be built from \(plugins): \(error)\n", status: 1)
+        }
+    }
+
+    static func enqueue(database: String, count: Int, parameterBytes: Int) async throws {
+        let empty = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: empty) }
+        let host = try host(plugins: empty.path, database: database, workers: 1)
+        let start = ContinuousClock.now
+        for index in 0..<count {
+            _ = try await host.engine.createOperation(
+                parameters: try parameters(index: index, bytes: parameterBytes),
+                instanceID: "bench-\(index)"
+            )
+        }
+        try host.store.close()
+        emit(["operations": count, "seconds": seconds(since: start)])
+    }
+
+    static func run(plugins: String, count: Int, workers: Int, parameterBytes: Int, database: String?) async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = database ?? directory.appendingPathComponent("bench.sqlite").path
+        let host = try host(plugins: plugins, database: path, workers: workers)
+        var created: [String] = []
+        for index in 0..<count {
+            created.append(
+                try await host.engine.createOperation(
+                    parameters: try parameters(index: index, bytes: parameterBytes),
+                    instanceID: "bench-\(index)"
+                ).id
+            )
+        }
+        let rssStart = residentKilobytes()
+        let writtenStart = writtenBytes()
+        let commitsStart = host.store.durableCommits
+        let start = ContinuousClock.now
+        let report = try await host.engine.runUntilIdle()
+        let elapsed = seconds(since: start)
+        let commits = host.store.durableCommits - commitsStart
+        let written = writtenBytes() - writtenStart
+        let rssEnd = residentKilobytes()
+        let succeeded = report.operations.filter { $0.state == .succeeded }.count
+        guard succeeded == count else {
+            let failed = report.operations.first { $0.state != .succeeded }
+            fail(
+                "stephost-bench: \(count - succeeded) of \(count) operations did not succeed; "
+                    + "\(failed.map { "\($0.id): \($0.description)" } ?? "")\n",
+                status: 1
+            )
+        }
+        var stepRuns = 0
+        for id in created { stepRuns += try await host.store.stepRuns(operationID: id).count }
+        let row = try await host.store.storedColumns(id: created[0]) ?? []
+        let rowBytes = row.reduce(0) { $0 + ($1.value?.utf8.count ?? 0) }
+        emit([
+            "operations": count, "workers": workers, "steps": host.pipeline.steps.count,
+            "plugins": host.plugins.used.count, "seconds": elapsed, "ops_per_second": Double(count) / elapsed,
+            "passes": report.passes, "step_runs": stepRuns, "commits": commits,
+            "commits_per_operation": Double(commits) / Double(count), "row_bytes": rowBytes,
+            "written_bytes_per_commit": commits > 0 ? written / commits : 0,
+            "rss_kb_start": rssStart, "rss_kb_end": residentKilobytes(), "rss_kb_before_report": rssEnd,
+        ])
+    }
+
+    static func emit(_ figures: [String: Any]) {
+        let data = (try? JSONSerialization.data(withJSONObject: figures, options: [.sortedKeys])) ?? Data()
+        FileHandle.standardOutput.write(data + Data("\n".utf8))
+    }
+
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    /// This process's resident set, from /proc/self/status.
+    static func residentKilobytes() -> Int {
+        procField("/proc/self/status", "VmRSS:")
+    }
+
+    /// Bytes this process has passed to write(2) and friends so far, from /proc/self/io.
+    static func writtenBytes() -> Int {
+        procField("/proc/self/io", "wchar:")
+    }
+
+    static func procField(_ file: String, _ name: String) -> Int {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix(name) {
+            return Int(line.dropFirst(name.count).filter(\.isNumber)) ?? 0
+        }
+        return 0
     }
 
     static func temporaryDirectory() throws -> URL {
@@ -64,54 +226,5 @@ struct StepHostBench {
             attributes: [.posixPermissions: 0o755]
         )
         return directory
-    }
-
-    static func measure(plugins: String, count: Int, workers: Int, logger: Logger) async throws -> Result {
-        let directory = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        var options = EngineOptions()
-        options.workers = workers
-        let host: ProvisioningHost
-        do {
-            host = try ProvisioningHost(
-                HostConfiguration(
-                    pluginsDirectory: plugins,
-                    databasePath: directory.appendingPathComponent("bench.sqlite").path,
-                    engine: options
-                ),
-                logger: logger
-            )
-        } catch {
-            FileHandle.standardError.write(Data("bench: the host cannot be built from \(plugins): \(error)\n".utf8))
-            exit(1)
-        }
-        let start = ContinuousClock.now
-        for index in 0..<count {
-            _ = try await host.engine.createOperation(
-                parameters: try ProvisioningParameters(json: #"{"name":"bench-\#(index)"}"#),
-                instanceID: "bench-\(index)"
-            )
-        }
-        let report = try await host.engine.runUntilIdle()
-        let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        guard report.operations.count == count, report.operations.allSatisfy({ $0.state == .succeeded }) else {
-            throw CocoaError(
-                .featureUnsupported,
-                userInfo: [NSDebugDescriptionErrorKey: "an operation did not succeed"]
-            )
-        }
-        var stepRuns = 0
-        for operation in report.operations {
-            stepRuns += try await host.store.stepRuns(operationID: operation.id).count
-        }
-        return Result(
-            plugins: host.plugins.used.count,
-            steps: host.pipeline.steps.count,
-            rate: Double(count) / seconds,
-            passes: Double(report.passes),
-            stepRuns: Double(stepRuns),
-            seconds: seconds
-        )
     }
 }
