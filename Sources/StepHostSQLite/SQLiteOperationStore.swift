@@ -170,6 +170,17 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
         return descriptor
     }
 
+    /// The claim's `running_step` column as stored, for tests that check what a record wrote.
+    package func storedClaimColumn(operationID: String) async throws -> String? {
+        try await pool.read { db in
+            try String.fetchOne(
+                db,
+                sql: "SELECT running_step FROM claims WHERE operation_id = ?",
+                arguments: [operationID]
+            )
+        }
+    }
+
     /// `PRAGMA synchronous` as the connection that writes runs it (2 is FULL), for tests that hold the
     /// documentation to what runs.
     package func writerSynchronousMode() async throws -> Int {
