@@ -66,8 +66,10 @@ public final class ProvisioningHost: Sendable {
                     timeout: timeout.timeInterval
                 )
             }
+        // One thread per pass the engine runs at once: each pass runs on it and calls its plugin steps there.
+        let executor = BlockingExecutor(name: "stephost-step", maximumThreads: configuration.engine.workers)
         pipeline = Pipeline(
-            InProcessStep.steps(of: plugins.used, threads: configuration.engine.workers)
+            InProcessStep.steps(of: plugins.used, executor: executor)
                 + [CreateRuntimeStep(provisioner: provisioner, clock: clock, answers: store)]
         )
         engine = Engine(
@@ -76,6 +78,7 @@ public final class ProvisioningHost: Sendable {
             options: configuration.engine,
             logger: logger,
             clock: clock,
+            passExecutor: executor,
             events: events
         )
     }

@@ -51,9 +51,17 @@ extension Engine {
         operation.passes += 1
         operation.state = .inProgress
         operation.description = "running pass \(operation.passes)\(resumed)"
-        operation = try await save(operation)
+        // Not forced to disk: it only has to outlive this process. The pass's next durable write (a step's change,
+        // its end) takes it to disk with it; if the machine dies first, the pass is simply run again.
+        operation = try await save(operation, durable: false)
         let pass = operation.passes
         let steps = pipeline.steps.count
+        let keeper = keepClaim(operation.id)
+        defer {
+            keeper.stop()
+            // After the pass's last write: until then, a death leaves the record for the next host.
+            runningRecorder?.clearRunning(operationID: claimed.id, owner: owner)
+        }
         events(.passStarted(operationID: operation.id, pass: pass, steps: steps))
 
         var input = InputCreator()
@@ -69,6 +77,9 @@ extension Engine {
                     runs: runs
                 )
             }
+            if keeper.isLost {
+                throw StorageError.claimLost(operationID: operation.id, owner: owner, holder: nil)
+            }
             let started = clock.now
             // Recorded with the claim (renewing it) before the step is called: if the host dies inside the step,
             // the next host to take the operation knows which step it was.
@@ -80,12 +91,14 @@ extension Engine {
                 startedAt: started,
                 alone: alone
             )
-            try await store.markRunning(
-                operationID: operation.id,
-                owner: owner,
-                step: running,
-                until: started.addingTimeInterval(options.lease.timeInterval)
-            )
+            if runningRecorder?.recordRunning(operationID: operation.id, owner: owner, step: running) != true {
+                try await store.markRunning(
+                    operationID: operation.id,
+                    owner: owner,
+                    step: running,
+                    until: started.addingTimeInterval(options.lease.timeInterval)
+                )
+            }
             let clockStart = ContinuousClock.now
             let before = operation
             let checkpoints = Checkpoints(before)
@@ -100,7 +113,7 @@ extension Engine {
                     log([line], scrubber: SecretScrubber(passSecrets + declared), operation: before.id, step: identity)
                 }
             )
-            var result = await runKeepingTheClaim(operation.id) { await step.run(before, context: context) }
+            var result = await step.run(before, context: context)
             if result.outcome.kind != .fault, let problem = Self.fieldsTooLarge(before, result.changes) {
                 result.outcome = .fault(problem)
             }
@@ -232,18 +245,17 @@ extension Engine {
         }
     }
 
-    /// Runs `body` (one step) while renewing this host's claim every third of the lease, so a step that runs
-    /// longer than the lease is not taken over by another host meanwhile. The cadence is real time; the
-    /// expiry written comes from the engine's clock. A renewal that fails (another host holds the claim) ends
-    /// the renewals; the pass's next write is then refused and the pass stops.
-    func runKeepingTheClaim(
-        _ id: String,
-        _ body: @escaping @Sendable () async -> StepResult
-    ) async -> StepResult {
-        await withTaskGroup(of: StepResult?.self) { group in
-            group.addTask { await body() }
-            group.addTask { [self] in
-                let interval = options.lease / 3
+    /// Renews this host's claim on `id` every third of the lease until stopped, so a pass that runs longer than the
+    /// lease is not taken over by another host meanwhile. The cadence is real time; the expiry written comes from
+    /// the engine's clock. A renewal that fails (another host holds the claim) ends the renewals and marks the
+    /// claim lost: the pass starts no further step, and its next write is refused anyway.
+    ///
+    /// The renewals run on the global executor, never on the pass's own (whose threads may all be inside steps).
+    func keepClaim(_ id: String) -> ClaimKeeper {
+        let keeper = ClaimKeeper()
+        let interval = options.lease / 3
+        keeper.start(
+            Task(executorPreference: globalConcurrentExecutor) { [self] in
                 while true {
                     do {
                         try await Task.sleep(for: interval)
@@ -253,22 +265,31 @@ extension Engine {
                             until: clock.now.addingTimeInterval(options.lease.timeInterval)
                         )
                     } catch is CancellationError {
-                        return nil
+                        return
                     } catch {
+                        if Task.isCancelled { return }
                         logger.error("claim renewal failed", metadata: ["operation": "\(id)", "error": "\(error)"])
-                        return nil
+                        keeper.markLost()
+                        return
                     }
                 }
             }
-            var result: StepResult?
-            for await finished in group {
-                if let finished {
-                    result = finished
-                    group.cancelAll()
-                }
-            }
-            return result!
-        }
+        )
+        return keeper
+    }
+
+    /// The renewals of one pass's claim (``keepClaim(_:)``).
+    final class ClaimKeeper: Sendable {
+        private let task = Mutex<Task<Void, Never>?>(nil)
+        private let lost = Atomic<Bool>(false)
+
+        /// Whether a renewal found the claim held by another host.
+        var isLost: Bool { lost.load(ordering: .acquiring) }
+
+        fileprivate func start(_ renewals: Task<Void, Never>) { task.withLock { $0 = renewals } }
+        fileprivate func markLost() { lost.store(true, ordering: .releasing) }
+
+        func stop() { task.withLock { $0?.cancel() } }
     }
 
     /// The lowest level of a step's log line that the engine's logger writes.
@@ -302,11 +323,18 @@ extension Engine {
     private func save(
         _ operation: OperationRecord,
         runs: [StepRun] = [],
-        releasingClaim: Bool = false
+        releasingClaim: Bool = false,
+        durable: Bool = true
     ) async throws -> OperationRecord {
         var updated = operation
         updated.updatedAt = clock.now
-        return try await store.save(updated, stepRuns: runs, claim: owner, releasingClaim: releasingClaim)
+        return try await store.save(
+            updated,
+            stepRuns: runs,
+            claim: owner,
+            releasingClaim: releasingClaim,
+            durable: durable
+        )
     }
 
     /// Ends the pass with the operation parked until its next pass, never later than its deadline.

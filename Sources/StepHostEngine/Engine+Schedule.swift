@@ -95,7 +95,9 @@ extension Engine {
                                 alone.append(operation)
                             } else {
                                 // Beside other passes: a death now is only suspected, unless nothing can run beside it.
-                                group.addTask { try await self.runClaimed(operation, alone: soleWorker) }
+                                group.addTask(executorPreference: passExecutor) {
+                                    try await self.runClaimed(operation, alone: soleWorker)
+                                }
                                 running += 1
                             }
                         }
@@ -107,7 +109,9 @@ extension Engine {
                 }
                 if running == 0, !alone.isEmpty, failure == nil {
                     let operation = alone.removeFirst()
-                    group.addTask { try await self.runClaimed(operation, alone: true) }
+                    group.addTask(executorPreference: passExecutor) {
+                        try await self.runClaimed(operation, alone: true)
+                    }
                     running = 1
                     runningAlone = true
                 }
@@ -144,12 +148,8 @@ extension Engine {
             guard let operation = try await store.operation(id: id), !operation.state.isFinal else { return [] }
             return [id]
         }
-        let pending = try await store.operations(state: .pending)
-        let running = try await store.operations(state: .inProgress)
         // Unreadable ones are included: claiming fails them, and the report says why.
-        let unreadable = (pending.unreadable + running.unreadable).map(\.id).sorted()
-        return (pending.operations + running.operations).sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
-            .map(\.id) + unreadable
+        return try await store.unfinishedOperationIDs()
     }
 
     private func report(_ ids: [String], passes: Int) async throws -> RunReport {

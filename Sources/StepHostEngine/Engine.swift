@@ -21,6 +21,11 @@ public final class Engine: Sendable {
     let events: @Sendable (EngineEvent) -> Void
     let owner: ClaimOwner
     let clock: any HostClock
+    /// Where passes run (each pass task prefers it); `nil` for the global executor. The host passes the executor
+    /// its plugin steps block on, so a pass calls its steps without a thread hop per step.
+    let passExecutor: (any TaskExecutor)?
+    /// The store's way to record a running step without a database write, if it has one.
+    let runningRecorder: (any RunningStepRecorder)?
 
     public init(
         pipeline: Pipeline,
@@ -29,8 +34,11 @@ public final class Engine: Sendable {
         logger: Logger,
         owner: ClaimOwner = .current,
         clock: any HostClock = SystemClock(),
+        passExecutor: (any TaskExecutor)? = nil,
         events: @escaping @Sendable (EngineEvent) -> Void = { _ in }
     ) {
+        self.passExecutor = passExecutor
+        runningRecorder = store as? any RunningStepRecorder
         self.pipeline = pipeline
         self.store = store
         self.options = options

@@ -25,8 +25,8 @@ public struct EngineOptions: Sendable {
     /// The shortest wait before the next pass, whatever a step asked for: a step that asks to retry after
     /// 0 ms must not spin the host.
     public var minimumRetryDelay: Duration = .milliseconds(100)
-    /// How long a claim on an operation holds without being renewed. A pass renews it before every step
-    /// (with the record of the step it runs) and every third of it while a step runs.
+    /// How long a claim on an operation holds without being renewed. A pass renews it every third of it while
+    /// it runs.
     public var lease: Duration = .seconds(300)
     /// How many times in a row a host may die while running the same step of an operation before the next
     /// host fails the operation instead of running that step again.

@@ -7,9 +7,19 @@ import Synchronization
 /// a step that blocks for minutes cannot starve the host's tasks.
 ///
 /// Threads are started on demand up to `maximumThreads` and then kept; jobs beyond that wait in order.
-public final class BlockingExecutor: Sendable {
+///
+/// It is also a `TaskExecutor`: the engine runs each pass with it as the task's preferred executor, so the pass
+/// itself runs on one of these threads and calls its plugin steps directly, with no hop to another thread and
+/// back per step (``isCurrent``). While a pass waits (for the database), its thread runs other passes' work.
+public final class BlockingExecutor: TaskExecutor, Sendable {
+    private enum Work: @unchecked Sendable {
+        case closure(@Sendable () -> Void)
+        case job(UnownedJob)
+    }
+
     private struct State {
-        var jobs: [@Sendable () -> Void] = []
+        var jobs: [Work] = []
+        var head = 0
         var threads = 0
         var idle = 0
     }
@@ -25,50 +35,72 @@ public final class BlockingExecutor: Sendable {
         self.maximumThreads = max(1, maximumThreads)
     }
 
+    /// Whether the calling thread is one of this executor's.
+    public var isCurrent: Bool {
+        stephost_thread_tag() == UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque())
+    }
+
     /// Runs `body` on one of the executor's threads and returns its result.
     func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
-            enqueue { continuation.resume(returning: body()) }
+            enqueue(.closure { continuation.resume(returning: body()) })
         }
     }
 
-    private func enqueue(_ job: @escaping @Sendable () -> Void) {
+    public func enqueue(_ job: consuming ExecutorJob) {
+        enqueue(.job(UnownedJob(job)))
+    }
+
+    private func enqueue(_ work: Work) {
         // The number of the thread to start, if one is needed; taken under the lock so names are unique.
         let newThread: Int? = state.withLock { state in
-            state.jobs.append(job)
+            state.jobs.append(work)
             guard state.idle == 0, state.threads < maximumThreads else { return nil }
             state.threads += 1
             return state.threads
         }
         if let newThread {
             let threadName = "\(name)-\(newThread)"
-            Thread { [self] in work(named: threadName) }.start()
+            Thread { [self] in serve(named: threadName) }.start()
         }
         queued.signal()
     }
 
-    private func work(named threadName: String) {
+    private func serve(named threadName: String) {
         // Named from inside: a new thread otherwise inherits its creator's name (a pool thread's).
         // Not through Thread.name, which races with Thread.start() and is then silently not applied.
         stephost_name_current_thread(threadName)
+        stephost_set_thread_tag(UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque()))
+        let executor = asUnownedTaskExecutor()
         while true {
             state.withLock { $0.idle += 1 }
             queued.wait()
-            let job = state.withLock { state in
+            let work = state.withLock { state in
                 state.idle -= 1
-                return state.jobs.removeFirst()
+                let work = state.jobs[state.head]
+                state.head += 1
+                // Compacted now and then, not shifted on every job.
+                if state.head >= 64 && state.head * 2 >= state.jobs.count {
+                    state.jobs.removeFirst(state.head)
+                    state.head = 0
+                }
+                return work
             }
-            job()
+            switch work {
+            case .closure(let body): body()
+            case .job(let job): job.runSynchronously(on: executor)
+            }
         }
     }
 }
 
 /// Waits on the calling (non-cooperative) thread for async work. Only for plugin threads: never call
-/// it from a task.
+/// it from a task's cooperative thread. The work runs on the global executor, never on the caller's preferred
+/// executor, whose threads may all be waiting like this one.
 func blockingWait<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) -> Result<T, any Error> {
     let done = DispatchSemaphore(value: 0)
     let result = Mutex<Result<T, any Error>?>(nil)
-    Task {
+    Task(executorPreference: globalConcurrentExecutor) {
         let outcome: Result<T, any Error>
         do { outcome = .success(try await body()) } catch { outcome = .failure(error) }
         result.withLock { $0 = outcome }

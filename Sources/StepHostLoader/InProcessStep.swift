@@ -16,27 +16,30 @@ public struct InProcessStep: Step {
 
     /// The steps of `plugins`, sharing one executor of up to `threads` threads (one per operation the
     /// engine runs at once).
-    public static func steps(of plugins: [LoadedPlugin], threads: Int) -> [InProcessStep] {
-        let executor = BlockingExecutor(name: "stephost-step", maximumThreads: threads)
-        return plugins.flatMap(\.steps).map { InProcessStep($0, executor: executor) }
+    public static func steps(of plugins: [LoadedPlugin], executor: BlockingExecutor) -> [InProcessStep] {
+        plugins.flatMap(\.steps).map { InProcessStep($0, executor: executor) }
     }
 
     public var identity: StepIdentity { step.identity }
 
     public func run(_ operation: OperationRecord, context: StepContext) async -> StepResult {
         let document = OperationDocument.json(operation, pass: context.pass)
-        return await executor.run { [step] in
+        let call: @Sendable () -> StepResult = { [step] in
             step.run(
                 operationJSON: document,
                 minimumLogLevel: context.minimumLogLevel,
-                log: { line, declared in context.log(line, declaredSecrets: declared) }
-            ) { changes in
-                // On the plugin's thread, which may block: persist now and let the step go on.
-                switch blockingWait({ try await context.checkpoint(changes) }) {
-                case .success: true
-                case .failure: false
+                log: { line, declared in context.log(line, declaredSecrets: declared) },
+                checkpoint: { changes in
+                    // On the plugin's thread, which may block: persist now and let the step go on.
+                    switch blockingWait({ try await context.checkpoint(changes) }) {
+                    case .success: true
+                    case .failure: false
+                    }
                 }
-            }
+            )
         }
+        // A pass the engine runs on the executor calls its step right here: no hop to another thread and back.
+        if executor.isCurrent { return call() }
+        return await executor.run(call)
     }
 }

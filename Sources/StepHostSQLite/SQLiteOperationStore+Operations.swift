@@ -84,75 +84,100 @@ extension SQLiteOperationStore {
         _ operation: OperationRecord,
         stepRuns: [StepRun],
         claim: ClaimOwner?,
-        releasingClaim: Bool
+        releasingClaim: Bool,
+        durable: Bool
     ) async throws -> OperationRecord {
-        try await guarded {
-            try await durableWrite { db in
-                if let claim {
-                    let owner = try String.fetchOne(
-                        db,
-                        sql: "SELECT owner FROM claims WHERE operation_id = ?",
-                        arguments: [operation.id]
-                    )
-                    guard owner == claim.description else {
-                        throw StorageError.claimLost(operationID: operation.id, owner: claim, holder: owner)
-                    }
-                }
-                var saved = operation
-                saved.version = operation.version + 1
-                let assignments = Self.columns.dropFirst().map { "\($0) = ?" }.joined(separator: ", ")
-                // Every column but the id, which is the WHERE key with the version this write was based on.
-                var setArguments = StatementArguments(Array(try Self.values(saved).dropFirst()))
-                _ = setArguments.append(contentsOf: [operation.id, operation.version])
-                // Prepared once per connection (the SQL text never changes), not parsed for every save.
-                try db.cachedStatement(sql: "UPDATE operations SET \(assignments) WHERE id = ? AND version = ?")
-                    .execute(arguments: setArguments)
-                guard db.changesCount == 1 else {
-                    let current = try Int.fetchOne(
-                        db,
-                        sql: "SELECT version FROM operations WHERE id = ?",
-                        arguments: [operation.id]
-                    )
-                    guard let current else { throw StorageError.missing(operation.id) }
-                    throw StorageError.conflict(operation.id, stored: current, basedOn: operation.version)
-                }
-                let insertRun = try db.cachedStatement(
-                    sql: """
-                        INSERT INTO step_runs (operation_id, pass, position, step, plugin, plugin_file_hash,
-                            outcome, started_at, duration_ms, message)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """
+        try await commitSave(
+            SaveRequest(
+                operation: operation,
+                stepRuns: stepRuns,
+                claim: claim,
+                releasingClaim: releasingClaim,
+                durable: durable
+            )
+        )
+    }
+
+    /// One save inside the batch's transaction (see ``commitSave(_:)``).
+    static func write(_ request: SaveRequest, _ db: Database) throws -> OperationRecord {
+        let operation = request.operation
+        let stepRuns = request.stepRuns
+        let claim = request.claim
+        let releasingClaim = request.releasingClaim
+        if let claim {
+            let owner = try String.fetchOne(
+                try db.cachedStatement(sql: "SELECT owner FROM claims WHERE operation_id = ?"),
+                arguments: [operation.id]
+            )
+            guard owner == claim.description else {
+                throw StorageError.claimLost(operationID: operation.id, owner: claim, holder: owner)
+            }
+        }
+        var saved = operation
+        saved.version = operation.version + 1
+        // Every column but the id, which is the WHERE key with the version this write was based on.
+        var setArguments = StatementArguments(Array(try Self.values(saved).dropFirst()))
+        _ = setArguments.append(contentsOf: [operation.id, operation.version])
+        // Prepared once per connection (the SQL text never changes), not parsed for every save.
+        try db.cachedStatement(sql: Self.saveSQL).execute(arguments: setArguments)
+        guard db.changesCount == 1 else {
+            let current = try Int.fetchOne(
+                db,
+                sql: "SELECT version FROM operations WHERE id = ?",
+                arguments: [operation.id]
+            )
+            guard let current else { throw StorageError.missing(operation.id) }
+            throw StorageError.conflict(operation.id, stored: current, basedOn: operation.version)
+        }
+        let insertRun = try db.cachedStatement(
+            sql: """
+                INSERT INTO step_runs (operation_id, pass, position, step, plugin, plugin_file_hash,
+                    outcome, started_at, duration_ms, message)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        )
+        for run in stepRuns {
+            try insertRun.execute(
+                arguments: [
+                    run.operationID, run.pass, run.position, run.step, run.plugin, run.pluginFileHash,
+                    run.outcome.rawValue, Self.milliseconds(run.startedAt), run.durationMilliseconds,
+                    run.message,
+                ]
+            )
+        }
+        if let latest = stepRuns.map(\.pass).max(), latest - StepHistory.keptPasses > 1 {
+            // Keep the first pass and the most recent ones; count what goes.
+            try db.execute(
+                sql: "DELETE FROM step_runs WHERE operation_id = ? AND pass > 1 AND pass <= ?",
+                arguments: [operation.id, latest - StepHistory.keptPasses]
+            )
+            if db.changesCount > 0 {
+                saved.droppedStepRuns += db.changesCount
+                try db.execute(
+                    sql: "UPDATE operations SET dropped_step_runs = ? WHERE id = ?",
+                    arguments: [saved.droppedStepRuns, operation.id]
                 )
-                for run in stepRuns {
-                    try insertRun.execute(
-                        arguments: [
-                            run.operationID, run.pass, run.position, run.step, run.plugin, run.pluginFileHash,
-                            run.outcome.rawValue, Self.milliseconds(run.startedAt), run.durationMilliseconds,
-                            run.message,
-                        ]
-                    )
-                }
-                if let latest = stepRuns.map(\.pass).max(), latest - StepHistory.keptPasses > 1 {
-                    // Keep the first pass and the most recent ones; count what goes.
-                    try db.execute(
-                        sql: "DELETE FROM step_runs WHERE operation_id = ? AND pass > 1 AND pass <= ?",
-                        arguments: [operation.id, latest - StepHistory.keptPasses]
-                    )
-                    if db.changesCount > 0 {
-                        saved.droppedStepRuns += db.changesCount
-                        try db.execute(
-                            sql: "UPDATE operations SET dropped_step_runs = ? WHERE id = ?",
-                            arguments: [saved.droppedStepRuns, operation.id]
-                        )
-                    }
-                }
-                if releasingClaim, let claim {
-                    try db.execute(
-                        sql: "DELETE FROM claims WHERE operation_id = ? AND owner = ?",
-                        arguments: [operation.id, claim.description]
-                    )
-                }
-                return saved
+            }
+        }
+        if releasingClaim, let claim {
+            try db.cachedStatement(sql: "DELETE FROM claims WHERE operation_id = ? AND owner = ?")
+                .execute(arguments: [operation.id, claim.description])
+        }
+        return saved
+    }
+
+    public func unfinishedOperationIDs() async throws -> [String] {
+        try await guarded {
+            try await pool.read { db in
+                // The ids alone, in the order the full listing gives (damaged values sort last): a queue of any
+                // length costs a few bytes per operation here, not its whole row.
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT id FROM operations WHERE state IN ('pending', 'in_progress')
+                        ORDER BY typeof(created_at) != 'integer', created_at, id
+                        """
+                ).map { row in ((try? row.decode(String?.self, forColumn: "id")) ?? nil) ?? "?" }
             }
         }
     }
@@ -190,7 +215,7 @@ extension SQLiteOperationStore {
         id: String?
     ) async throws -> [ClaimedOperation] {
         try await guarded {
-            try await durableWrite { db in
+            try await unsyncedWrite { db in
                 var sql = """
                     SELECT operations.*, operations.rowid AS stephost_rowid, claims.owner AS claim_owner,
                         claims.expires_at AS claim_expires_at,
@@ -247,7 +272,12 @@ extension SQLiteOperationStore {
                             expiresAt: expires.map(Self.date) ?? .distantPast
                         )
                         guard current.isFree(at: now) else { continue }
-                        interrupted = Self.runningStep(try? column(row, "claim_running_step"), at: now)
+                        interrupted = self.runningStep(
+                            column: try? column(row, "claim_running_step"),
+                            holder: holder,
+                            operationID: operation.id,
+                            at: now
+                        )
                     }
                     try db.execute(
                         sql: """
@@ -267,23 +297,14 @@ extension SQLiteOperationStore {
     public func markRunning(operationID: String, owner: ClaimOwner, step: RunningStep, until: Date) async throws {
         let running = try step.json()
         try await guarded {
-            try await pool.writeWithoutTransaction { db in
-                // This record only has to outlive the host process, not the machine: it is committed without
-                // waiting for the disk (the next FULL commit syncs it along), which keeps a step's cost at one
-                // synced commit. The writer is back at FULL before anything else can use it.
-                try db.execute(sql: "PRAGMA synchronous = OFF")
-                let changed: Int
-                do {
-                    try db.cachedStatement(
-                        sql: "UPDATE claims SET expires_at = ?, running_step = ? WHERE operation_id = ? AND owner = ?"
-                    ).execute(arguments: [Self.milliseconds(until), running, operationID, owner.description])
-                    changed = db.changesCount
-                } catch {
-                    try db.execute(sql: "PRAGMA synchronous = FULL")
-                    throw error
-                }
-                try db.execute(sql: "PRAGMA synchronous = FULL")
-                guard changed == 1 else {
+            // This record only has to outlive the host process, not the machine: it is committed without
+            // waiting for the disk (the next FULL commit syncs it along), which keeps a step's cost at one
+            // synced commit.
+            try await unsyncedWrite { db in
+                try db.cachedStatement(
+                    sql: "UPDATE claims SET expires_at = ?, running_step = ? WHERE operation_id = ? AND owner = ?"
+                ).execute(arguments: [Self.milliseconds(until), running, operationID, owner.description])
+                guard db.changesCount == 1 else {
                     let holder = try String.fetchOne(
                         db,
                         sql: "SELECT owner FROM claims WHERE operation_id = ?",
@@ -366,7 +387,12 @@ extension SQLiteOperationStore {
                         operationID: operationID,
                         owner: ClaimOwner(try column(row, "owner")),
                         expiresAt: ((try? column(row, "expires_at")) as Int64?).map(Self.date) ?? .distantPast,
-                        running: Self.runningStep(try? column(row, "running_step"), at: Date())
+                        running: self.runningStep(
+                            column: try? column(row, "running_step"),
+                            holder: try column(row, "owner"),
+                            operationID: operationID,
+                            at: Date()
+                        )
                     )
                 }
             }
@@ -489,6 +515,11 @@ extension SQLiteOperationStore {
     }
 
     // MARK: - Rows
+
+    /// The save's UPDATE: every column but the id.
+    static let saveSQL =
+        "UPDATE operations SET \(columns.dropFirst().map { "\($0) = ?" }.joined(separator: ", ")) "
+        + "WHERE id = ? AND version = ?"
 
     static let columns = [
         "id", "instance_id", "type", "state", "description", "created_at", "updated_at", "version", "passes",

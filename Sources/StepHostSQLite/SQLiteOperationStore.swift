@@ -1,6 +1,6 @@
 import Foundation
 package import GRDB
-import StepHostCore
+public import StepHostCore
 public import StepHostStorage
 import StepHostSystem
 import Synchronization
@@ -8,7 +8,9 @@ import Synchronization
 /// The embedded operation store: one SQLite file in WAL mode, through GRDB and the system libsqlite3.
 ///
 /// Commits use `synchronous=FULL`, so a committed step survives power loss, not only a crash of the host.
-public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecords, ProvisionerAnswerLog {
+public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecords, ProvisionerAnswerLog,
+    RunningStepRecorder
+{
     /// The schema versions this build knows, oldest first.
     static let migrations = ["v1", "v2", "v3", "v4"]
 
@@ -16,6 +18,10 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
     /// Write transactions committed durably (synchronous=FULL) through this store, for the benchmark's
     /// commits-per-operation figure.
     private let commits = Atomic<Int>(0)
+    /// This process's running-step boards, one per claim owner (one in practice).
+    private let boards = Mutex<[String: RunningStepBoard]>([:])
+    /// Saves waiting for the batch that commits next (group commit).
+    let saveQueue = Mutex(SaveQueue())
     /// The database file.
     public let path: String
     /// For a read-only open: whether the file's `-wal` or `-shm` neighbour existed before it was opened, so
@@ -93,6 +99,9 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
                 // writer itself, once the pool is open: the pool keeps that one connection for its lifetime.
                 try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
                 try Self.migrator.migrate(pool)
+                // Boards of hosts that died and whose claims are gone hold nothing anyone will read.
+                let owners = try pool.read { db in try String.fetchAll(db, sql: "SELECT DISTINCT owner FROM claims") }
+                RunningStepBoard.removeStale(database: path, claimOwners: Set(owners))
             }
         } catch {
             // A database this call was creating and could not set up (a full disk, a directory that refuses
@@ -159,6 +168,17 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
             }
         }
         return descriptor
+    }
+
+    /// The claim's `running_step` column as stored, for tests that check what a record wrote.
+    package func storedClaimColumn(operationID: String) async throws -> String? {
+        try await pool.read { db in
+            try String.fetchOne(
+                db,
+                sql: "SELECT running_step FROM claims WHERE operation_id = ?",
+                arguments: [operationID]
+            )
+        }
     }
 
     /// `PRAGMA synchronous` as the connection that writes runs it (2 is FULL), for tests that hold the
@@ -400,17 +420,40 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
         return Int(info.f_bavail) * Int(info.f_frsize)
     }
 
-    /// Runs a database call and maps GRDB's errors to ``StorageError``.
+    public func recordRunning(operationID: String, owner: ClaimOwner, step: RunningStep) -> Bool {
+        let board = boards.withLock { boards in
+            if let board = boards[owner.description] { return board }
+            let board = RunningStepBoard(database: path, owner: owner)
+            boards[owner.description] = board
+            return board
+        }
+        return board.record(operationID: operationID, step: step)
+    }
+
+    public func clearRunning(operationID: String, owner: ClaimOwner) {
+        boards.withLock { $0[owner.description] }?.clear(operationID: operationID)
+    }
+
+    /// The step the claim of `holder` on `operationID` records as running: in the claim's column (written by
+    /// ``markRunning(operationID:owner:step:until:)``), else on the holder's board.
+    func runningStep(column json: String?, holder: String, operationID: String, at now: Date) -> RunningStep? {
+        Self.runningStep(json, at: now)
+            ?? RunningStepBoard.running(database: path, owner: holder, operationID: operationID, at: now)
+    }
+
     /// The durable write transactions this store has committed since it was opened.
     public var durableCommits: Int { commits.load(ordering: .relaxed) }
 
     /// One write transaction, committed durably; counted in ``durableCommits``.
+    func countDurableCommit() { commits.add(1, ordering: .relaxed) }
+
     func durableWrite<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
         let result = try await pool.write(updates)
         commits.add(1, ordering: .relaxed)
         return result
     }
 
+    /// Runs a database call and maps GRDB's errors to ``StorageError``.
     func guarded<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()

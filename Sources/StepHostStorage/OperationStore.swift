@@ -32,11 +32,15 @@ public protocol OperationStore: Sendable {
     ///   - claim: the host this write is made for. When set, the write is refused with `.claimLost` unless
     ///     that host holds the operation's claim. `nil` writes regardless of claims (operator tools, tests).
     ///   - releasingClaim: drop the claim in the same transaction (the pass ended).
+    ///   - durable: whether the write must be on disk (surviving power loss) before the call returns. A write
+    ///     that need not be is still made before any later write of the store, and becomes durable with the
+    ///     next durable one (a pass's start: if the machine dies, the pass is simply run again).
     func save(
         _ operation: OperationRecord,
         stepRuns: [StepRun],
         claim: ClaimOwner?,
-        releasingClaim: Bool
+        releasingClaim: Bool,
+        durable: Bool
     ) async throws -> OperationRecord
 
     /// The step history of an operation, in order.
@@ -82,6 +86,26 @@ public protocol OperationStore: Sendable {
 }
 
 extension OperationStore {
+    /// The ids of the unfinished (pending or in-progress) operations, oldest first, and of the unreadable ones
+    /// last. Stores override it to read the ids alone: a long queue must not be loaded whole to be counted.
+    public func unfinishedOperationIDs() async throws -> [String] {
+        let pending = try await operations(state: .pending)
+        let running = try await operations(state: .inProgress)
+        let unreadable = (pending.unreadable + running.unreadable).map(\.id).sorted()
+        return (pending.operations + running.operations).sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+            .map(\.id) + unreadable
+    }
+
+    /// A durable save; see ``save(_:stepRuns:claim:releasingClaim:durable:)``.
+    public func save(
+        _ operation: OperationRecord,
+        stepRuns: [StepRun],
+        claim: ClaimOwner?,
+        releasingClaim: Bool
+    ) async throws -> OperationRecord {
+        try await save(operation, stepRuns: stepRuns, claim: claim, releasingClaim: releasingClaim, durable: true)
+    }
+
     /// Writes `operation` regardless of claims (operator tools and tests); see
     /// ``save(_:stepRuns:claim:releasingClaim:)``.
     public func save(_ operation: OperationRecord, stepRuns: [StepRun] = []) async throws -> OperationRecord {
@@ -193,4 +217,14 @@ public protocol LocalProvisioningRecords: Sendable {
 
     /// How many requests were recorded for an operation.
     func localProvisioningCount(operationID: String) async throws -> Int
+}
+
+/// A store that can record the step a pass is about to run without a database write (``OperationStore/markRunning(operationID:owner:step:until:)``
+/// writes one). The record must be readable by the next host to take the operation, after this host's process
+/// died; the store's claim readers (`claimDue`, `claim(operationID:)`) find it as they find a `markRunning` one.
+public protocol RunningStepRecorder: Sendable {
+    /// Records that `owner` runs `step` of the operation now. `false` when it cannot: call `markRunning` then.
+    func recordRunning(operationID: String, owner: ClaimOwner, step: RunningStep) -> Bool
+    /// The pass ended (its last write is done): the record goes.
+    func clearRunning(operationID: String, owner: ClaimOwner)
 }

@@ -29,3 +29,9 @@ int stephost_lock_holder(const char *path, long offset) {
     if (result != 0) return -1;
     return probe.l_type == F_UNLCK ? 0 : (int)probe.l_pid;
 }
+
+static _Thread_local const void *thread_tag;
+
+void stephost_set_thread_tag(const void *tag) { thread_tag = tag; }
+
+const void *stephost_thread_tag(void) { return thread_tag; }

@@ -6,6 +6,7 @@ import StepHostEngine
 import StepHostLoader
 import StepHostPipeline
 import StepHostSQLite
+import Synchronization
 
 /// The measuring half of `scripts/bench`: runs real operations through the real engine, real plugins and a
 /// real SQLite file (synchronous=FULL), and prints one JSON line of figures. The script builds the plugins and
@@ -116,13 +117,19 @@ struct StepHostBench {
         return try ProvisioningParameters(json: json)
     }
 
-    static func host(plugins: String, database: String, workers: Int) throws -> ProvisioningHost {
+    static func host(
+        plugins: String,
+        database: String,
+        workers: Int,
+        events: @escaping @Sendable (EngineEvent) -> Void = { _ in }
+    ) throws -> ProvisioningHost {
         var options = EngineOptions()
         options.workers = workers
         do {
             return try ProvisioningHost(
                 HostConfiguration(pluginsDirectory: plugins, databasePath: database, engine: options),
-                logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+                logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }),
+                events: events
             )
         } catch {
             fail("stephost-bench: the host cannot be built from \(plugins): \(error)\n", status: 1)
@@ -148,7 +155,8 @@ struct StepHostBench {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = database ?? directory.appendingPathComponent("bench.sqlite").path
-        let host = try host(plugins: plugins, database: path, workers: workers)
+        let steps = StepTimes()
+        let host = try host(plugins: plugins, database: path, workers: workers, events: steps.observe)
         var created: [String] = []
         for index in 0..<count {
             created.append(
@@ -186,8 +194,50 @@ struct StepHostBench {
             "passes": report.passes, "step_runs": stepRuns, "commits": commits,
             "commits_per_operation": Double(commits) / Double(count), "row_bytes": rowBytes,
             "written_bytes_per_commit": commits > 0 ? written / commits : 0,
-            "rss_kb_start": rssStart, "rss_kb_end": residentKilobytes(), "rss_kb_before_report": rssEnd,
+            "per_step_us": steps.medianMicroseconds, "rss_kb_start": rssStart, "rss_kb_end": residentKilobytes(),
+            "rss_kb_before_report": rssEnd,
         ])
+    }
+
+    /// The host's time per step, from the steps that run before create_runtime: for each pass, the time from
+    /// its start (its first write done) to the end of the last of those steps, over their number. Nothing in
+    /// that span waits for the disk unless a step changed something.
+    final class StepTimes: Sendable {
+        private struct State {
+            var started: [String: ContinuousClock.Instant] = [:]
+            /// Per running pass: the time per step so far.
+            var current: [String: Double] = [:]
+            var perStep: [Double] = []
+        }
+
+        private let state = Mutex(State())
+
+        func observe(_ event: EngineEvent) {
+            let now = ContinuousClock.now
+            switch event {
+            case .passStarted(let id, _, _):
+                state.withLock { $0.started[id] = now }
+            case .stepFinished(let id, _, _, _, let run) where run.step == "create_runtime":
+                state.withLock { state in
+                    state.started[id] = nil
+                    if let perStep = state.current.removeValue(forKey: id) { state.perStep.append(perStep) }
+                }
+            case .stepFinished(let id, _, let position, _, _):
+                state.withLock { state in
+                    guard let start = state.started[id] else { return }
+                    let elapsed = now - start
+                    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                    state.current[id] = seconds / Double(position)
+                }
+            default: break
+            }
+        }
+
+        /// The median over passes, in microseconds; 0 without steps before create_runtime.
+        var medianMicroseconds: Double {
+            let sorted = state.withLock { $0.perStep }.sorted()
+            return sorted.isEmpty ? 0 : sorted[sorted.count / 2] * 1e6
+        }
     }
 
     static func emit(_ figures: [String: Any]) {

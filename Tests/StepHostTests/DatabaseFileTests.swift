@@ -228,4 +228,39 @@ extension DatabaseFileTests {
         #expect(one > 0)
         #expect(eight == one, "7 more running-step records added \(eight - one) syncs")
     }
+
+    /// The README's count of durable commits per operation, read back from the syscalls: one more operation
+    /// through `run --workers 1` (no batching) with no-op steps and create_runtime costs exactly four disk syncs
+    /// (create_runtime's intent, the local provisioner's record, the answer, the operation's end). Taking the
+    /// claim and starting the pass add none, and neither do the no-op steps.
+    @Test func anOperationOfNoOpStepsCostsFourDiskSyncs() throws {
+        func syncs(operations: Int) throws -> Int {
+            let harness = try EngineHarness()
+            for index in 0..<3 { try harness.addFixture("noop\(index)", mode: 30, weight: 10 + index) }
+            for index in 0..<operations {
+                let created = try runProcess(
+                    Paths.stephost,
+                    [
+                        "provision", "--detach", "--parameters", #"{"name":"sync-\#(index)"}"#, "--plugins-dir",
+                        harness.plugins.path, "--db", harness.databasePath,
+                    ]
+                )
+                try #require(created.status == 0, "provision --detach failed: \(created.stderr)")
+            }
+            let trace = harness.directory.file("strace.out").path
+            let result = try runProcess(
+                URL(fileURLWithPath: "/usr/bin/env"),
+                [
+                    "strace", "-f", "-qq", "-e", "trace=fsync,fdatasync", "-o", trace, Paths.stephost.path, "run",
+                    "--workers", "1", "--plugins-dir", harness.plugins.path, "--db", harness.databasePath,
+                ]
+            )
+            try #require(result.status == 0, "strace or the host failed: \(result.stderr)")
+            let lines = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n")
+            return lines.filter { $0.contains("fsync(") || $0.contains("fdatasync(") }.count
+        }
+        let one = try syncs(operations: 1)
+        let five = try syncs(operations: 5)
+        #expect(five - one == 4 * 4, "4 more operations took \(five - one) more syncs, not 16")
+    }
 }

@@ -5,6 +5,8 @@ import Foundation
 public enum JSONText {
     /// `text` as a JSON string literal.
     public static func quote(_ text: String) -> String {
+        // Most text needs no escape: copied whole, not scalar by scalar.
+        if !text.utf8.contains(where: { $0 == 0x22 || $0 == 0x5C || $0 < 0x20 }) { return "\"" + text + "\"" }
         var result = "\""
         result.reserveCapacity(text.utf8.count + 2)
         for scalar in text.unicodeScalars {

@@ -16,4 +16,9 @@ int stephost_memfd_seal(int fd);
 /// never call it on a file this process locks (closing drops the process's POSIX locks on it).
 int stephost_lock_holder(const char *path, long offset);
 
+/// Tags the calling thread with `tag` (a thread-local pointer; NULL clears it), and reads the tag back. An
+/// executor tags its own threads so it can tell whether code already runs on one of them.
+void stephost_set_thread_tag(const void *tag);
+const void *stephost_thread_tag(void);
+
 #endif

@@ -62,7 +62,8 @@ actor InMemoryOperationStore: OperationStore, LocalProvisioningRecords, Provisio
         _ operation: OperationRecord,
         stepRuns: [StepRun],
         claim: ClaimOwner?,
-        releasingClaim: Bool
+        releasingClaim: Bool,
+        durable: Bool
     ) throws -> OperationRecord {
         if let (failure, left) = failingSaves[operation.id], left > 0 {
             failingSaves[operation.id] = (failure, left - 1)

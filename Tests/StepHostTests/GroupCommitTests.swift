@@ -1,0 +1,108 @@
+import Foundation
+import StepHostCore
+import StepHostSQLite
+import StepHostStorage
+import Testing
+
+/// Group commit on a real SQLite file: saves that arrive together share one durable commit, and each is still
+/// checked alone.
+@Suite("SQLite group commit")
+struct GroupCommitTests {
+    /// Many passes saving at once share commits (fewer durable commits than saves), and every save is stored.
+    @Test func concurrentSavesShareDurableCommits() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try SQLiteOperationStore(path: directory.file("db.sqlite").path)
+        let count = 64
+        for index in 0..<count { try await store.create(try newOperation("op-\(index)")) }
+        let before = store.durableCommits
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<count {
+                group.addTask {
+                    var operation = try #require(try await store.operation(id: "op-\(index)"))
+                    operation.fields[FieldKey("saved")] = "\(index)"
+                    _ = try await store.save(operation)
+                }
+            }
+            try await group.waitForAll()
+        }
+        let commits = store.durableCommits - before
+        #expect(commits < count, "\(count) concurrent saves took \(commits) durable commits")
+        for index in 0..<count {
+            let stored = try #require(try await store.operation(id: "op-\(index)"))
+            #expect(stored.fields[FieldKey("saved")] == "\(index)")
+            #expect(stored.version == 2)
+        }
+    }
+
+    /// A stale save, or one whose values the database refuses, in the middle of a batch fails alone: the saves
+    /// beside it commit.
+    @Test func aConflictInABatchFailsOnlyThatSave() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try SQLiteOperationStore(path: directory.file("db.sqlite").path)
+        let count = 32
+        for index in 0..<count { try await store.create(try newOperation("op-\(index)")) }
+        // Every third save is based on a version that is no longer stored.
+        for index in stride(from: 0, to: count, by: 3) {
+            var operation = try #require(try await store.operation(id: "op-\(index)"))
+            operation.description = "moved on"
+            _ = try await store.save(operation)
+        }
+        let results = try await withThrowingTaskGroup(of: (Int, StorageError?).self) { group in
+            for index in 0..<count {
+                group.addTask {
+                    var operation = try newOperation("op-\(index)")
+                    operation.version = 1
+                    // Every fifth (not stale) writes a value that is not JSON, which the database refuses.
+                    operation.fields[FieldKey("saved")] = index % 5 == 0 && index % 3 != 0 ? "not json" : #""yes""#
+                    do {
+                        _ = try await store.save(operation)
+                        return (index, nil)
+                    } catch let error as StorageError {
+                        return (index, error)
+                    }
+                }
+            }
+            var results: [Int: StorageError?] = [:]
+            for try await (index, error) in group { results[index] = error }
+            return results
+        }
+        for index in 0..<count {
+            let stored = try #require(try await store.operation(id: "op-\(index)"))
+            if index % 3 == 0 {
+                #expect(results[index]??.code == .conflict)
+                #expect(stored.fields[FieldKey("saved")] == nil)
+                #expect(stored.description == "moved on")
+            } else if index % 5 == 0 {
+                #expect(results[index]??.code == .refused)
+                #expect(stored.fields[FieldKey("saved")] == nil)
+            } else {
+                #expect(results[index]! == nil)
+                #expect(stored.fields[FieldKey("saved")] == #""yes""#)
+            }
+        }
+    }
+
+    /// The running-step record lives on this process's board, not in the database, and the store's claim reader
+    /// finds it there; the board file goes with the record's process only.
+    @Test func runningStepIsReadFromTheBoardBesideTheDatabase() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("db.sqlite").path
+        let store = try SQLiteOperationStore(path: path)
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        try await store.create(try newOperation("op-1", now: now))
+        let owner = ClaimOwner("host-a:1:1")
+        _ = try await store.claimDue(now: now, owner: owner, lease: .seconds(60), limit: 1, id: nil)
+        let step = RunningStep(step: "s", plugin: "p", pluginFileHash: "ab", pass: 1, startedAt: now, alone: true)
+        #expect(store.recordRunning(operationID: "op-1", owner: owner, step: step))
+        let boards = try FileManager.default.contentsOfDirectory(atPath: directory.url.path)
+            .filter { $0.hasPrefix("db.sqlite-running-") }
+        #expect(boards.count == 1)
+        // Read back through a second store, as another host would.
+        let reader = try SQLiteOperationStore(path: path, mode: .existing)
+        #expect(try await reader.claim(operationID: "op-1")?.running == step)
+        // The column stays empty: the record cost no database write.
+        #expect(try await reader.storedClaimColumn(operationID: "op-1") == nil)
+        store.clearRunning(operationID: "op-1", owner: owner)
+        #expect(try await reader.claim(operationID: "op-1")?.running == nil)
+    }
+}
