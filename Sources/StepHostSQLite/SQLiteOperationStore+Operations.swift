@@ -14,6 +14,13 @@ extension SQLiteOperationStore {
                         """,
                     arguments: StatementArguments(try Self.values(operation))
                 )
+                try db.execute(
+                    sql: """
+                        INSERT INTO operation_documents (operation_id, parameters, provisioning_request)
+                        VALUES (?, ?, ?)
+                        """,
+                    arguments: [operation.id, operation.parameters.json, operation.runtime.provisioningRequest]
+                )
             }
         }
     }
@@ -21,7 +28,7 @@ extension SQLiteOperationStore {
     public func operation(id: String) async throws -> OperationRecord? {
         try await guarded {
             try await pool.read { db in
-                try Row.fetchOne(db, sql: "SELECT * FROM operations WHERE id = ?", arguments: [id]).map(Self.record)
+                try Row.fetchOne(db, sql: "\(Self.selectOperations) WHERE id = ?", arguments: [id]).map(Self.record)
             }
         }
     }
@@ -33,11 +40,11 @@ extension SQLiteOperationStore {
                 if let state {
                     rows = try Row.fetchAll(
                         db,
-                        sql: "SELECT * FROM operations WHERE state = ? ORDER BY created_at DESC, id",
+                        sql: "\(Self.selectOperations) WHERE state = ? ORDER BY created_at DESC, id",
                         arguments: [state.rawValue]
                     )
                 } else {
-                    rows = try Row.fetchAll(db, sql: "SELECT * FROM operations ORDER BY created_at DESC, id")
+                    rows = try Row.fetchAll(db, sql: "\(Self.selectOperations) ORDER BY created_at DESC, id")
                 }
                 var listing = OperationListing(operations: [])
                 for row in rows {
@@ -56,7 +63,7 @@ extension SQLiteOperationStore {
     public func storedColumns(id: String) async throws -> [(column: String, value: String?)]? {
         try await guarded {
             try await pool.read { db in
-                guard let row = try Row.fetchOne(db, sql: "SELECT * FROM operations WHERE id = ?", arguments: [id])
+                guard let row = try Row.fetchOne(db, sql: "\(Self.selectOperations) WHERE id = ?", arguments: [id])
                 else { return nil }
                 return row.columnNames.map { column in
                     let value = row[column] as DatabaseValue
@@ -129,6 +136,13 @@ extension SQLiteOperationStore {
             guard let current else { throw StorageError.missing(operation.id) }
             throw StorageError.conflict(operation.id, stored: current, basedOn: operation.version)
         }
+        // The parameters and the request are written only when they changed (rarely: the request once).
+        try db.cachedStatement(
+            sql: """
+                UPDATE operation_documents SET parameters = ?1, provisioning_request = ?2
+                WHERE operation_id = ?3 AND (parameters IS NOT ?1 OR provisioning_request IS NOT ?2)
+                """
+        ).execute(arguments: [operation.parameters.json, operation.runtime.provisioningRequest, operation.id])
         let insertRun = try db.cachedStatement(
             sql: """
                 INSERT INTO step_runs (operation_id, pass, position, step, plugin, plugin_file_hash,
@@ -164,6 +178,29 @@ extension SQLiteOperationStore {
                 .execute(arguments: [operation.id, claim.description])
         }
         return saved
+    }
+
+    public func operationStates(ids: [String]) async throws -> [String: OperationState] {
+        try await guarded {
+            try await pool.read { db in
+                var states: [String: OperationState] = [:]
+                for start in stride(from: 0, to: ids.count, by: 500) {
+                    let chunk = Array(ids[start..<min(start + 500, ids.count)])
+                    let marks = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
+                    for row in try Row.fetchAll(
+                        db,
+                        sql: "SELECT id, state FROM operations WHERE id IN (\(marks))",
+                        arguments: StatementArguments(chunk)
+                    ) {
+                        guard let id: String = try? column(row, "id"), let state: String = try? column(row, "state"),
+                            let known = OperationState(rawValue: state)
+                        else { continue }
+                        states[id] = known
+                    }
+                }
+                return states
+            }
+        }
     }
 
     public func unfinishedOperationIDs() async throws -> [String] {
@@ -216,22 +253,9 @@ extension SQLiteOperationStore {
     ) async throws -> [ClaimedOperation] {
         try await guarded {
             try await unsyncedWrite { db in
-                var sql = """
-                    SELECT operations.*, operations.rowid AS stephost_rowid, claims.owner AS claim_owner,
-                        claims.expires_at AS claim_expires_at,
-                        claims.running_step AS claim_running_step
-                    FROM operations LEFT JOIN claims ON claims.operation_id = operations.id
-                    WHERE operations.state IN ('pending', 'in_progress')
-                        AND (operations.next_pass_at <= ? OR typeof(operations.next_pass_at) NOT IN ('integer', 'null'))
-                    """
+                let sql = Self.claimSQL(byID: id != nil)
                 var arguments: StatementArguments = [Self.milliseconds(now)]
-                if let id {
-                    sql += " AND operations.id = ?"
-                    _ = arguments.append(contentsOf: [id])
-                }
-                // Read in pages just larger than what is wanted, not every due row: with a long queue, a claim of a
-                // few operations reads a few rows (the ones held by live hosts are skipped and paged past).
-                sql += " ORDER BY operations.next_pass_at, operations.id LIMIT ? OFFSET ?"
+                if let id { _ = arguments.append(contentsOf: [id]) }
                 let page = limit + 8
                 let expiresAt = Self.milliseconds(now.addingTimeInterval(lease.timeInterval))
                 var claimed: [ClaimedOperation] = []
@@ -521,11 +545,50 @@ extension SQLiteOperationStore {
         "UPDATE operations SET \(columns.dropFirst().map { "\($0) = ?" }.joined(separator: ", ")) "
         + "WHERE id = ? AND version = ?"
 
+    /// The claim's page of due operations: arguments now, [id,] limit, offset.
+    ///
+    /// Read in pages just larger than what is wanted, not every due row: with a long queue, a claim of a few
+    /// operations reads a few rows (the ones held by live hosts are skipped and paged past). The queue index is in
+    /// claim order, so a page is read in order and SQLite stops at its end; left to itself, the planner takes the
+    /// state index and sorts every due row for each page. One operation asked for by id is found by its key.
+    package static func claimSQL(byID: Bool) -> String {
+        """
+        SELECT operations.*, operation_documents.parameters, operation_documents.provisioning_request,
+            operations.rowid AS stephost_rowid, claims.owner AS claim_owner, claims.expires_at AS claim_expires_at,
+            claims.running_step AS claim_running_step
+        FROM operations \(byID ? "" : "INDEXED BY operations_queue")
+            LEFT JOIN operation_documents ON operation_documents.operation_id = operations.id
+            LEFT JOIN claims ON claims.operation_id = operations.id
+        WHERE operations.state IN ('pending', 'in_progress')
+            AND (operations.next_pass_at <= ? OR typeof(operations.next_pass_at) NOT IN ('integer', 'null'))
+            \(byID ? "AND operations.id = ?" : "")
+        ORDER BY operations.next_pass_at, operations.id LIMIT ? OFFSET ?
+        """
+    }
+
+    /// SQLite's plan for a claim (`EXPLAIN QUERY PLAN`), one step per line, for tests that hold the claim to
+    /// reading only the rows it takes.
+    package func claimQueryPlan(byID: Bool) async throws -> String {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: "EXPLAIN QUERY PLAN " + Self.claimSQL(byID: byID),
+                arguments: byID ? [0, "x", 1, 0] : [0, 1, 0]
+            ).map { row in (try? column(row, "detail") as String) ?? "" }.joined(separator: "\n")
+        }
+    }
+
+    /// Every stored column of an operation: its row and its documents.
+    static let selectOperations = """
+        SELECT operations.*, operation_documents.parameters, operation_documents.provisioning_request
+        FROM operations LEFT JOIN operation_documents ON operation_documents.operation_id = operations.id
+        """
+
     static let columns = [
         "id", "instance_id", "type", "state", "description", "created_at", "updated_at", "version", "passes",
         "next_pass_at", "deadline", "runtime_id", "provisioner_operation_id", "last_error_step",
-        "last_error_plugin", "last_error_message", "parameters", "fields", "provisioning_request",
-        "dropped_step_runs", "provisioning_attempts", "host_deaths",
+        "last_error_plugin", "last_error_message", "fields", "dropped_step_runs", "provisioning_attempts",
+        "host_deaths",
     ]
 
     static func values(_ operation: OperationRecord) throws -> [(any DatabaseValueConvertible)?] {
@@ -534,8 +597,7 @@ extension SQLiteOperationStore {
             milliseconds(operation.createdAt), milliseconds(operation.updatedAt), operation.version, operation.passes,
             operation.nextPassAt.map(milliseconds), milliseconds(operation.deadline), operation.runtime.runtimeID,
             operation.runtime.provisionerOperationID, operation.lastError?.step, operation.lastError?.plugin,
-            operation.lastError?.message, operation.parameters.json, JSONText.object(operation.fields),
-            operation.runtime.provisioningRequest, operation.droppedStepRuns,
+            operation.lastError?.message, JSONText.object(operation.fields), operation.droppedStepRuns,
             try ProvisioningAttempt.json(operation.runtime.attempts), try operation.hostDeaths?.json(),
         ]
     }

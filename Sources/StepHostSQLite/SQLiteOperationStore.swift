@@ -12,7 +12,7 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
     RunningStepRecorder
 {
     /// The schema versions this build knows, oldest first.
-    static let migrations = ["v1", "v2", "v3", "v4"]
+    static let migrations = ["v1", "v2", "v3", "v4", "v5"]
 
     let pool: DatabasePool
     /// Write transactions committed durably (synchronous=FULL) through this store, for the benchmark's
@@ -361,6 +361,49 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
                         'outcome', 'accepted', 'provisionerOperationID', provisioner_operation_id,
                         'runtimeID', runtime_id))
                     WHERE provisioner_operation_id IS NOT NULL;
+                    """
+            )
+        }
+        // v5: a save writes small rows. The parameters and the provisioning request (kilobytes that rarely change)
+        // move to a table of their own, written only when they change, so the operation's row fits one page
+        // instead of spilling onto overflow pages that every save rewrote; the step history drops AUTOINCREMENT
+        // (its counter table was one more page per commit; rows of the latest pass are never deleted, so ids are
+        // not reused); and the queue gets an index in claim order, so a claim reads the rows it takes, not every
+        // due row sorted.
+        migrator.registerMigration("v5") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE operation_documents (
+                        operation_id TEXT PRIMARY KEY NOT NULL REFERENCES operations (id),
+                        parameters TEXT NOT NULL CHECK (json_valid(parameters)),
+                        provisioning_request TEXT
+                    );
+                    INSERT INTO operation_documents (operation_id, parameters, provisioning_request)
+                        SELECT id, parameters, provisioning_request FROM operations;
+                    ALTER TABLE operations DROP COLUMN parameters;
+                    ALTER TABLE operations DROP COLUMN provisioning_request;
+                    CREATE TABLE step_runs_v5 (
+                        id INTEGER PRIMARY KEY,
+                        operation_id TEXT NOT NULL REFERENCES operations (id),
+                        pass INTEGER NOT NULL,
+                        position INTEGER NOT NULL,
+                        step TEXT NOT NULL,
+                        plugin TEXT,
+                        plugin_file_hash TEXT,
+                        outcome TEXT NOT NULL,
+                        started_at INTEGER NOT NULL,
+                        duration_ms REAL NOT NULL,
+                        message TEXT
+                    );
+                    INSERT INTO step_runs_v5 (id, operation_id, pass, position, step, plugin, plugin_file_hash,
+                        outcome, started_at, duration_ms, message)
+                        SELECT id, operation_id, pass, position, step, plugin, plugin_file_hash, outcome, started_at,
+                            duration_ms, message FROM step_runs;
+                    DROP TABLE step_runs;
+                    ALTER TABLE step_runs_v5 RENAME TO step_runs;
+                    CREATE INDEX step_runs_operation ON step_runs (operation_id, id);
+                    CREATE INDEX operations_queue ON operations (next_pass_at, id)
+                        WHERE state IN ('pending', 'in_progress');
                     """
             )
         }

@@ -86,6 +86,20 @@ public protocol OperationStore: Sendable {
 }
 
 extension OperationStore {
+    /// The states of the operations with `ids` that exist (an unknown stored state is left out). Stores override
+    /// it to read the state column alone.
+    public func operationStates(ids: [String]) async throws -> [String: OperationState] {
+        var states: [String: OperationState] = [:]
+        for id in ids {
+            do {
+                if let operation = try await operation(id: id) { states[id] = operation.state }
+            } catch let error as StorageError where error.code == .corrupt {
+                states[id] = .failed
+            }
+        }
+        return states
+    }
+
     /// The ids of the unfinished (pending or in-progress) operations, oldest first, and of the unreadable ones
     /// last. Stores override it to read the ids alone: a long queue must not be loaded whole to be counted.
     public func unfinishedOperationIDs() async throws -> [String] {

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import StepHostCore
 import StepHostSQLite
 import StepHostStorage
@@ -104,5 +105,58 @@ struct GroupCommitTests {
         #expect(try await reader.storedClaimColumn(operationID: "op-1") == nil)
         store.clearRunning(operationID: "op-1", owner: owner)
         #expect(try await reader.claim(operationID: "op-1")?.running == nil)
+    }
+}
+
+/// Schema v5: small operation rows, and claims that read only the rows they take.
+@Suite("SQLite schema v5")
+struct SchemaV5Tests {
+    /// SQLite's own plan for a claim walks the queue index in claim order (it stops after a page) instead of
+    /// sorting every due row; a claim of one operation by id finds it by its key.
+    @Test func claimsWalkTheQueueIndexInOrder() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try SQLiteOperationStore(path: directory.file("db.sqlite").path)
+        let queue = try await store.claimQueryPlan(byID: false)
+        #expect(queue.contains("USING INDEX operations_queue"), "\(queue)")
+        #expect(!queue.contains("TEMP B-TREE"), "\(queue)")
+        let one = try await store.claimQueryPlan(byID: true)
+        #expect(one.contains("sqlite_autoindex_operations_1") || one.contains("PRIMARY KEY"), "\(one)")
+    }
+
+    /// A database of schema v4 keeps every operation's parameters and request across the upgrade; they now live
+    /// beside the row, which no longer has them, and the step history keeps its runs and their order.
+    @Test func upgradeFromV4KeepsParametersRequestsAndHistory() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("db.sqlite").path
+        let queue = try DatabaseQueue(path: path)
+        try SQLiteOperationStore.migrator.migrate(queue, upTo: "v4")
+        try await queue.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO operations (id, instance_id, type, state, description, created_at, updated_at, version,
+                        passes, next_pass_at, deadline, parameters, fields, provisioning_request)
+                    VALUES ('op-1', 'i', 'provision', 'succeeded', 'done', 1, 2, 3, 1, NULL, 9, '{"name":"kept"}',
+                        '{"f":1}', '{"runtimeInput":{"name":"kept"}}');
+                    INSERT INTO step_runs (operation_id, pass, position, step, outcome, started_at, duration_ms)
+                    VALUES ('op-1', 1, 1, 'a', 'done', 1, 1.0), ('op-1', 1, 2, 'b', 'done', 2, 1.0);
+                    """
+            )
+        }
+        try queue.close()
+        let store = try SQLiteOperationStore(path: path, mode: .existing)
+        let operation = try #require(try await store.operation(id: "op-1"))
+        #expect(operation.parameters.name == "kept")
+        #expect(operation.runtime.provisioningRequest == #"{"runtimeInput":{"name":"kept"}}"#)
+        #expect(operation.fields[FieldKey("f")] == "1")
+        #expect(try await store.stepRuns(operationID: "op-1").map(\.step) == ["a", "b"])
+        let columns = try await store.storedColumns(id: "op-1")?.map(\.column) ?? []
+        #expect(columns.contains("parameters") && columns.contains("provisioning_request"))
+        let reader = try DatabaseQueue(path: path)
+        let rowColumns = try await reader.read { db in try db.columns(in: "operations").map(\.name) }
+        #expect(!rowColumns.contains("parameters") && !rowColumns.contains("provisioning_request"))
+        let autoincrement = try await reader.read { db in
+            try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'step_runs'") ?? ""
+        }
+        #expect(!autoincrement.contains("AUTOINCREMENT"))
     }
 }

@@ -441,7 +441,10 @@ struct ProvisionCommandTests {
         }
         let ids = created
         try await DatabaseQueue(path: harness.databasePath).write { db in
-            try db.execute(sql: #"UPDATE operations SET parameters = '{"name": 5}' WHERE id = ?"#, arguments: [ids[0]])
+            try db.execute(
+                sql: #"UPDATE operation_documents SET parameters = '{"name": 5}' WHERE operation_id = ?"#,
+                arguments: [ids[0]]
+            )
         }
 
         let list = try stephost(harness, ["operations", "list"])
@@ -509,7 +512,7 @@ struct ProvisionCommandTests {
         "UPDATE operations SET created_at = 'yesterday' WHERE id = ?",
         "UPDATE operations SET next_pass_at = 'soon' WHERE id = ?",
         "UPDATE operations SET deadline = x'00ff' WHERE id = ?",
-        "UPDATE operations SET provisioning_request = '5' WHERE id = ?",
+        "UPDATE operation_documents SET provisioning_request = '5' WHERE operation_id = ?",
         "UPDATE step_runs SET pass = 'x' WHERE operation_id = ?",
         "INSERT INTO claims (operation_id, owner, expires_at, running_step) VALUES (?, 'h:1:1', 'notanumber', '{\"step\":5}')",
     ])
