@@ -41,19 +41,31 @@ public struct EngineOptions: Sendable {
 /// unfinished when the call began, as stored when it ended (whichever host wrote it last), oldest first, and
 /// how many passes this host ran.
 public struct RunReport: Sendable {
-    public let operations: [OperationRecord]
+    public let operations: [OperationSummary]
     /// Operations unfinished when the call began whose stored data cannot be read; claiming failed them.
     public let unreadable: [UnreadableOperation]
     public let passes: Int
 
-    public init(operations: [OperationRecord], unreadable: [UnreadableOperation] = [], passes: Int) {
+    public init(operations: [OperationSummary], unreadable: [UnreadableOperation] = [], passes: Int) {
         self.operations = operations
         self.unreadable = unreadable
         self.passes = passes
     }
 
     /// The operation with `id`, if it was unfinished when the call began.
-    public func operation(id: String) -> OperationRecord? {
+    public func operation(id: String) -> OperationSummary? {
         operations.first { $0.id == id }
+    }
+}
+
+/// An operation's id and state, as a report lists it (``Engine/runUntilIdle(only:)``): the whole row of every
+/// operation of a long queue would cost memory in proportion to the queue.
+public struct OperationSummary: Sendable, Hashable {
+    public let id: String
+    public let state: OperationState
+
+    public init(id: String, state: OperationState) {
+        self.id = id
+        self.state = state
     }
 }

@@ -81,7 +81,10 @@ public struct PluginLoader: Sendable {
             )
         }
         var hasher = SHA256()
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        // Sized to the file (up to 1 MiB) and not zeroed: a plugin of a few KiB costs a few KiB here, not a
+        // fresh, zero-filled MiB per plugin.
+        let capacity = min(max(size + 1, 4096), 1 << 20)
+        var buffer = [UInt8](unsafeUninitializedCapacity: capacity) { _, initialized in initialized = capacity }
         var total = 0
         while true {
             let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }

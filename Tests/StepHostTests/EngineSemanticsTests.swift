@@ -432,7 +432,8 @@ struct EngineSemanticsTests {
         #expect(report.passes == 1)
         #expect(Set(report.operations.map(\.id)) == [due.id, held.id, parked.id])
         #expect(report.operation(id: due.id)?.state == .succeeded)
-        #expect(report.operation(id: held.id)?.lastError?.message == "failed by the other host")
+        #expect(report.operation(id: held.id)?.state == .failed)
+        #expect(try await store.operation(id: held.id)?.lastError?.message == "failed by the other host")
         #expect(report.operation(id: parked.id)?.state == .pending)
         #expect(report.operation(id: done.id) == nil)
     }

@@ -211,7 +211,8 @@ struct EngineTests {
 
         #expect(report.operation(id: ids["good-1"]!)?.state == .succeeded)
         #expect(report.operation(id: ids["good-2"]!)?.state == .succeeded)
-        let bad = try #require(report.operation(id: ids["bad"]!))
+        #expect(report.operation(id: ids["bad"]!)?.state == .failed)
+        let bad = try #require(try await store.operation(id: ids["bad"]!))
         #expect(bad.state == .failed)
         #expect(bad.lastError?.step == "stephost")
         #expect(bad.lastError?.message.contains("this row refuses the write") == true)
