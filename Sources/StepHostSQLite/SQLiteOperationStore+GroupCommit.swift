@@ -88,6 +88,12 @@ extension SQLiteOperationStore {
                 var results: [Result<OperationRecord, any Error>] = []
                 try Self.withSynchronous(durable ? nil : "OFF", db) {
                     try db.inTransaction(.immediate) {
+                        // Alone in its transaction, a save needs no savepoint: a refusal rolls the transaction back
+                        // (below, where the error is mapped as for a whole batch).
+                        if requests.count == 1 {
+                            results.append(.success(try Self.write(requests[0], db)))
+                            return .commit
+                        }
                         for request in requests {
                             do {
                                 var saved: OperationRecord?

@@ -619,7 +619,7 @@ extension SQLiteOperationStore {
         }
         let parameters: ProvisioningParameters
         do {
-            parameters = try ProvisioningParameters(json: try column(row, "parameters"))
+            parameters = try ProvisioningParameters(storedJSON: try column(row, "parameters"))
         } catch {
             throw StorageError(.corrupt, "the stored parameters of operation \(id) are not valid", cause: "\(error)")
         }

@@ -24,6 +24,13 @@ public protocol OperationStore: Sendable {
     /// listed apart with the reason, never hiding the others.
     func operations(state: OperationState?) async throws -> OperationListing
 
+    /// The ids of the unfinished (pending or in-progress) operations, oldest first, and of the unreadable ones
+    /// last, without reading their rows (see the default in the extension).
+    func unfinishedOperationIDs() async throws -> [String]
+
+    /// The states of the operations with `ids` that exist, without reading their rows (see the default).
+    func operationStates(ids: [String]) async throws -> [String: OperationState]
+
     /// Writes `operation` if the stored version is still `operation.version`, and appends `stepRuns` in the
     /// same transaction, dropping runs of passes older than ``StepHistory/keptPasses`` (but the first) and
     /// counting them in `droppedStepRuns`. Returns the operation with its new version and count.

@@ -91,6 +91,19 @@ struct EngineSemanticsTests {
         #expect(try await harness.store.claim(operationID: created.id) == nil)
     }
 
+    /// Running a queue reads its ids and, at the end, its states, never the whole listing of rows: a queue of
+    /// any length costs the host a few bytes per operation, not its rows (the store's own light reads are used,
+    /// not a default built on the listing).
+    @Test func runningAQueueNeverLoadsTheWholeListing() async throws {
+        let harness = Harness([ScriptedStep.done("step", weight: 10)])
+        var ids: [String] = []
+        for _ in 0..<5 { ids.append(try await harness.create().id) }
+        let report = try await harness.engine.runUntilIdle()
+        #expect(Set(report.operations.map(\.id)) == Set(ids))
+        #expect(report.operations.allSatisfy { $0.state == .succeeded })
+        #expect(await harness.store.listings == 0)
+    }
+
     @Test func failingStepEndsTheOperationFailedAndNoLaterStepRuns() async throws {
         let failing = ScriptedStep("breaker", weight: 20, plugin: "team-a") { _, _ in
             var result = StepResult(outcome: .fail("quota exhausted"))

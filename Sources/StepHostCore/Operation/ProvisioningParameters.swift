@@ -51,6 +51,17 @@ public struct ProvisioningParameters: Sendable, Hashable {
 
     /// Parses and validates `json`; every problem is named at once.
     public init(json: String) throws(ParametersError) {
+        try self.init(json: json, stored: false)
+    }
+
+    /// Reads parameters as a store kept them: the text ``json`` had when they were accepted, which is kept as it
+    /// is instead of being checked for Unicode key forms and written back sorted again (the costly part of reading
+    /// an operation back, and already done when it was accepted). Anything else is checked as by ``init(json:)``.
+    public init(storedJSON json: String) throws(ParametersError) {
+        try self.init(json: json, stored: true)
+    }
+
+    private init(json: String, stored: Bool) throws(ParametersError) {
         guard json.utf8.count <= Self.maximumSize else {
             throw ParametersError(
                 .tooLarge,
@@ -71,7 +82,7 @@ public struct ProvisioningParameters: Sendable, Hashable {
         }
         // Two keys that differ in bytes but that Unicode calls the same text would silently become one (the
         // reader's keys are Swift strings): refuse them, naming both.
-        if let members = try? JSONText.members(of: json), members.count != object.count {
+        if !stored, let members = try? JSONText.members(of: json), members.count != object.count {
             var seen: [String: FieldKey] = [:]
             var clashes: [String] = []
             for key in members.keys.sorted() {
@@ -93,7 +104,7 @@ public struct ProvisioningParameters: Sendable, Hashable {
             }
         }
         do {
-            self.json = try JSONText.compact(object)
+            self.json = stored ? json : try JSONText.compact(object)
         } catch {
             throw ParametersError(.malformed, ["the parameters cannot be written back as JSON: \(Self.reason(error))"])
         }

@@ -50,8 +50,22 @@ actor InMemoryOperationStore: OperationStore, LocalProvisioningRecords, Provisio
     func operation(id: String) throws -> OperationRecord? { operations[id] }
 
     /// Everything it holds can be read: it keeps values, not encodings.
+    /// How often the whole listing was read: the engine must not read it to run a queue (a long queue would be
+    /// loaded whole); it reads ids and states.
+    private(set) var listings = 0
+
+    func unfinishedOperationIDs() -> [String] {
+        operations.values.filter { !$0.state.isFinal }.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+            .map(\.id)
+    }
+
+    func operationStates(ids: [String]) -> [String: OperationState] {
+        ids.reduce(into: [:]) { states, id in states[id] = operations[id]?.state }
+    }
+
     func operations(state: OperationState?) throws -> OperationListing {
-        OperationListing(
+        listings += 1
+        return OperationListing(
             operations: operations.values.filter { state == nil || $0.state == state }.sorted {
                 $0.createdAt != $1.createdAt ? $0.createdAt > $1.createdAt : $0.id < $1.id
             }
