@@ -250,46 +250,60 @@ extension Engine {
     /// the engine's clock. A renewal that fails (another host holds the claim) ends the renewals and marks the
     /// claim lost: the pass starts no further step, and its next write is refused anyway.
     ///
-    /// The renewals run on the global executor, never on the pass's own (whose threads may all be inside steps).
+    /// The wait is a dispatch timer that ``ClaimKeeper/stop()`` cancels, not a task in `Task.sleep`: a cancelled
+    /// `Task.sleep` leaves its timer and sleep task queued until the deadline, so every pass held about a kilobyte
+    /// for a third of the lease after it ended (a hundred seconds by default), and the host's memory grew with
+    /// the passes it ran. The renewals run on the global executor, never on the pass's own (whose threads may all
+    /// be inside steps); the next wait starts when a renewal ends.
     func keepClaim(_ id: String) -> ClaimKeeper {
         let keeper = ClaimKeeper()
-        let interval = options.lease / 3
-        keeper.start(
+        let interval = (options.lease / 3).timeInterval
+        keeper.start(after: interval) { [self] in
             Task(executorPreference: globalConcurrentExecutor) { [self] in
-                while true {
-                    do {
-                        try await Task.sleep(for: interval)
-                        try await store.renewClaim(
-                            operationID: id,
-                            owner: owner,
-                            until: clock.now.addingTimeInterval(options.lease.timeInterval)
-                        )
-                    } catch is CancellationError {
-                        return
-                    } catch {
-                        if Task.isCancelled { return }
-                        logger.error("claim renewal failed", metadata: ["operation": "\(id)", "error": "\(error)"])
-                        keeper.markLost()
-                        return
-                    }
+                do {
+                    try await store.renewClaim(
+                        operationID: id,
+                        owner: owner,
+                        until: clock.now.addingTimeInterval(options.lease.timeInterval)
+                    )
+                    keeper.wait(interval)
+                } catch {
+                    if keeper.isStopped { return }
+                    logger.error("claim renewal failed", metadata: ["operation": "\(id)", "error": "\(error)"])
+                    keeper.markLost()
                 }
             }
-        )
+        }
         return keeper
     }
 
     /// The renewals of one pass's claim (``keepClaim(_:)``).
     final class ClaimKeeper: Sendable {
-        private let task = Mutex<Task<Void, Never>?>(nil)
+        /// The wait before the next renewal. A dispatch source may be used from any thread.
+        private nonisolated(unsafe) let timer = DispatchSource.makeTimerSource(queue: .global())
+        private let stopped = Atomic<Bool>(false)
         private let lost = Atomic<Bool>(false)
 
         /// Whether a renewal found the claim held by another host.
         var isLost: Bool { lost.load(ordering: .acquiring) }
+        var isStopped: Bool { stopped.load(ordering: .acquiring) }
 
-        fileprivate func start(_ renewals: Task<Void, Never>) { task.withLock { $0 = renewals } }
+        /// Calls `renew` in `seconds`, and again `seconds` after each ``wait(_:)``, until stopped.
+        fileprivate func start(after seconds: TimeInterval, renew: @escaping @Sendable () -> Void) {
+            timer.setEventHandler(handler: renew)
+            timer.schedule(deadline: .now() + seconds)
+            timer.resume()
+        }
+
+        /// The next renewal in `seconds` (none once stopped: a cancelled timer never fires).
+        fileprivate func wait(_ seconds: TimeInterval) { timer.schedule(deadline: .now() + seconds) }
+
         fileprivate func markLost() { lost.store(true, ordering: .releasing) }
 
-        func stop() { task.withLock { $0?.cancel() } }
+        /// Cancels the timer: it and its handler (which holds this keeper) are freed at once.
+        func stop() {
+            if !stopped.exchange(true, ordering: .acquiringAndReleasing) { timer.cancel() }
+        }
     }
 
     /// The lowest level of a step's log line that the engine's logger writes.

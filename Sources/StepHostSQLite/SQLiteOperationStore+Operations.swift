@@ -208,13 +208,16 @@ extension SQLiteOperationStore {
             try await pool.read { db in
                 // The ids alone, in the order the full listing gives (damaged values sort last): a queue of any
                 // length costs a few bytes per operation here, not its whole row.
-                try Row.fetchAll(
-                    db,
-                    sql: """
-                        SELECT id FROM operations WHERE state IN ('pending', 'in_progress')
-                        ORDER BY typeof(created_at) != 'integer', created_at, id
-                        """
-                ).map { row in ((try? row.decode(String?.self, forColumn: "id")) ?? nil) ?? "?" }
+                // Through a cursor: no row is copied, only its id.
+                try Array(
+                    Row.fetchCursor(
+                        db,
+                        sql: """
+                            SELECT id FROM operations WHERE state IN ('pending', 'in_progress')
+                            ORDER BY typeof(created_at) != 'integer', created_at, id
+                            """
+                    ).map { row in ((try? row.decode(String?.self, forColumn: "id")) ?? nil) ?? "?" }
+                )
             }
         }
     }
