@@ -256,6 +256,10 @@ extension DatabaseFileTests {
                 ]
             )
             try #require(result.status == 0, "strace or the host failed: \(result.stderr)")
+            // The host's running-step board goes with the host when it exits.
+            let left = try FileManager.default.contentsOfDirectory(atPath: harness.directory.url.path)
+                .filter { $0.contains("-running-") }
+            #expect(left.isEmpty, "board files left behind: \(left)")
             let lines = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n")
             return lines.filter { $0.contains("fsync(") || $0.contains("fdatasync(") }.count
         }

@@ -98,6 +98,9 @@ struct GroupCommitTests {
         let boards = try FileManager.default.contentsOfDirectory(atPath: directory.url.path)
             .filter { $0.hasPrefix("db.sqlite-running-") }
         #expect(boards.count == 1)
+        // Only its owner may read or write it (the README says 0600).
+        let mode = try FileManager.default.attributesOfItem(atPath: directory.file(boards[0]).path)[.posixPermissions]
+        #expect((mode as? NSNumber)?.intValue == 0o600)
         // Read back through a second store, as another host would.
         let reader = try SQLiteOperationStore(path: path, mode: .existing)
         #expect(try await reader.claim(operationID: "op-1")?.running == step)
