@@ -83,10 +83,12 @@ extension Engine {
                     do {
                         // Cancellation (a shutdown) stops new claims; a running pass always ends with a write.
                         try Task.checkCancellation()
+                        // Due as of the batch's start, but leased from now: a claim taken late in the batch must not
+                        // expire before the pass's first renewal (a third of the lease later).
                         let claimed = try await store.claimDue(
                             now: now,
                             owner: owner,
-                            lease: options.lease,
+                            lease: options.lease + .milliseconds(Int64(clock.now.timeIntervalSince(now) * 1000)),
                             limit: workers - running,
                             id: id
                         )

@@ -55,7 +55,9 @@ public final class BlockingExecutor: TaskExecutor, Sendable {
         // The number of the thread to start, if one is needed; taken under the lock so names are unique.
         let newThread: Int? = state.withLock { state in
             state.jobs.append(work)
-            guard state.idle == 0, state.threads < maximumThreads else { return nil }
+            // A thread for every job not yet taken beyond the idle threads: two jobs queued while one thread is idle
+            // (not yet awake) would otherwise share it, and a job that blocks until the other runs would wait forever.
+            guard state.jobs.count - state.head > state.idle, state.threads < maximumThreads else { return nil }
             state.threads += 1
             return state.threads
         }

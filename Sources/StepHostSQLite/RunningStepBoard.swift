@@ -35,7 +35,7 @@ final class RunningStepBoard: Sendable {
     private static let removeAtExit: Void = { atexit { RunningStepBoard.removeOwnFiles() } }()
 
     init(database: String, owner: ClaimOwner) {
-        self.database = database
+        self.database = Self.resolved(database)
         self.owner = owner.description
         state = Mutex(State())
     }
@@ -131,9 +131,17 @@ final class RunningStepBoard: Sendable {
 
     // MARK: - Reading other hosts' boards
 
+    /// The database's path with symbolic links resolved: every host names and finds boards after the same file,
+    /// whichever path it was given (SQLite resolves them too, for its `-wal` and `-shm`).
+    static func resolved(_ database: String) -> String {
+        guard let real = realpath(database, nil) else { return database }
+        defer { free(real) }
+        return String(cString: real)
+    }
+
     /// The boards beside `database`: their paths and owners.
     static func boards(of database: String) -> [(path: String, owner: String)] {
-        let url = URL(fileURLWithPath: database)
+        let url = URL(fileURLWithPath: resolved(database))
         let directory = url.deletingLastPathComponent().path
         let prefix = url.lastPathComponent + "-running-"
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
@@ -149,14 +157,10 @@ final class RunningStepBoard: Sendable {
     static func running(database: String, owner: String, operationID: String, at now: Date) -> RunningStep? {
         let key = Array((operationID + "\n").utf8)
         for board in boards(of: database) where board.owner == owner {
-            guard let file = FileManager.default.contents(atPath: board.path) else { continue }
-            let bytes = [UInt8](file)
-            for slot in 1...slotCount where (slot + 1) * pageSize <= bytes.count {
-                let page = bytes[(slot * pageSize)..<((slot + 1) * pageSize)]
-                let length = page.prefix(4).reversed().reduce(0) { $0 << 8 | Int($1) }
-                guard length > key.count, length <= pageSize - 4 else { continue }
-                let payload = page.dropFirst(4).prefix(length)
-                guard payload.starts(with: key) else { continue }
+            for slot in 1...slotCount {
+                guard let payload = read(board.path, offset: slot * pageSize), payload.starts(with: key) else {
+                    continue
+                }
                 let json = String(decoding: payload.dropFirst(key.count), as: UTF8.self)
                 return (try? RunningStep(json: json))
                     ?? RunningStep(
@@ -179,11 +183,16 @@ final class RunningStepBoard: Sendable {
         }
     }
 
-    /// The length-prefixed bytes at `offset` of the file at `path`.
+    /// The length-prefixed bytes at `offset` of the board at `path`. Only a regular file of a board's exact size
+    /// is read (a FIFO, a device, a link or a huge file planted under a board's name is not: opening never
+    /// blocks, and at most one slot is read).
     private static func read(_ path: String, offset: Int) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, Int(info.st_size) == pageSize * (slotCount + 1)
+        else { return nil }
         var length: UInt32 = 0
         guard pread(fd, &length, 4, off_t(offset)) == 4, length > 0, Int(length) <= pageSize - 4 else { return nil }
         var bytes = [UInt8](repeating: 0, count: Int(length))

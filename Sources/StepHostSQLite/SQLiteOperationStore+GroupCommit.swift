@@ -86,7 +86,7 @@ extension SQLiteOperationStore {
         do {
             let results = try await pool.writeWithoutTransaction { db in
                 var results: [Result<OperationRecord, any Error>] = []
-                try Self.withSynchronous(durable ? nil : "OFF", db) {
+                try Self.withSynchronous(durable ? nil : "NORMAL", db) {
                     try db.inTransaction(.immediate) {
                         // Alone in its transaction, a save needs no savepoint: a refusal rolls the transaction back
                         // (below, where the error is mapped as for a whole batch).
@@ -144,10 +144,13 @@ extension SQLiteOperationStore {
     }
 
     /// One write transaction committed without waiting for the disk: it survives the host process, not a power
-    /// loss, until the next durable commit (the WAL is written in order) takes it to disk.
+    /// loss, until the next durable commit (the WAL is written in order) takes it to disk. `NORMAL`, not `OFF`:
+    /// in WAL mode neither syncs a commit, but `OFF` also skips the syncs around a checkpoint, so a checkpoint
+    /// that such a commit triggers could let the WAL's restart overwrite durable commits before they reached the
+    /// database file (found by replaying a run's writes at every sync point).
     func unsyncedWrite<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await pool.writeWithoutTransaction { db in
-            try Self.withSynchronous("OFF", db) {
+            try Self.withSynchronous("NORMAL", db) {
                 var result: T?
                 try db.inTransaction(.immediate) {
                     result = try updates(db)

@@ -28,13 +28,12 @@ final class ProgressPrinter: Sendable {
                 emit("\(prefix(id))pass \(pass) (\(steps) steps)")
             case .stepFinished(let id, _, let position, let steps, let run):
                 let plugin = run.plugin ?? "built-in"
-                let duration = "\(Self.oneDecimal(run.durationMilliseconds)) ms"
+                let duration = String(format: "%.1f ms", run.durationMilliseconds)
                 let detail = run.message.map { "  \($0)" } ?? ""
-                // Not flushed when stdout is a pipe or a file: the pass's start and end lines flush it.
+                // Flushed at once, also into a file: if a later step takes the host down, this line is there.
                 emit(
                     "\(prefix(id))  [\(position)/\(steps)] \(pad(run.step, 22)) \(pad(plugin, 12)) \(pad(run.outcome.rawValue, 6)) "
-                        + "\(duration)\(detail)",
-                    flush: interactive
+                        + "\(duration)\(detail)"
                 )
             case .parked(let id, let until, let reason):
                 emit("\(prefix(id))  next pass in \(Self.seconds(until)) (\(reason))")
@@ -66,16 +65,9 @@ final class ProgressPrinter: Sendable {
     }
 
     /// Prints one line; plugin text in it (messages, descriptions) has its control characters escaped.
-    private func emit(_ line: String, flush: Bool = true) {
+    private func emit(_ line: String) {
         print(line.escapingControlCharacters)
-        if flush { fflush(nil) }
-    }
-
-    /// `value` with one decimal, as `%.1f` prints it, without a format string parsed per line.
-    static func oneDecimal(_ value: Double) -> String {
-        guard value.isFinite, abs(value) < 1e15 else { return String(format: "%.1f", value) }
-        let tenths = Int64((abs(value) * 10).rounded())
-        return (value < 0 && tenths > 0 ? "-" : "") + "\(tenths / 10).\(tenths % 10)"
+        fflush(nil)
     }
 
     private func prefix(_ id: String) -> String {

@@ -8,6 +8,7 @@ import StepHostPipeline
 import StepHostRuntime
 import StepHostSQLite
 import StepHostStorage
+import Synchronization
 import Testing
 
 /// The end-to-end layer: real plugins (.so files), a real SQLite file, the host as `ProvisioningHost` builds
@@ -218,5 +219,44 @@ struct EngineTests {
         #expect(bad.lastError?.message.contains("this row refuses the write") == true)
         #expect(bad.fields.isEmpty)
         #expect(try await store.claim(operationID: ids["bad"]!) == nil)
+    }
+
+    /// A claim taken late in a batch (one worker: the second operation waits for the first) is leased from when
+    /// it is taken, not from the batch's start: it must not run out before its pass's first renewal, a third of
+    /// the lease later, or another host could run the same operation meanwhile.
+    @Test func claimTakenLateInABatchIsLeasedFromWhenItIsTaken() async throws {
+        let clock = TestClock()
+        let directory = try TemporaryDirectory()
+        // The real store: it records running steps on its board, which renews nothing, so the step reads the claim
+        // as it was taken.
+        let store = try SQLiteOperationStore(path: directory.file("db.sqlite").path)
+        let expiries = Mutex<[Date?]>([])
+        let slow = ScriptedStep("slow", weight: 10) { operation, _ in
+            // Each step reads its claim's expiry as its pass began, then takes 50 s of the 60 s lease.
+            let claim = try? await store.claim(operationID: operation.id)
+            expiries.withLock { $0.append(claim?.expiresAt) }
+            clock.advance(by: 50)
+            return StepResult(outcome: .done)
+        }
+        var options = EngineOptions()
+        options.workers = 1
+        options.lease = .seconds(60)
+        let engine = Engine(
+            pipeline: Pipeline([slow, CreateRuntimeStep(provisioner: LocalProvisioner(records: store), clock: clock)]),
+            store: store,
+            options: options,
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+            clock: clock
+        )
+        let started = clock.now
+        for name in ["first", "second"] {
+            _ = try await engine.createOperation(parameters: try ProvisioningParameters(json: #"{"name":"\#(name)"}"#))
+        }
+        try await engine.runUntilIdle()
+        let ran = expiries.withLock { $0 }
+        try #require(ran.count == 2)
+        let second = try #require(ran[1])
+        // Taken after the first one's 50 s step: leased until at least 50 + 60 s after the batch began.
+        #expect(second >= started.addingTimeInterval(110), "the late claim ran out at \(second)")
     }
 }
