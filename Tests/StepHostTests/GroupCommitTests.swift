@@ -106,6 +106,14 @@ struct GroupCommitTests {
         #expect(try await reader.claim(operationID: "op-1")?.running == step)
         // The column stays empty: the record cost no database write.
         #expect(try await reader.storedClaimColumn(operationID: "op-1") == nil)
+        // A host that reaches the database through a symbolic link finds the same board.
+        let link = directory.file("link.sqlite").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: path)
+        let linked = try SQLiteOperationStore(path: link, mode: .existing)
+        #expect(try await linked.claim(operationID: "op-1")?.running == step)
+        // A FIFO planted under a board's name is never opened for reading (which would block every host).
+        #expect(mkfifo(path + "-running-999999-0", 0o600) == 0)
+        #expect(try await reader.claim(operationID: "op-1")?.running == step)
         store.clearRunning(operationID: "op-1", owner: owner)
         #expect(try await reader.claim(operationID: "op-1")?.running == nil)
     }
