@@ -84,11 +84,13 @@ extension Engine {
                         // Cancellation (a shutdown) stops new claims; a running pass always ends with a write.
                         try Task.checkCancellation()
                         // Due as of the batch's start, but leased from now: a claim taken late in the batch must not
-                        // expire before the pass's first renewal (a third of the lease later).
+                        // expire before the pass's first renewal (a third of the lease later). A clock that stepped
+                        // back shortens nothing.
                         let claimed = try await store.claimDue(
                             now: now,
                             owner: owner,
-                            lease: options.lease + .milliseconds(Int64(clock.now.timeIntervalSince(now) * 1000)),
+                            lease: options.lease
+                                + .milliseconds(Int64(max(0, clock.now.timeIntervalSince(now)) * 1000)),
                             limit: workers - running,
                             id: id
                         )

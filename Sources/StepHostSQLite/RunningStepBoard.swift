@@ -161,15 +161,11 @@ final class RunningStepBoard: Sendable {
                 guard let payload = read(board.path, offset: slot * pageSize), payload.starts(with: key) else {
                     continue
                 }
-                let json = String(decoding: payload.dropFirst(key.count), as: UTF8.self)
-                return (try? RunningStep(json: json))
-                    ?? RunningStep(
-                        step: "(unreadable record)",
-                        plugin: nil,
-                        pluginFileHash: nil,
-                        pass: 0,
-                        startedAt: now
-                    )
+                // Read as the claim's column is: a torn record names an unknown step, never an error.
+                return SQLiteOperationStore.runningStep(
+                    String(decoding: payload.dropFirst(key.count), as: UTF8.self),
+                    at: now
+                )
             }
         }
         return nil

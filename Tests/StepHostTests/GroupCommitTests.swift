@@ -114,8 +114,44 @@ struct GroupCommitTests {
         // A FIFO planted under a board's name is never opened for reading (which would block every host).
         #expect(mkfifo(path + "-running-999999-0", 0o600) == 0)
         #expect(try await reader.claim(operationID: "op-1")?.running == step)
+        // A record torn by a death mid-write still says a step ran, as an unknown one, never an error.
+        let board = try FileHandle(forWritingTo: directory.file(boards[0]))
+        try board.seek(toOffset: UInt64(4096 + 4 + "op-1\n".utf8.count))
+        try board.write(contentsOf: Data("{\"step\":".utf8))
+        try board.close()
+        #expect(try await reader.claim(operationID: "op-1")?.running?.step == "(unreadable record)")
         store.clearRunning(operationID: "op-1", owner: owner)
         #expect(try await reader.claim(operationID: "op-1")?.running == nil)
+    }
+
+    /// The board of a host on this machine that died goes once no claim names it; a live host's stays.
+    @Test func boardsOfDeadHostsGoOnceNoClaimNamesThem() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("db.sqlite").path
+        let store = try SQLiteOperationStore(path: path)
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        try await store.create(try newOperation("op-1", now: now))
+        // This process's owner with a pid that runs no process: a dead host on this machine.
+        var parts = ClaimOwner.current.description.split(separator: ":").map(String.init)
+        parts[1] = "999999"
+        let dead = ClaimOwner(parts.joined(separator: ":"))
+        #expect(dead.isDeadLocalProcess)
+        let step = RunningStep(step: "s", plugin: nil, pluginFileHash: nil, pass: 1, startedAt: now)
+        #expect(store.recordRunning(operationID: "op-1", owner: dead, step: step))
+        #expect(store.recordRunning(operationID: "op-1", owner: ClaimOwner("other-host:1:1"), step: step))
+        func boards() throws -> Int {
+            try FileManager.default.contentsOfDirectory(atPath: directory.url.path)
+                .filter { $0.hasPrefix("db.sqlite-running-") }.count
+        }
+        #expect(try boards() == 2)
+        // While the dead host's claim stands, its board is what tells the next host which step it died in: kept.
+        _ = try await store.claimDue(now: now, owner: dead, lease: .seconds(60), limit: 1, id: nil)
+        _ = try SQLiteOperationStore(path: path, mode: .existing)
+        #expect(try boards() == 2)
+        // Once no claim names it, the next host to open the database for writing sweeps it.
+        try await store.releaseClaim(operationID: "op-1", owner: dead)
+        _ = try SQLiteOperationStore(path: path, mode: .existing)
+        #expect(try boards() == 1)
     }
 }
 
