@@ -57,6 +57,12 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
                 "there is no database at \(path); run `stephost provision` first or pass --db / set STEPHOST_DB"
             )
         }
+        // Refused here, not at the first write: whether SQLite's first write transaction fails on a read-only
+        // mount depends on whether an earlier host left the `-wal` and `-shm` files there (with them, a transaction
+        // that changes nothing commits), so a command that writes would fail or not by chance.
+        if mode != .readOnly && exists && Self.isOnReadOnlyFileSystem(path) {
+            throw Self.readOnlyFileSystem(path, cause: "the file system is mounted read-only")
+        }
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.label = "stephost"
@@ -410,6 +416,15 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
         return migrator
     }
 
+    static func readOnlyFileSystem(_ path: String, cause: String?) -> StorageError {
+        StorageError(
+            .unavailable,
+            "the database \(path) is on a read-only file system: commands that write cannot use it there; "
+                + "`stephost operations list|show` can read it",
+            cause: cause
+        )
+    }
+
     static func storageError(_ error: any Error, path: String, readOnly: Bool = false) -> StorageError {
         if let error = error as? DatabaseError {
             if error.resultCode == .SQLITE_FULL || error.resultCode == .SQLITE_IOERR,
@@ -432,14 +447,7 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
                     cause: error.message
                 )
             case .SQLITE_CANTOPEN, .SQLITE_READONLY, .SQLITE_PERM, .SQLITE_AUTH:
-                if !readOnly && isOnReadOnlyFileSystem(path) {
-                    return StorageError(
-                        .unavailable,
-                        "the database \(path) is on a read-only file system: commands that write cannot use it there; "
-                            + "`stephost operations list|show` can read it",
-                        cause: error.message
-                    )
-                }
+                if !readOnly && isOnReadOnlyFileSystem(path) { return readOnlyFileSystem(path, cause: error.message) }
                 return StorageError(
                     .unavailable,
                     "the database \(path) cannot be opened for \(readOnly ? "reading" : "writing"); check the file, "
