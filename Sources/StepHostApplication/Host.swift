@@ -21,6 +21,10 @@ public final class ProvisioningHost: Sendable {
     public let pipeline: Pipeline
     public let store: SQLiteOperationStore
     public let engine: Engine
+    /// Quarantined plugin builds, as the database had them at start and as found since.
+    public let quarantine: QuarantineList
+    /// In-process steps stuck past their deadlines.
+    public let stuckSteps: StuckSteps
 
     /// Builds the host.
     ///
@@ -37,6 +41,9 @@ public final class ProvisioningHost: Sendable {
             plugins = try PluginSelection(
                 directory: configuration.pluginsDirectory,
                 disabledPlugins: configuration.disabledPlugins,
+                isolation: configuration.isolation,
+                childExecutable: configuration.childExecutable,
+                scanCache: configuration.scanCache,
                 logger: logger
             )
         } catch {
@@ -66,12 +73,59 @@ public final class ProvisioningHost: Sendable {
                     timeout: timeout.timeInterval
                 )
             }
-        // One thread per pass the engine runs at once: each pass runs on it and calls its plugin steps there.
-        let executor = BlockingExecutor(name: "stephost-step", maximumThreads: configuration.engine.workers)
-        pipeline = Pipeline(
-            InProcessStep.steps(of: plugins.used, executor: executor)
-                + [CreateRuntimeStep(provisioner: provisioner, clock: clock, answers: store)]
+        // Quarantined builds: read before the pipeline is built; refused ones fail the host closed.
+        let isolation = configuration.isolation
+        let quarantine: QuarantineList
+        do {
+            quarantine = QuarantineList(try store.quarantinedPluginsNow())
+        } catch let error as StorageError {
+            throw .storage(error)
+        } catch {
+            throw .storage(StorageError(.unavailable, "reading quarantined plugins failed", cause: "\(error)"))
+        }
+        let inProcess = plugins.used.filter { $0.isolation == .inProcess }
+        if isolation.quarantine == .refuse {
+            let refused = inProcess.compactMap { plugin -> BrokenPlugin? in
+                guard let entry = quarantine.entry(for: plugin.name, fileHash: plugin.fileHash) else { return nil }
+                return BrokenPlugin(
+                    file: plugin.file,
+                    name: plugin.name,
+                    error: PluginLoadError(
+                        .quarantined,
+                        "it is quarantined: \(entry.reason)",
+                        fix: "deploy a fixed build, or clear it with `stephost plugins clear-quarantine \(plugin.name)`"
+                    )
+                )
+            }
+            if !refused.isEmpty { throw .brokenPlugins(refused) }
+        }
+        self.quarantine = quarantine
+        stuckSteps = StuckSteps(limit: isolation.maximumStuckThreads)
+        // One thread per pass the engine runs at once (each pass runs on it and calls its plugin steps there), and
+        // room for the in-process steps that may be stuck past their deadlines before the host stops taking work.
+        let executor = BlockingExecutor(
+            name: "stephost-step",
+            maximumThreads: configuration.engine.workers + isolation.maximumStuckThreads + 1
         )
+        let environment = ChildEnvironment(
+            executable: configuration.childExecutable,
+            logger: logger,
+            initTimeout: isolation.initTimeout,
+            killGrace: isolation.killGrace
+        )
+        pipeline = Pipeline(
+            IsolatedSteps.steps(
+                of: plugins.used,
+                isolation: isolation,
+                executor: executor,
+                stuck: stuckSteps,
+                quarantine: quarantine,
+                environment: environment
+            ) + [CreateRuntimeStep(provisioner: provisioner, clock: clock, answers: store)]
+        )
+        let store = self.store
+        let stuck = stuckSteps
+        let inProcessBuilds = Set(inProcess.map { "\($0.name)\u{0}\($0.fileHash)" })
         engine = Engine(
             pipeline: pipeline,
             store: store,
@@ -79,6 +133,35 @@ public final class ProvisioningHost: Sendable {
             logger: logger,
             clock: clock,
             passExecutor: executor,
+            hostDied: { step, alone in
+                // Only a plugin that runs in this process can take the host down; a death while other passes ran
+                // too only moves the plugin to a runner (harmless if it was innocent), never refuses it.
+                guard let plugin = step.plugin, let hash = step.pluginFileHash,
+                    inProcessBuilds.contains("\(plugin)\u{0}\(hash)"), alone || isolation.quarantine == .process
+                else { return }
+                let record = QuarantineRecord(
+                    plugin: plugin,
+                    fileHash: hash,
+                    reason: "the host died while running its step \(step.step) in process (pass \(step.pass))"
+                        + (alone ? "" : "; suspected only: other operations ran at the same time"),
+                    since: clock.now
+                )
+                guard quarantine.add(record) else { return }
+                let where_ = isolation.quarantine == .process ? "in a runner process" : "no more"
+                logger.error(
+                    "plugin quarantined: its steps run \(where_) until its file changes or `stephost plugins clear-quarantine \(plugin)`",
+                    metadata: ["plugin": "\(plugin)", "reason": "\(record.reason)"]
+                )
+                do {
+                    try await store.quarantine(record)
+                } catch {
+                    logger.error(
+                        "recording the quarantine failed",
+                        metadata: ["plugin": "\(plugin)", "error": "\(error)"]
+                    )
+                }
+            },
+            admission: { stuck.refusal },
             events: events
         )
     }

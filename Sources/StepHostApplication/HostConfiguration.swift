@@ -1,5 +1,6 @@
 public import Foundation
 public import StepHostEngine
+public import StepHostLoader
 
 /// Everything a host is built from: where the plugins and the database are, which plugins to skip, where
 /// `create_runtime` sends its requests, and how the engine runs. Front ends parse and validate their input
@@ -32,6 +33,12 @@ public struct HostConfiguration: Sendable {
     public var databaseAccess: DatabaseAccess
     public var provisioner: Provisioner
     public var engine: EngineOptions
+    /// Each plugin's isolation, step deadline and runner limits, and what quarantine does.
+    public var isolation: IsolationConfiguration
+    /// The `stephost` executable the scanner and runner children run.
+    public var childExecutable: String
+    /// Whether the scanner's results are cached (``PluginSelection``).
+    public var scanCache: Bool
 
     public init(
         pluginsDirectory: String,
@@ -39,8 +46,14 @@ public struct HostConfiguration: Sendable {
         databasePath: String,
         databaseAccess: DatabaseAccess = .create,
         provisioner: Provisioner = .local,
-        engine: EngineOptions = EngineOptions()
+        engine: EngineOptions = EngineOptions(),
+        isolation: IsolationConfiguration = IsolationConfiguration(),
+        childExecutable: String = ChildEnvironment.defaultExecutable,
+        scanCache: Bool = true
     ) {
+        self.isolation = isolation
+        self.childExecutable = childExecutable
+        self.scanCache = scanCache
         self.pluginsDirectory = pluginsDirectory
         self.disabledPlugins = disabledPlugins
         self.databasePath = databasePath

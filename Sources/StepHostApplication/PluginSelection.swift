@@ -16,6 +16,15 @@ public struct PluginSelection: Sendable {
     public let disabled: [LoadedPlugin]
     /// Broken plugins that were not disabled: while there are any, no operation runs.
     public let broken: [BrokenPlugin]
+    /// The isolation settings the plugins were loaded with.
+    public let isolation: IsolationConfiguration
+
+    /// The policy of a loaded plugin (its isolation, deadline and runner limits).
+    public func policy(of plugin: LoadedPlugin) -> PluginPolicy {
+        var policy = isolation.policy(name: plugin.name, fileName: (plugin.file as NSString).lastPathComponent)
+        policy.isolation = plugin.isolation
+        return policy
+    }
 
     /// Loads `directory` and applies `disabledPlugins`.
     ///
@@ -24,11 +33,37 @@ public struct PluginSelection: Sendable {
     /// loading the plugin, so a plugin disabled by that name is loaded, and its steps are left out.
     ///
     /// - Throws: ``PluginDirectoryError`` when the directory itself is missing or untrusted.
-    public init(directory: String, disabledPlugins: Set<String>, logger: Logger) throws(PluginDirectoryError) {
-        catalog = try PluginLoader(logger: logger).load(directory: directory, skipping: disabledPlugins)
+    ///
+    /// Every plugin is loaded first by the scanner child (``PluginLoader/load(directory:skipping:scanning:cache:isolation:)``):
+    /// one that crashes, exits or hangs while it loads is reported broken, and the host goes on.
+    public init(
+        directory: String,
+        disabledPlugins: Set<String>,
+        isolation: IsolationConfiguration = IsolationConfiguration(),
+        childExecutable: String = ChildEnvironment.defaultExecutable,
+        scanCache: Bool = true,
+        logger: Logger
+    ) throws(PluginDirectoryError) {
+        self.isolation = isolation
+        let environment = ChildEnvironment(
+            executable: childExecutable,
+            logger: logger,
+            initTimeout: isolation.initTimeout,
+            killGrace: isolation.killGrace
+        )
+        // Disabled by file in the configuration: never opened, like a name given to --disable-plugin.
+        let disabledFiles = isolation.plugins.filter { $0.value.disabled == true }.map(\.key)
+        catalog = try PluginLoader(logger: logger).load(
+            directory: directory,
+            skipping: disabledPlugins.union(disabledFiles),
+            scanning: environment,
+            cache: scanCache,
+            isolation: { name, fileName in isolation.policy(name: name, fileName: fileName).isolation }
+        )
         func isDisabled(name: String?, file: String) -> Bool {
-            disabledPlugins.contains(name ?? "") || disabledPlugins.contains(file)
-                || disabledPlugins.contains((file as NSString).lastPathComponent)
+            let fileName = (file as NSString).lastPathComponent
+            return disabledPlugins.contains(name ?? "") || disabledPlugins.contains(file)
+                || disabledPlugins.contains(fileName) || isolation.policy(name: name, fileName: fileName).disabled
         }
         used = catalog.plugins.filter { !isDisabled(name: $0.name, file: $0.file) }
         disabled = catalog.plugins.filter { isDisabled(name: $0.name, file: $0.file) }

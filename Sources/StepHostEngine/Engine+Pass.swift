@@ -20,6 +20,8 @@ extension Engine {
             // The crash-loop guard: a step that took the host down is not run again forever.
             let deaths = HostDeaths.after(operation.hostDeaths, diedIn: interrupted)
             operation.hostDeaths = deaths
+            // Before any step of this pass: a quarantined plugin's step already runs isolated in it.
+            await hostDied(interrupted, interrupted.alone != false)
             logger.error(
                 "\(deaths.described)",
                 metadata: ["operation": "\(operation.id)", "step": "\(interrupted.step)"]

@@ -83,6 +83,7 @@ extension Engine {
                     do {
                         // Cancellation (a shutdown) stops new claims; a running pass always ends with a write.
                         try Task.checkCancellation()
+                        if let reason = admission() { throw EngineStopped(reason: reason) }
                         // Due as of the batch's start, but leased from now: a claim taken late in the batch must not
                         // expire before the pass's first renewal (a third of the lease later). A clock that stepped
                         // back shortens nothing.

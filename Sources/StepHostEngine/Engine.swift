@@ -26,6 +26,11 @@ public final class Engine: Sendable {
     let passExecutor: (any TaskExecutor)?
     /// The store's way to record a running step without a database write, if it has one.
     let runningRecorder: (any RunningStepRecorder)?
+    /// Told when a pass finds that a host died in one of its operation's steps (`alone`: the death was that
+    /// operation's own, not one suspected while other passes ran too), before the pass runs any step.
+    let hostDied: @Sendable (_ step: RunningStep, _ alone: Bool) async -> Void
+    /// Why the host must take no new work now, or `nil`; asked before every claim.
+    let admission: @Sendable () -> String?
 
     public init(
         pipeline: Pipeline,
@@ -35,9 +40,13 @@ public final class Engine: Sendable {
         owner: ClaimOwner = .current,
         clock: any HostClock = SystemClock(),
         passExecutor: (any TaskExecutor)? = nil,
+        hostDied: @escaping @Sendable (_ step: RunningStep, _ alone: Bool) async -> Void = { _, _ in },
+        admission: @escaping @Sendable () -> String? = { nil },
         events: @escaping @Sendable (EngineEvent) -> Void = { _ in }
     ) {
         self.passExecutor = passExecutor
+        self.hostDied = hostDied
+        self.admission = admission
         runningRecorder = store as? any RunningStepRecorder
         self.pipeline = pipeline
         self.store = store

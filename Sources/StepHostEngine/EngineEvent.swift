@@ -69,3 +69,14 @@ public struct OperationSummary: Sendable, Hashable {
         self.state = state
     }
 }
+
+/// The host took no new work: ``Engine/runUntilIdle(only:)`` and ``Engine/runDue(only:)`` throw it once the
+/// passes that were running have ended.
+public struct EngineStopped: Error, Sendable, CustomStringConvertible {
+    /// Why, and what an operator does about it.
+    public var reason: String
+
+    public init(reason: String) { self.reason = reason }
+
+    public var description: String { "the host stopped taking new work: \(reason)" }
+}

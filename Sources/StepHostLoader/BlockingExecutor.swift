@@ -47,6 +47,11 @@ public final class BlockingExecutor: TaskExecutor, Sendable {
         }
     }
 
+    /// Runs `body` on one of the executor's threads, without waiting for it.
+    func enqueue(_ body: @escaping @Sendable () -> Void) {
+        enqueue(.closure(body))
+    }
+
     public func enqueue(_ job: consuming ExecutorJob) {
         enqueue(.job(UnownedJob(job)))
     }

@@ -1,34 +1,51 @@
 public import StepHostCore
+import Synchronization
 
 /// A plugin step run in the host's process through the C ABI, as a pipeline step.
 ///
 /// The plugin's function blocks for as long as it likes, so every call runs on a thread of the shared
 /// ``BlockingExecutor``, never on Swift's cooperative pool. A checkpoint the plugin asks for is persisted
 /// from that thread (through the engine's ``StepContext``) while the plugin waits for the answer.
+///
+/// Every run has a deadline. The host cannot stop a thread, so when a run passes it, the step's `is_cancelled`
+/// turns true, the run ends as a fault ("exceeded its deadline"), and the pass goes on without it, while the
+/// plugin's thread is counted in ``StuckSteps`` until it returns (its late result is discarded).
 public struct InProcessStep: Step {
     public let step: PluginStep
     private let executor: BlockingExecutor
+    private let deadline: Duration
+    private let stuck: StuckSteps
+    /// Where the step runs instead once its plugin is quarantined (a runner child).
+    private let quarantine: (list: QuarantineList, fallback: any Step)?
 
-    public init(_ step: PluginStep, executor: BlockingExecutor) {
+    public init(
+        _ step: PluginStep,
+        executor: BlockingExecutor,
+        deadline: Duration = .seconds(600),
+        stuck: StuckSteps = StuckSteps(limit: 4),
+        quarantine: (list: QuarantineList, fallback: any Step)? = nil
+    ) {
         self.step = step
         self.executor = executor
-    }
-
-    /// The steps of `plugins`, sharing one executor of up to `threads` threads (one per operation the
-    /// engine runs at once).
-    public static func steps(of plugins: [LoadedPlugin], executor: BlockingExecutor) -> [InProcessStep] {
-        plugins.flatMap(\.steps).map { InProcessStep($0, executor: executor) }
+        self.deadline = deadline
+        self.stuck = stuck
+        self.quarantine = quarantine
     }
 
     public var identity: StepIdentity { step.identity }
 
     public func run(_ operation: OperationRecord, context: StepContext) async -> StepResult {
+        if let quarantine, quarantine.list.contains(step.plugin) {
+            return await quarantine.fallback.run(operation, context: context)
+        }
         let document = OperationDocument.json(operation, pass: context.pass)
+        let cancellation = StepCancellation()
         let call: @Sendable () -> StepResult = { [step] in
             step.run(
                 operationJSON: document,
                 minimumLogLevel: context.minimumLogLevel,
                 log: { line, declared in context.log(line, declaredSecrets: declared) },
+                cancellation: cancellation,
                 checkpoint: { changes in
                     // On the plugin's thread, which may block: persist now and let the step go on.
                     switch blockingWait({ try await context.checkpoint(changes) }) {
@@ -38,8 +55,63 @@ public struct InProcessStep: Step {
                 }
             )
         }
-        // A pass the engine runs on the executor calls its step right here: no hop to another thread and back.
-        if executor.isCurrent { return call() }
-        return await executor.run(call)
+        let description = "step \(step.name) of plugin \(step.plugin.name), operation \(operation.id)"
+        let overrun = StepResult(
+            outcome: .fault(
+                "step \(step.name) exceeded its deadline of \(deadline.humanText); the host stopped "
+                    + "waiting for it (an in-process step's thread cannot be stopped: it stays busy until the step "
+                    + "returns, and whatever it returns then is discarded)"
+            )
+        )
+        let stuck = self.stuck
+        return await withCheckedContinuation { continuation in
+            let race = FirstResult(continuation)
+            let registration = DeadlineWatch.shared.schedule(at: .now + deadline) {
+                guard cancellation.cancel() else { return }
+                race.finish(overrun) { stuck.began(description) }
+            }
+            // The pass waits here, so its thread (when it runs on the executor) is free to take the call itself.
+            executor.enqueue {
+                let result = call()
+                DeadlineWatch.shared.cancel(registration)
+                if let token = race.finish(result, ifFirst: { nil }) ?? nil { stuck.ended(token) }
+            }
+        }
+    }
+}
+
+/// Resumes a continuation with whichever result comes first: the step's, or its deadline's.
+private final class FirstResult: Sendable {
+    private struct State: @unchecked Sendable {
+        // Unchecked: the continuation is resumed once, under the lock.
+        var continuation: CheckedContinuation<StepResult, Never>?
+        var stuckToken: Int?
+    }
+    private let state: Mutex<State>
+
+    init(_ continuation: CheckedContinuation<StepResult, Never>) {
+        state = Mutex(State(continuation: continuation))
+    }
+
+    /// The deadline's result: resumes with it unless the step's came first, recording the stuck run under the
+    /// same lock (so a step that returns a moment later finds it).
+    func finish(_ result: StepResult, recording: () -> Int) {
+        state.withLock { state in
+            guard let continuation = state.continuation else { return }
+            state.continuation = nil
+            state.stuckToken = recording()
+            continuation.resume(returning: result)
+        }
+    }
+
+    /// The step's result: resumes with it if it is first. Returns `nil` if it was first, else the stuck run's
+    /// token.
+    func finish(_ result: StepResult, ifFirst: () -> Int?) -> Int?? {
+        state.withLock { state in
+            guard let continuation = state.continuation else { return .some(state.stuckToken) }
+            state.continuation = nil
+            continuation.resume(returning: result)
+            return .none
+        }
     }
 }

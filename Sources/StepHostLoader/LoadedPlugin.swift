@@ -15,6 +15,12 @@ public struct LoadedPlugin: Sendable {
     public var abiVersion: ABIVersion
     /// Its steps, in declaration order.
     public var steps: [PluginStep]
+    /// Where its steps run: `inProcess` plugins are mapped into this process, `process` ones only into their
+    /// runners (their steps have no entry here).
+    public var isolation: Isolation = .inProcess
+    /// The sealed in-memory copy of its file that was checked and hashed: what this process mapped, and what a
+    /// runner child maps. -1 when there is none.
+    var sealedCopy: Int32 = -1
 }
 
 /// One step of a loaded plugin: its identity and the plugin's C function for it.
@@ -27,7 +33,8 @@ public struct PluginStep: Sendable {
     /// The plugin that declares the step.
     public let plugin: PluginProvenance
 
-    let entry: Entry
+    /// `nil` when the plugin is not loaded in this process (it runs in a runner child).
+    let entry: Entry?
 
     /// The plugin's C function and context for this step.
     struct Entry: @unchecked Sendable {
@@ -37,7 +44,7 @@ public struct PluginStep: Sendable {
         let context: UnsafeMutableRawPointer?
     }
 
-    init(name: String, weight: Int, plugin: PluginProvenance, entry: Entry) {
+    init(name: String, weight: Int, plugin: PluginProvenance, entry: Entry?) {
         self.identity = StepIdentity(name: name, weight: weight, provenance: .plugin(plugin))
         self.plugin = plugin
         self.entry = entry

@@ -23,10 +23,21 @@ public struct PluginLoadError: Error, Hashable, Sendable, CustomStringConvertibl
             case duplicateStepName = "duplicate-step-name"
             case fileChanged = "file-changed"
             case tooLarge = "too-large"
+            case loadCrashed = "load-crashed"
+            case loadExited = "load-exited"
+            case loadHung = "load-hung"
+            case scanFailed = "scan-failed"
+            case quarantined
         }
 
         private let base: Base
         private init(_ base: Base) { self.base = base }
+
+        /// The code with this identifier (as ``description`` prints it), if there is one.
+        public init?(identifier: String) {
+            guard let base = Base(rawValue: identifier) else { return nil }
+            self.base = base
+        }
 
         /// The file is not a regular file (a directory, a device, a dangling symlink).
         public static let notRegularFile = Code(.notRegularFile)
@@ -64,6 +75,17 @@ public struct PluginLoadError: Error, Hashable, Sendable, CustomStringConvertibl
         public static let fileChanged = Code(.fileChanged)
         /// The file is larger than a plugin may be; it was not read.
         public static let tooLarge = Code(.tooLarge)
+
+        /// Loading it crashed the scanner child (a signal in a constructor or in `stephost_plugin_init`).
+        public static let loadCrashed = Code(.loadCrashed)
+        /// The scanner child exited while loading it (a constructor or `stephost_plugin_init` called `exit`).
+        public static let loadExited = Code(.loadExited)
+        /// Loading it did not finish within the init timeout (a constructor or `stephost_plugin_init` hangs).
+        public static let loadHung = Code(.loadHung)
+        /// The scanner child could not be run at all, so the plugin was not loaded.
+        public static let scanFailed = Code(.scanFailed)
+        /// One of its in-process steps killed the host, and the configuration refuses quarantined plugins.
+        public static let quarantined = Code(.quarantined)
 
         /// The stable identifier shown in output, for example `abi-version`.
         public var description: String { base.rawValue }

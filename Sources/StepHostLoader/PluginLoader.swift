@@ -40,7 +40,7 @@ public struct PluginLoader: Sendable {
                 continue
             }
             do {
-                let plugin = try load(candidate, in: pluginDirectory)
+                let plugin = try load(inspect(candidate, in: pluginDirectory))
                 logger.debug(
                     "loaded plugin",
                     metadata: ["plugin": "\(plugin.name)", "file": "\(plugin.file)", "abi": "\(plugin.abiVersion)"]
@@ -58,6 +58,121 @@ public struct PluginLoader: Sendable {
             broken: (broken + conflicting).sorted { $0.file < $1.file },
             skipped: skipped.sorted()
         )
+    }
+
+    /// Loads the plugins of `directory` the way a host does: every plugin is first loaded by the scanner child
+    /// (unless its file's hash is in the scan cache), and only those the scanner accepted are loaded here, into
+    /// this process (`in-process` isolation) or, for `process` isolation, only described, their steps to run in
+    /// runner children.
+    ///
+    /// - Parameter isolation: the isolation of a plugin, by its declared name and its file name.
+    public func load(
+        directory: String,
+        skipping: Set<String> = [],
+        scanning environment: ChildEnvironment,
+        cache: Bool = true,
+        isolation: (_ name: String, _ fileName: String) -> Isolation
+    ) throws(PluginDirectoryError) -> PluginCatalog {
+        let pluginDirectory = try PluginDirectory(directory)
+        var checked: [CheckedFile] = []
+        var broken: [BrokenPlugin] = []
+        var skipped: [String] = []
+        for candidate in try pluginDirectory.candidates() {
+            if Self.matches(candidate, skipping) {
+                logger.debug("plugin file disabled: not opened", metadata: ["file": "\(candidate.path)"])
+                skipped.append(candidate.path)
+                continue
+            }
+            do {
+                checked.append(try inspect(candidate, in: pluginDirectory))
+            } catch {
+                broken.append(error)
+            }
+        }
+        let scanner = PluginScanner(
+            environment: environment,
+            cache: cache ? ScanCache.defaultPath.map(ScanCache.init) : nil
+        )
+        let records = scanner.records(for: checked)
+        var loaded: [LoadedPlugin] = []
+        for file in checked {
+            guard let record = records[file.fileHash], let descriptor = record.descriptor else {
+                let failure = records[file.fileHash]?.failure
+                let code = failure.flatMap { PluginLoadError.Code(identifier: $0.code) } ?? .scanFailed
+                broken.append(
+                    BrokenPlugin(
+                        file: file.path,
+                        name: failure?.name,
+                        error: PluginLoadError(
+                            code,
+                            failure?.message ?? "the scanner reported nothing about it",
+                            fix: failure?.fix ?? "run the command again"
+                        )
+                    )
+                )
+                close(file.sealedCopy)
+                continue
+            }
+            let fileName = (file.path as NSString).lastPathComponent
+            if isolation(descriptor.name, fileName) == .process {
+                loaded.append(Self.described(file, descriptor))
+                continue
+            }
+            do throws(BrokenPlugin) {
+                var plugin = try load(file)
+                guard plugin.name == descriptor.name, plugin.steps.map(\.name) == descriptor.steps.map(\.name) else {
+                    throw BrokenPlugin(
+                        file: file.path,
+                        name: plugin.name,
+                        error: PluginLoadError(
+                            .invalidDescriptor,
+                            "it declared other names when the host loaded it than in the scanner",
+                            fix: "a plugin's descriptor must not depend on where or when it is loaded"
+                        )
+                    )
+                }
+                plugin.sealedCopy = file.sealedCopy
+                loaded.append(plugin)
+            } catch {
+                broken.append(error)
+            }
+        }
+        let (accepted, conflicting) = Self.rejectConflicts(loaded)
+        return PluginCatalog(
+            directory: pluginDirectory.realPath,
+            plugins: accepted.sorted { $0.name < $1.name },
+            broken: (broken + conflicting).sorted { $0.file < $1.file },
+            skipped: skipped.sorted()
+        )
+    }
+
+    /// A plugin to run in runner children only, as the scanner described it.
+    private static func described(_ file: CheckedFile, _ descriptor: ScanRecord.Descriptor) -> LoadedPlugin {
+        let steps = descriptor.steps.enumerated().map { index, step in
+            PluginStep(
+                name: step.name,
+                weight: step.weight,
+                plugin: PluginProvenance(
+                    name: descriptor.name,
+                    version: descriptor.version,
+                    file: file.path,
+                    fileHash: file.fileHash,
+                    stepIndex: index
+                ),
+                entry: nil
+            )
+        }
+        var plugin = LoadedPlugin(
+            name: descriptor.name,
+            version: descriptor.version,
+            file: file.path,
+            fileHash: file.fileHash,
+            abiVersion: ABIVersion(packed: descriptor.abi),
+            steps: steps
+        )
+        plugin.isolation = .process
+        plugin.sealedCopy = file.sealedCopy
+        return plugin
     }
 
     /// The largest file the loader reads as a plugin (256 MiB); a larger one is refused before any of it is read.
@@ -141,11 +256,22 @@ public struct PluginLoader: Sendable {
             || names.contains(candidate.path)
     }
 
-    private func load(
+    /// A plugin file that passed the checks made before any of its code runs (symlinks, file type, trust, size),
+    /// copied into a sealed in-memory file and hashed. The copy is what gets loaded, here or in a child.
+    struct CheckedFile: Sendable {
+        var path: String
+        var name: String
+        /// The sealed memfd holding the checked bytes; kept open for the life of the process.
+        var sealedCopy: Int32
+        var fileHash: String
+    }
+
+    /// Checks a candidate file before any of its code runs, and copies it into a sealed in-memory file.
+    func inspect(
         _ candidate: PluginDirectory.Candidate,
         in directory: PluginDirectory
     ) throws(BrokenPlugin)
-        -> LoadedPlugin
+        -> CheckedFile
     {
         func broken(_ code: PluginLoadError.Code, _ message: String, fix: String) -> BrokenPlugin {
             BrokenPlugin(file: candidate.path, error: PluginLoadError(code, message, fix: fix))
@@ -233,10 +359,36 @@ public struct PluginLoader: Sendable {
         } catch {
             throw broken(error.code, error.message, fix: error.fix)
         }
-        // The copy's descriptor stays open for the life of the process, like the mapping: its
-        // /proc/self/fd path must never be reused for another plugin while this one is loaded.
-        let fileHash = copy.fileHash
-        guard let handle = dlopen("/proc/self/fd/\(copy.descriptor)", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
+        return CheckedFile(
+            path: candidate.path,
+            name: candidate.name,
+            sealedCopy: copy.descriptor,
+            fileHash: copy.fileHash
+        )
+    }
+
+    /// Maps a checked file's sealed copy and runs its `stephost_plugin_init` in this process.
+    ///
+    /// The copy's descriptor stays open for the life of the process, like the mapping: its /proc/self/fd path
+    /// must never be reused for another plugin while this one is loaded.
+    func load(_ file: CheckedFile) throws(BrokenPlugin) -> LoadedPlugin {
+        try Self.load(sealedCopy: file.sealedCopy, file: file.path, fileHash: file.fileHash, logger: logger)
+    }
+
+    /// Maps the sealed copy at `descriptor` (made by ``inspect(_:in:)``, here or in the host that started this
+    /// child) and negotiates with the plugin; `file` and `fileHash` name it in reports.
+    static func load(
+        sealedCopy descriptor: Int32,
+        file: String,
+        fileHash: String,
+        logger: Logger
+    ) throws(BrokenPlugin)
+        -> LoadedPlugin
+    {
+        func broken(_ code: PluginLoadError.Code, _ message: String, fix: String) -> BrokenPlugin {
+            BrokenPlugin(file: file, error: PluginLoadError(code, message, fix: fix))
+        }
+        guard let handle = dlopen("/proc/self/fd/\(descriptor)", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
             throw broken(
                 .loadFailed,
                 "dlopen failed: \(Self.dlopenError())",
@@ -257,9 +409,9 @@ public struct PluginLoader: Sendable {
         }
         let entry = unsafeBitCast(symbol, to: stephost_plugin_init_fn.self)
         do {
-            return try PluginNegotiation(file: candidate.path, fileHash: fileHash, logger: logger).run(entry)
+            return try PluginNegotiation(file: file, fileHash: fileHash, logger: logger).run(entry)
         } catch {
-            throw BrokenPlugin(file: candidate.path, name: error.name, error: error.error)
+            throw BrokenPlugin(file: file, name: error.name, error: error.error)
         }
     }
 
@@ -319,7 +471,7 @@ public struct PluginLoader: Sendable {
         String(cString: strerror(errno))
     }
 
-    private static func dlopenError() -> String {
+    static func dlopenError() -> String {
         guard let message = dlerror() else { return "unknown error" }
         return String(cString: message)
     }

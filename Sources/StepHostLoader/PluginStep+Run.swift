@@ -19,9 +19,18 @@ extension PluginStep {
         operationJSON: [UInt8],
         minimumLogLevel: StepLogLevel = .debug,
         log: ((StepLogLine, _ declaredSecrets: [String]) -> Void)? = nil,
+        cancellation: StepCancellation? = nil,
         checkpoint: @escaping (_ changes: OperationChanges) -> Bool
     ) -> StepResult {
-        let recorder = StepCallRecorder(checkpoint: checkpoint, minimumLogLevel: minimumLogLevel, log: log)
+        guard let entry else {
+            return StepResult(outcome: .fault("step \(name) of plugin \(plugin.name) is not loaded in this process"))
+        }
+        let recorder = StepCallRecorder(
+            checkpoint: checkpoint,
+            minimumLogLevel: minimumLogLevel,
+            log: log,
+            cancellation: cancellation
+        )
         let context = CallContexts.shared.begin(recorder)
         var services = StepCallRecorder.services
         let code = withUnsafePointer(to: &services) { services in
@@ -58,6 +67,7 @@ final class StepCallRecorder: @unchecked Sendable {
     /// The first ABI violation; it turns the outcome into a fault.
     private var fault: String?
     private let checkpoint: (OperationChanges) -> Bool
+    private let cancellation: StepCancellation?
     private let minimumLogLevel: StepLogLevel
     private let sink: ((StepLogLine, [String]) -> Void)?
     /// Log lines kept for the result when there is no sink, and how many more were dropped.
@@ -69,9 +79,11 @@ final class StepCallRecorder: @unchecked Sendable {
     init(
         checkpoint: @escaping (OperationChanges) -> Bool,
         minimumLogLevel: StepLogLevel = .debug,
-        log: ((StepLogLine, [String]) -> Void)? = nil
+        log: ((StepLogLine, [String]) -> Void)? = nil,
+        cancellation: StepCancellation? = nil
     ) {
         self.checkpoint = checkpoint
+        self.cancellation = cancellation
         self.minimumLogLevel = minimumLogLevel
         self.sink = log
     }
@@ -149,7 +161,7 @@ final class StepCallRecorder: @unchecked Sendable {
         }
     }
 
-    fileprivate func setField(
+    func setField(
         _ keyPointer: UnsafePointer<CChar>?,
         _ keyLength: Int,
         _ json: UnsafePointer<CChar>?,
@@ -172,7 +184,7 @@ final class StepCallRecorder: @unchecked Sendable {
         return STEPHOST_STATUS_OK
     }
 
-    fileprivate func removeField(_ key: UnsafePointer<CChar>?, _ keyLength: Int) -> stephost_status {
+    func removeField(_ key: UnsafePointer<CChar>?, _ keyLength: Int) -> stephost_status {
         switch fieldKey(key, keyLength) {
         case .success(let key):
             result.changes.fields.append(FieldChange(key: key, json: nil))
@@ -182,7 +194,7 @@ final class StepCallRecorder: @unchecked Sendable {
         }
     }
 
-    fileprivate func addOverride(
+    func addOverride(
         component: (UnsafePointer<CChar>?, Int)?,
         key: (UnsafePointer<CChar>?, Int),
         value: (UnsafePointer<CChar>?, Int),
@@ -213,7 +225,7 @@ final class StepCallRecorder: @unchecked Sendable {
         return STEPHOST_STATUS_OK
     }
 
-    fileprivate func addLabel(
+    func addLabel(
         _ key: (UnsafePointer<CChar>?, Int),
         _ value: (UnsafePointer<CChar>?, Int)
     ) -> stephost_status {
@@ -229,7 +241,7 @@ final class StepCallRecorder: @unchecked Sendable {
         return STEPHOST_STATUS_OK
     }
 
-    fileprivate func log(_ level: stephost_log_level, _ message: UnsafePointer<CChar>?, _ length: Int) {
+    func log(_ level: stephost_log_level, _ message: UnsafePointer<CChar>?, _ length: Int) {
         let level = LogLevels.step(level)
         guard level.rawValue >= minimumLogLevel.rawValue else { return }  // dropped at once, never buffered
         let line = StepLogLine(level, Names.message(message, length))
@@ -242,14 +254,21 @@ final class StepCallRecorder: @unchecked Sendable {
         }
     }
 
-    fileprivate func checkpointNow() -> stephost_status {
+    func checkpointNow() -> stephost_status {
         result.checkpoints += 1
-        return checkpoint(result.changes) ? STEPHOST_STATUS_OK : STEPHOST_STATUS_ERROR
+        let changes = result.changes
+        // Never after the deadline: the host has already failed the operation, and a late write must not land.
+        let persisted = cancellation?.unlessCancelled { checkpoint(changes) } ?? checkpoint(changes)
+        return persisted == true ? STEPHOST_STATUS_OK : STEPHOST_STATUS_ERROR
     }
 
-    fileprivate func setRetryAfter(_ milliseconds: UInt64) { retryAfter = milliseconds }
+    func isCancelled() -> Int32 {
+        cancellation?.isCancelled == true ? 1 : 0
+    }
 
-    fileprivate func setError(_ message: UnsafePointer<CChar>?, _ length: Int) {
+    func setRetryAfter(_ milliseconds: UInt64) { retryAfter = milliseconds }
+
+    func setError(_ message: UnsafePointer<CChar>?, _ length: Int) {
         guard message != nil || length == 0 else {
             // Not an empty message: a broken call, which would otherwise fail the operation with no reason.
             _ = recordFault("set_error: the message is a null pointer with length \(Names.size(length))")
@@ -298,6 +317,9 @@ final class StepCallRecorder: @unchecked Sendable {
         },
         set_error: { context, message, length in
             recorder(context, "set_error")?.setError(message, length)
+        },
+        is_cancelled: { context in
+            recorder(context, "is_cancelled")?.isCancelled() ?? 0
         }
     )
 }

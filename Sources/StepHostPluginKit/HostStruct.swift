@@ -90,7 +90,7 @@ enum HostStructs {
     )
     static let callServices = HostStruct<stephost_call_services>(
         name: "stephost_call_services",
-        minimums: [0: .through("set_error", \.set_error)]
+        minimums: [0: .through("set_error", \.set_error), 1: .through("is_cancelled", \.is_cancelled)]
     )
     /// The descriptor the host allocates: its capacity must hold what the chosen version writes.
     static let pluginDescriptor = HostStruct<stephost_plugin_descriptor>(

@@ -161,6 +161,13 @@ public final class ProvisioningOperation {
         message.withUTF8Buffer { log(context, level.rawValue, $0.baseAddress, $0.count) }
     }
 
+    /// Whether the step has passed its deadline (ABI 1.1): a long step checks it now and then and returns once
+    /// it is `true`; the host has failed the operation and stopped waiting. `false` on a host that does not offer it.
+    public var isCancelled: Bool {
+        guard let isCancelled = try? callback(\.is_cancelled, "is_cancelled") else { return false }
+        return isCancelled(context) != 0
+    }
+
     func setRetryAfter(milliseconds: UInt64) {
         guard let setRetryAfter = try? callback(\.set_retry_after, "set_retry_after") else { return }
         setRetryAfter(context, milliseconds)

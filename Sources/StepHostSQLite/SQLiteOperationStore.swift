@@ -12,7 +12,7 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
     RunningStepRecorder
 {
     /// The schema versions this build knows, oldest first.
-    static let migrations = ["v1", "v2", "v3", "v4", "v5"]
+    static let migrations = ["v1", "v2", "v3", "v4", "v5", "v6"]
 
     let pool: DatabasePool
     /// Write transactions committed durably (synchronous=FULL) through this store, for the benchmark's
@@ -410,6 +410,20 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
                     CREATE INDEX step_runs_operation ON step_runs (operation_id, id);
                     CREATE INDEX operations_queue ON operations (next_pass_at, id)
                         WHERE state IN ('pending', 'in_progress');
+                    """
+            )
+        }
+        // v6: plugin builds quarantined after one of their in-process steps killed a host.
+        migrator.registerMigration("v6") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE plugin_quarantine (
+                        plugin TEXT NOT NULL,
+                        file_hash TEXT NOT NULL,
+                        reason TEXT NOT NULL,
+                        since INTEGER NOT NULL,
+                        PRIMARY KEY (plugin, file_hash)
+                    );
                     """
             )
         }

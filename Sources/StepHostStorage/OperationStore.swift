@@ -249,3 +249,13 @@ public protocol RunningStepRecorder: Sendable {
     /// The pass ended (its last write is done): the record goes.
     func clearRunning(operationID: String, owner: ClaimOwner)
 }
+
+/// Where a host keeps its quarantined plugin builds (see ``QuarantineRecord``), so every later start knows them.
+public protocol QuarantineStore: Sendable {
+    /// Records a quarantined build; a build already recorded keeps its first record.
+    func quarantine(_ record: QuarantineRecord) async throws
+    /// Every quarantined build, oldest first.
+    func quarantinedPlugins() async throws -> [QuarantineRecord]
+    /// Clears every build of the plugin `plugin`; returns how many were cleared.
+    func clearQuarantine(plugin: String) async throws -> Int
+}

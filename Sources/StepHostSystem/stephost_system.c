@@ -35,3 +35,109 @@ static _Thread_local const void *thread_tag;
 void stephost_set_thread_tag(const void *tag) { thread_tag = tag; }
 
 const void *stephost_thread_tag(void) { return thread_tag; }
+
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+pid_t stephost_spawn(const char *path, char *const argv[], const int *fds, int fd_count) {
+    // Each source is first duplicated above every target, so that placing one cannot overwrite another's source.
+    int high[16];
+    if (fd_count < 0 || fd_count > 16) {
+        errno = EINVAL;
+        return -1;
+    }
+    int opened = 0;
+    for (; opened < fd_count; opened++) {
+        high[opened] = -1;
+        if (fds[opened] < 0) continue;
+        high[opened] = fcntl(fds[opened], F_DUPFD_CLOEXEC, 64);
+        if (high[opened] < 0) break;
+    }
+    pid_t pid = -1;
+    int saved = 0;
+    if (opened == fd_count) {
+        posix_spawn_file_actions_t actions;
+        posix_spawnattr_t attributes;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawnattr_init(&attributes);
+        for (int target = 0; target < fd_count; target++) {
+            if (high[target] < 0) {
+                posix_spawn_file_actions_addopen(&actions, target, "/dev/null", O_RDWR, 0);
+            } else {
+                posix_spawn_file_actions_adddup2(&actions, high[target], target);
+            }
+        }
+        posix_spawn_file_actions_addclosefrom_np(&actions, fd_count);
+        sigset_t empty, all;
+        sigemptyset(&empty);
+        sigfillset(&all);
+        posix_spawnattr_setsigmask(&attributes, &empty);
+        posix_spawnattr_setsigdefault(&attributes, &all);
+        posix_spawnattr_setpgroup(&attributes, 0);
+        posix_spawnattr_setflags(
+            &attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
+        extern char **environ;
+        int result = posix_spawn(&pid, path, &actions, &attributes, argv, environ);
+        if (result != 0) {
+            pid = -1;
+            saved = result;
+        }
+        posix_spawn_file_actions_destroy(&actions);
+        posix_spawnattr_destroy(&attributes);
+    } else {
+        saved = errno;
+    }
+    for (int index = 0; index < opened; index++) {
+        if (high[index] >= 0) close(high[index]);
+    }
+    if (pid < 0) errno = saved;
+    return pid;
+}
+
+static int limit(int resource, unsigned long long value, int hard_margin) {
+    if (value == 0) return 0;
+    struct rlimit current;
+    if (getrlimit(resource, &current) != 0) return -1;
+    rlim_t soft = (rlim_t)value;
+    rlim_t hard = (rlim_t)value + (rlim_t)hard_margin;
+    // Never above what the process may have: a limit can only be lowered without privileges.
+    if (current.rlim_max != RLIM_INFINITY && hard > current.rlim_max) hard = current.rlim_max;
+    if (soft > hard) soft = hard;
+    struct rlimit wanted = {.rlim_cur = soft, .rlim_max = hard};
+    return setrlimit(resource, &wanted);
+}
+
+int stephost_limit_self(unsigned long long address_space, unsigned long long cpu_seconds,
+                        unsigned long long open_files) {
+    struct rlimit none = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &none) != 0) return -1;
+    if (limit(RLIMIT_AS, address_space, 0) != 0) return -1;
+    // The soft CPU limit sends SIGXCPU; the hard one, a second later, SIGKILL.
+    if (limit(RLIMIT_CPU, cpu_seconds, 1) != 0) return -1;
+    if (limit(RLIMIT_NOFILE, open_files, 0) != 0) return -1;
+    return 0;
+}
+
+int stephost_die_with_parent(pid_t parent) {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return -1;
+    return getppid() == parent ? 0 : -1;
+}
+
+pid_t stephost_wait(pid_t pid, int block, int *exit_code, int *signal_number) {
+    int status = 0;
+    pid_t result;
+    do {
+        result = waitpid(pid, &status, block ? 0 : WNOHANG);
+    } while (result < 0 && errno == EINTR);
+    if (result > 0) {
+        *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        *signal_number = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    }
+    return result;
+}
+
+int stephost_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// The `stephost` command: a provisioning step host that loads step plugins and runs operations.
 @main
@@ -12,4 +13,10 @@ struct StepHostCommand: AsyncParsableCommand {
             """,
         subcommands: [Provision.self, Run.self, Operations.self, ListPlugins.self, PluginHeader.self]
     )
+
+    /// The scanner and runner children are this binary too; they are told apart before any parsing.
+    static func main() async {
+        if let status = ChildMode.run(CommandLine.arguments) { Foundation.exit(status) }
+        await main(nil)
+    }
 }

@@ -135,6 +135,10 @@ struct PluginKitHostStructTests {
             set_error: { context, message, length in
                 testHost(context).callbacks += 1
                 testHost(context).errors.append(text(message, length))
+            },
+            is_cancelled: { context in
+                testHost(context).callbacks += 1
+                return 0
             }
         )
         let json = Array(

@@ -19,6 +19,7 @@
  *     stephost_host_services      log          stephost_step_call          services
  *     stephost_host_offer         services     stephost_step_descriptor    step_ctx
  *     stephost_call_services      set_error    stephost_plugin_descriptor  step_count
+ *   ABI 1.1 appends one field: stephost_call_services.is_cancelled (its last field at 1.1).
  *   A reader of a struct the other side wrote (the host reads the plugin's, a plugin
  *   the host's):
  *   - checks the ABI version first, and trusts the layout only once it accepts it:
@@ -96,7 +97,7 @@ extern "C" {
 
 /** The ABI version this header describes. */
 #define STEPHOST_ABI_CURRENT_MAJOR 1
-#define STEPHOST_ABI_CURRENT_MINOR 0
+#define STEPHOST_ABI_CURRENT_MINOR 1
 
 /** The name of the one symbol a plugin exports. */
 #define STEPHOST_ENTRY_SYMBOL "stephost_plugin_init"
@@ -228,6 +229,20 @@ typedef struct stephost_call_services {
     void (*set_retry_after)(void *ctx, uint64_t milliseconds);
     /** Set the failure message, for STEPHOST_OUTCOME_FAIL. */
     void (*set_error)(void *ctx, const char *message, size_t message_len);
+    /*
+     * ---- ABI 1.1 ----
+     * A host at 1.0 writes a smaller table: a plugin reads this field only when
+     * services->struct_size covers it (STEPHOST_SIZE_THROUGH(stephost_call_services,
+     * is_cancelled)) and it is not NULL.
+     */
+    /**
+     * Returns 1 once the step has passed its deadline, else 0. A long step polls it and,
+     * once it returns 1, stops its work and returns (FAIL or RETRY): the host has already
+     * failed the operation and stopped waiting, and it cannot stop a thread that never
+     * returns. Cheap: no system call in process; one round trip to the host when the
+     * plugin runs isolated.
+     */
+    int32_t (*is_cancelled)(void *ctx);
 } stephost_call_services;
 
 /** One run of one step for one operation. Borrowed for the call. */

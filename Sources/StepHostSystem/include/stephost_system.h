@@ -21,4 +21,28 @@ int stephost_lock_holder(const char *path, long offset);
 void stephost_set_thread_tag(const void *tag);
 const void *stephost_thread_tag(void);
 
+#include <sys/types.h>
+
+/// Starts `path` with `argv` (NULL-terminated) as a child in a process group of its own, with an empty signal
+/// mask and default signal dispositions. `fds[i]` becomes the child's descriptor i for i < fd_count (-1: opened
+/// on /dev/null); every other descriptor is closed in the child, so it inherits nothing else. Returns the child's
+/// pid, or -1 with errno set.
+pid_t stephost_spawn(const char *path, char *const argv[], const int *fds, int fd_count);
+
+/// Applies resource limits to the calling process (0: leave as it is) and turns core dumps off: a runner or
+/// scanner child calls it before it loads a plugin. Returns 0, or -1 with errno set.
+int stephost_limit_self(unsigned long long address_space, unsigned long long cpu_seconds,
+                        unsigned long long open_files);
+
+/// Asks the kernel to SIGKILL the calling process when its parent dies, and checks that the parent is still
+/// `parent` (it may have died before the request). Returns 0, or -1 when the parent is already gone.
+int stephost_die_with_parent(pid_t parent);
+
+/// waitpid(pid, &status, WNOHANG or 0): 0 while it runs, the pid once it ended (then *exit_code is its exit
+/// status or -1, *signal_number the signal that ended it or 0), -1 with errno set.
+pid_t stephost_wait(pid_t pid, int block, int *exit_code, int *signal_number);
+
+/// pipe2(fds, O_CLOEXEC), which Swift's Glibc module does not import.
+int stephost_pipe(int fds[2]);
+
 #endif

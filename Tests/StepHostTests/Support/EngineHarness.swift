@@ -4,6 +4,7 @@ import Logging
 import StepHostApplication
 import StepHostCore
 import StepHostEngine
+import StepHostLoader
 import StepHostSQLite
 import StepHostStorage
 import Testing
@@ -47,10 +48,17 @@ final class EngineHarness {
     /// Builds the host for the plugin directory and the database.
     func host(
         _ options: EngineOptions = EngineOptions(),
+        isolation: IsolationConfiguration = IsolationConfiguration(),
         logger: Logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
     ) throws -> ProvisioningHost {
         try ProvisioningHost(
-            HostConfiguration(pluginsDirectory: plugins.path, databasePath: databasePath, engine: options),
+            HostConfiguration(
+                pluginsDirectory: plugins.path,
+                databasePath: databasePath,
+                engine: options,
+                isolation: isolation,
+                childExecutable: Paths.stephost.path
+            ),
             logger: logger
         )
     }
@@ -58,9 +66,10 @@ final class EngineHarness {
     /// Creates an operation and runs it to a final state.
     func provision(
         _ parameters: String = #"{"name":"test-runtime"}"#,
-        options: EngineOptions = EngineOptions()
+        options: EngineOptions = EngineOptions(),
+        isolation: IsolationConfiguration = IsolationConfiguration()
     ) async throws -> (OperationRecord, [StepRun], ProvisioningHost) {
-        let host = try host(options)
+        let host = try host(options, isolation: isolation)
         let created = try await host.engine.createOperation(
             parameters: try ProvisioningParameters(json: parameters),
             instanceID: "inst-1"

@@ -1,0 +1,223 @@
+import Foundation
+import Logging
+import StepHostCore
+import StepHostSystem
+import Synchronization
+
+/// A runner or scanner child: started in a process group of its own with only the descriptors it is given,
+/// its output captured and logged (bounded, attributed to its plugin), stopped and reaped exactly once.
+final class ChildProcess: Sendable {
+    let pid: Int32
+    /// The host's ends: it writes requests to `input` and reads frames from `output`.
+    let input: Int32
+    let output: Int32
+    private let state = Mutex(State())
+
+    private struct State {
+        var ended: Ending?
+    }
+
+    /// How a child ended.
+    struct Ending: Sendable, CustomStringConvertible {
+        var exitCode: Int32?
+        var signal: Int32?
+
+        var description: String {
+            if let signal, signal != 0 { return "crashed with signal \(signal) (\(Self.name(of: signal)))" }
+            return "exited with status \(exitCode ?? -1)"
+        }
+
+        static func name(of signal: Int32) -> String {
+            let names: [Int32: String] = [
+                SIGSEGV: "SIGSEGV", SIGABRT: "SIGABRT", SIGBUS: "SIGBUS", SIGILL: "SIGILL", SIGFPE: "SIGFPE",
+                SIGKILL: "SIGKILL", SIGTERM: "SIGTERM", SIGTRAP: "SIGTRAP", SIGXCPU: "SIGXCPU", SIGPIPE: "SIGPIPE",
+                SIGSYS: "SIGSYS", SIGINT: "SIGINT", SIGHUP: "SIGHUP",
+            ]
+            let text = strsignal(signal).map { String(cString: $0) } ?? "unknown signal"
+            return names[signal].map { "\($0), \(text)" } ?? text
+        }
+    }
+
+    struct SpawnError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Starts `executable` with `arguments`; `extra` descriptors become the child's 5, 6, …
+    init(
+        executable: String,
+        arguments: [String],
+        extra: [Int32],
+        label: String,
+        logger: Logger
+    ) throws(SpawnError) {
+        func pipe() throws(SpawnError) -> (read: Int32, write: Int32) {
+            var ends: [Int32] = [-1, -1]
+            guard stephost_pipe(&ends) == 0 else {
+                throw SpawnError(description: "no pipe could be made (\(String(cString: strerror(errno))))")
+            }
+            return (ends[0], ends[1])
+        }
+        let requests = try pipe()
+        let replies: (read: Int32, write: Int32)
+        let printed: (read: Int32, write: Int32)
+        do {
+            replies = try pipe()
+        } catch {
+            close(requests.read)
+            close(requests.write)
+            throw error
+        }
+        do {
+            printed = try pipe()
+        } catch {
+            for end in [requests.read, requests.write, replies.read, replies.write] { close(end) }
+            throw error
+        }
+        let descriptors: [Int32] = [-1, printed.write, printed.write, requests.read, replies.write] + extra
+        var argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        let pid = descriptors.withUnsafeBufferPointer { fds in
+            stephost_spawn(executable, &argv, fds.baseAddress, Int32(fds.count))
+        }
+        let spawnErrno = errno
+        for end in [requests.read, replies.write, printed.write] { close(end) }
+        guard pid > 0 else {
+            for end in [requests.write, replies.read, printed.read] { close(end) }
+            throw SpawnError(
+                description: "\(executable) could not be started (\(String(cString: strerror(spawnErrno))))"
+            )
+        }
+        self.pid = pid
+        input = requests.write
+        output = replies.read
+        Self.capture(printed.read, label: label, pid: pid, logger: logger)
+    }
+
+    deinit {
+        close(input)
+        close(output)
+    }
+
+    var ended: Ending? { state.withLock { $0.ended } }
+
+    /// Signals the child's whole process group (what a plugin forked too), unless the child was already reaped.
+    func signal(_ number: Int32) {
+        state.withLock { state in
+            guard state.ended == nil else { return }
+            _ = kill(-pid, number)
+        }
+    }
+
+    /// Stops the child (SIGKILL to its group) if it still runs, reaps it, and says how it ended. Idempotent.
+    @discardableResult
+    func stop() -> Ending {
+        state.withLock { state in
+            if let ended = state.ended { return ended }
+            var exitCode: Int32 = 0
+            var signal: Int32 = 0
+            // Did it end by itself? Then its own ending is the one to report, not the kill below.
+            var result = stephost_wait(pid, 0, &exitCode, &signal)
+            if result == 0 {
+                _ = kill(-pid, SIGKILL)
+                result = stephost_wait(pid, 1, &exitCode, &signal)
+            }
+            _ = kill(-pid, SIGKILL)  // anything the plugin forked into the group
+            let ending = Ending(exitCode: result > 0 && signal == 0 ? exitCode : nil, signal: signal)
+            state.ended = ending
+            return ending
+        }
+    }
+
+    /// Waits up to `timeout` for the child to end by itself (after its pipe closed), then stops it.
+    func finish(within timeout: Duration) -> Ending {
+        let until = ContinuousClock.now + timeout
+        while ContinuousClock.now < until {
+            let done: Ending? = state.withLock { state in
+                if let ended = state.ended { return ended }
+                var exitCode: Int32 = 0
+                var signal: Int32 = 0
+                guard stephost_wait(pid, 0, &exitCode, &signal) > 0 else { return nil }
+                _ = kill(-pid, SIGKILL)
+                let ending = Ending(exitCode: signal == 0 ? exitCode : nil, signal: signal)
+                state.ended = ending
+                return ending
+            }
+            if let done { return done }
+            usleep(2000)
+        }
+        return stop()
+    }
+
+    /// Waits until `descriptor` is readable or `timeout` passes; `false` on timeout.
+    static func readable(_ descriptor: Int32, within timeout: Duration) -> Bool {
+        var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        let until = ContinuousClock.now + timeout
+        while true {
+            let left = ContinuousClock.now.duration(to: until)
+            let milliseconds = max(0, Int32(clamping: Int64(left.timeInterval * 1000)))
+            let result = poll(&poller, 1, milliseconds)
+            if result > 0 { return true }
+            if result == 0 { return false }
+            if errno != EINTR { return true }  // let the read report it
+        }
+    }
+
+    /// Logs what the child prints, line by line, attributed to `label`: each line cut to 512 bytes and escaped,
+    /// at most 100 lines per 10 seconds (the rest counted), so megabytes of output cost the host nothing but the
+    /// reading.
+    private static func capture(_ descriptor: Int32, label: String, pid: Int32, logger: Logger) {
+        let thread = Thread {
+            stephost_name_current_thread("stephost-output")
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            var line: [UInt8] = []
+            var windowStart = ContinuousClock.now
+            var logged = 0
+            var dropped = 0
+            func emit(_ bytes: [UInt8]) {
+                if ContinuousClock.now - windowStart > .seconds(10) {
+                    if dropped > 0 {
+                        logger.warning(
+                            "plugin output: \(dropped) more lines were not logged",
+                            metadata: ["plugin": "\(label)", "pid": "\(pid)"]
+                        )
+                    }
+                    windowStart = ContinuousClock.now
+                    logged = 0
+                    dropped = 0
+                }
+                guard logged < 100 else {
+                    dropped += 1
+                    return
+                }
+                logged += 1
+                let text = String(decoding: bytes.prefix(512), as: UTF8.self).escapingControlCharacters
+                logger.notice(
+                    "plugin output: \(text)\(bytes.count > 512 ? "… (\(bytes.count - 512) more bytes)" : "")",
+                    metadata: ["plugin": "\(label)", "pid": "\(pid)"]
+                )
+            }
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 { break }
+                for byte in buffer[0..<count] {
+                    if byte == 10 {
+                        emit(line)
+                        line.removeAll(keepingCapacity: true)
+                    } else if line.count < 4096 {
+                        line.append(byte)
+                    }
+                }
+            }
+            if !line.isEmpty { emit(line) }
+            if dropped > 0 {
+                logger.warning(
+                    "plugin output: \(dropped) more lines were not logged",
+                    metadata: ["plugin": "\(label)", "pid": "\(pid)"]
+                )
+            }
+            close(descriptor)
+        }
+        thread.start()
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import GRDB
+import StepHostApplication
+import StepHostCore
+import StepHostEngine
+import StepHostLoader
+import StepHostSQLite
+import StepHostStorage
+import Testing
+
+/// Out-of-process steps: the same plugins, the same ABI, served by runner children; a runner that crashes or
+/// overruns ends only its step.
+@Suite struct IsolationTests {
+    static let allProcess = IsolationConfiguration(defaults: PluginPolicy(isolation: .process))
+
+    /// The example plugins give the same operation in both modes: fields, overrides (secrets kept out of the
+    /// request's stored form), labels and checkpoints all travel over the runner's pipe.
+    @Test func examplePluginsGiveTheSameResultInBothModes() async throws {
+        var results: [(OperationRecord, [StepRun])] = []
+        for isolation in [IsolationConfiguration(), Self.allProcess] {
+            let harness = try EngineHarness()
+            try harness.addExamples()
+            let (operation, runs, _) = try await harness.provision(
+                #"{"name":"same","region":"europe-west4"}"#,
+                isolation: isolation
+            )
+            #expect(operation.state == .succeeded, "\(operation.description)")
+            results.append((operation, runs))
+        }
+        let (inProcess, isolated) = (results[0], results[1])
+        #expect(inProcess.0.fields.keys.sorted() == isolated.0.fields.keys.sorted())
+        #expect(inProcess.0.fields.count >= 2)
+        #expect(inProcess.1.map(\.step) == isolated.1.map(\.step))
+        #expect(inProcess.1.map(\.outcome) == isolated.1.map(\.outcome))
+        let requests = [inProcess.0, isolated.0].map { $0.runtime.provisioningRequest ?? "" }
+        #expect(!requests[0].isEmpty)
+        // The same request, but for the operation's own ids.
+        let normalized = requests.enumerated().map { index, request in
+            request.replacingOccurrences(of: results[index].0.id, with: "ID")
+                .replacingOccurrences(of: results[index].0.instanceID, with: "INSTANCE")
+                .replacingOccurrences(of: #"AUD-[0-9a-f]{8}"#, with: "AUD-TICKET", options: .regularExpression)
+        }
+        #expect(normalized[0] == normalized[1])
+    }
+
+    /// A step that segfaults in its runner fails only its own operation, naming step, plugin and signal, while
+    /// an operation of a healthy plugin running at the same time succeeds; the next call starts a new runner.
+    @Test func aCrashingRunnerFailsOnlyItsOperation() async throws {
+        let harness = try EngineHarness()
+        try harness.addFixture("crasher", mode: 28, weight: 20)
+        try harness.addFixture("healthy", mode: 0, weight: 30)
+        var options = EngineOptions()
+        options.workers = 4
+        let host = try harness.host(options, isolation: Self.allProcess)
+        let crash = try await host.engine.createOperation(
+            parameters: try ProvisioningParameters(json: #"{"name":"a"}"#)
+        )
+        let report = try await host.engine.runUntilIdle()
+        let failed = try #require(try await host.store.operation(id: crash.id))
+        #expect(failed.state == .failed)
+        #expect(failed.lastError?.step == "crasher_step")
+        #expect(failed.lastError?.plugin == "crasher")
+        #expect(
+            failed.lastError?.message.contains("the runner of plugin crasher crashed with signal 11 (SIGSEGV") == true,
+            "\(failed.lastError?.message ?? "")"
+        )
+        #expect(report.operations.count == 1)
+    }
+
+    /// A process step that never returns is stopped at its deadline: the runner gets SIGTERM, the operation fails
+    /// naming the deadline, and the host goes on.
+    @Test func aHangingProcessStepIsStoppedAtItsDeadline() async throws {
+        let harness = try EngineHarness()
+        try harness.addFixture("sleeper", mode: 8, weight: 20)
+        var isolation = Self.allProcess
+        isolation.defaults.deadline = .seconds(1)
+        let started = ContinuousClock.now
+        let (operation, runs, _) = try await harness.provision(isolation: isolation)
+        let took = ContinuousClock.now - started
+        #expect(operation.state == .failed)
+        #expect(
+            operation.lastError?.message.hasPrefix(
+                "step sleeper_step exceeded its deadline of 1 s; its runner was stopped"
+            )
+                == true,
+            "\(operation.lastError?.message ?? "")"
+        )
+        #expect(runs.last?.outcome == .fault)
+        #expect(took < .seconds(30))
+    }
+
+    /// An in-process step that never returns: at its deadline the host stops waiting (the run faults), counts the
+    /// stuck thread, and past the allowed number of stuck threads takes no new work, saying why.
+    @Test func aHangingInProcessStepIsAbandonedAndCounted() async throws {
+        let harness = try EngineHarness()
+        try harness.addFixture("sleeper", mode: 8, weight: 20)
+        var isolation = IsolationConfiguration()
+        isolation.defaults.deadline = .seconds(1)
+        isolation.maximumStuckThreads = 0
+        var one = EngineOptions()
+        one.workers = 1
+        let host = try harness.host(one, isolation: isolation)
+        let first = try await host.engine.createOperation(
+            parameters: try ProvisioningParameters(json: #"{"name":"a"}"#)
+        )
+        let second = try await host.engine.createOperation(
+            parameters: try ProvisioningParameters(json: #"{"name":"b"}"#)
+        )
+        // The first pass is abandoned at its deadline; then the host refuses the second operation and says why.
+        let stopped = await #expect(throws: EngineStopped.self) { try await host.engine.runUntilIdle() }
+        #expect(stopped?.reason.contains("1 in-process steps are stuck past their deadlines, more than the 0") == true)
+        let abandoned = try #require(try await host.store.operation(id: first.id))
+        #expect(abandoned.state == .failed)
+        #expect(abandoned.lastError?.message.hasPrefix("step sleeper_step exceeded its deadline of 1 s") == true)
+        #expect(host.stuckSteps.count == 1)
+        #expect(try await host.store.operation(id: second.id)?.state == .pending)
+    }
+}
