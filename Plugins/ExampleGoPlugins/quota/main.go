@@ -73,11 +73,12 @@ func reserveQuota(call *stephost.Call) stephost.Outcome {
 	if err != nil {
 		return stephost.Fail("go-quota: %v", err)
 	}
-	if found {
+	if found && held.ID != "" {
 		// A repeat pass (a retry, or a host that took the operation over): the quota is already reserved.
 		call.Logf(stephost.Info, "quota reservation %s (%d vCPUs in %s) held since pass %d; not reserving again",
 			held.ID, held.Cores, held.Region, held.Pass)
 	} else {
+		// The first pass, or a record without an id: reserve (again; the id comes out the same).
 		var params parameters
 		if err := call.Operation.DecodeParameters(&params); err != nil {
 			return stephost.Fail("go-quota: %v", err)

@@ -67,6 +67,7 @@ static void call_set_error(const stephost_step_call *c, const char *message, siz
 import "C"
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -129,11 +130,11 @@ func (o *Operation) DecodeParameters(into any) error {
 	return nil
 }
 
-// Field decodes the custom field `key` into `into`, and says whether the operation has it. Fields set
-// earlier in this call are seen too.
+// Field decodes the custom field `key` into `into`, and says whether the operation has it; a field that
+// holds null counts as absent. Fields set earlier in this call are seen too.
 func (o *Operation) Field(key string, into any) (bool, error) {
 	raw, ok := o.Fields[key]
-	if !ok {
+	if !ok || string(bytes.TrimSpace(raw)) == "null" {
 		return false, nil
 	}
 	if err := json.Unmarshal(raw, into); err != nil {

@@ -82,11 +82,12 @@ func tagRuntime(call *stephost.Call) stephost.Outcome {
 	if err != nil {
 		return stephost.Fail("go-tags: %v", err)
 	}
-	if found {
+	if found && len(recorded.Labels) > 0 {
 		// A repeat pass: the labels chosen on the first pass stay, even if a newer version of this plugin
 		// would work them out differently.
 		call.Logf(stephost.Debug, "labels recorded in pass %d added again", recorded.Pass)
 	} else {
+		// The first pass, or a record without labels: work them out.
 		var params parameters
 		if err := call.Operation.DecodeParameters(&params); err != nil {
 			return stephost.Fail("go-tags: %v", err)
