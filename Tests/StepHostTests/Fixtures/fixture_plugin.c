@@ -1,10 +1,13 @@
 // A configurable test plugin. The tests compile it with -D options into a fresh .so per case, good or
 // deliberately broken in exactly one way. Every option has a default that makes a valid plugin.
 #define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "stephost.h"
@@ -17,6 +20,10 @@
 #endif
 #ifndef ABI_MAJOR
 #define ABI_MAJOR STEPHOST_ABI_CURRENT_MAJOR
+#endif
+// Mode 39 reads a 1.1 field only when the host's table holds it, and chooses 1.0 so that it loads on a 1.0 host too.
+#if defined(RUN_MODE) && RUN_MODE == 39 && !defined(ABI_MINOR)
+#define ABI_MINOR 0
 #endif
 #ifndef ABI_MINOR
 #define ABI_MINOR STEPHOST_ABI_CURRENT_MINOR
@@ -65,9 +72,119 @@
 // then checkpoint, 28 take the host down with a bad write (SIGSEGV) while the step runs, 29 set two fields
 // whose keys are canonically equivalent but differ in bytes ("caf" + U+00E9 and "cafe" + U+0301), 30 nothing at
 // all (done, no write).
+// The isolation fault suite's modes, each a way a step can take down or wedge the process it runs in: 31 abort(),
+// 32 exit(3), 33 hang forever (pause() in a loop; never returns), 34 sleep SLEEP_MS (default 3000) then done (to
+// pass a deadline), 35 allocate without bound (malloc and touch 64 MiB chunks until an address-space limit makes
+// malloc fail, then abort(); with no limit it is left to the OOM killer), 36 write 4 MiB of garbage (NUL and other
+// binary bytes, terminal escape sequences, invalid UTF-8) to stdout and 4 MiB to stderr, alternating 64 KiB
+// chunks, then done, 37 set a field to a 100 MiB JSON string and fail with set_field's status unless it returned
+// STEPHOST_STATUS_OK (then done), 38 return the unknown outcome 77, 39 poll the ABI 1.1 is_cancelled every 10 ms
+// for up to 60 s, failing with "cancelled" once it returns 1, else done after 60 s (a host that does not offer it
+// gets the 60 s), 40 raise(SIGKILL) on itself, 41 set "hang_started", checkpoint, then hang forever (a runner
+// killed from outside mid-step).
 #ifndef RUN_MODE
 #define RUN_MODE 0
 #endif
+#ifndef SLEEP_MS
+#define SLEEP_MS 3000
+#endif
+
+// Load-time faults, each a -D option: CTOR_CRASH (a constructor that writes through a null pointer: the plugin
+// crashes the process when it is opened, before init), CTOR_EXIT0 (a constructor that calls exit(0): the process
+// ends "successfully" when it opens the plugin), INIT_HANGS (stephost_plugin_init never returns), INIT_CRASHES
+// (stephost_plugin_init reads through a null pointer), and INIT_ABORTS above them in init.
+#ifdef CTOR_CRASH
+__attribute__((constructor)) static void crash_when_opened(void) {
+    // Through a volatile zero, so that the compiler emits a real store (SIGSEGV), not a trap instruction.
+    volatile uintptr_t null = 0;
+    *(volatile int *)null = 1;
+}
+#endif
+#ifdef CTOR_EXIT0
+__attribute__((constructor)) static void exit_when_opened(void) { exit(0); }
+#endif
+
+// ABI 1.1 appends `int32_t (*is_cancelled)(void *ctx)` to stephost_call_services. A header that has it defines
+// STEPHOST_HAS_IS_CANCELLED; against an older one the fixture uses a copy of the grown struct for the field's
+// offset, so it builds with either header and reads the field whenever the host's table is large enough.
+#ifdef STEPHOST_HAS_IS_CANCELLED
+typedef stephost_call_services fixture_call_services_1_1;
+#else
+typedef struct fixture_call_services_1_1 {
+    uint32_t struct_size;
+    stephost_status (*set_field)(void *ctx, const char *key, size_t key_len, const char *json, size_t json_len);
+    stephost_status (*remove_field)(void *ctx, const char *key, size_t key_len);
+    stephost_status (*add_component_override)(
+        void *ctx, const char *component, size_t component_len, const char *key, size_t key_len, const char *value,
+        size_t value_len, int32_t secret);
+    stephost_status (*add_global_override)(
+        void *ctx, const char *key, size_t key_len, const char *value, size_t value_len, int32_t secret);
+    stephost_status (*add_label)(void *ctx, const char *key, size_t key_len, const char *value, size_t value_len);
+    void (*log)(void *ctx, stephost_log_level level, const char *message, size_t message_len);
+    stephost_status (*checkpoint)(void *ctx);
+    void (*set_retry_after)(void *ctx, uint64_t milliseconds);
+    void (*set_error)(void *ctx, const char *message, size_t message_len);
+    int32_t (*is_cancelled)(void *ctx);
+} fixture_call_services_1_1;
+// The copy's 1.0 part must lie exactly where the header's does.
+_Static_assert(
+    offsetof(fixture_call_services_1_1, set_error) == offsetof(stephost_call_services, set_error) &&
+        STEPHOST_SIZE_THROUGH(fixture_call_services_1_1, set_error) ==
+            STEPHOST_SIZE_THROUGH(stephost_call_services, set_error),
+    "the fixture's copy of stephost_call_services no longer matches stephost.h");
+#endif
+typedef int32_t (*fixture_is_cancelled_fn)(void *ctx);
+
+// The host's is_cancelled, or NULL when its services table is too small to hold it or it offers none.
+static fixture_is_cancelled_fn offered_is_cancelled(const stephost_call_services *services) {
+    if (services->struct_size < STEPHOST_SIZE_THROUGH(fixture_call_services_1_1, is_cancelled)) return NULL;
+    fixture_is_cancelled_fn function;
+    memcpy(&function, (const char *)services + offsetof(fixture_call_services_1_1, is_cancelled), sizeof function);
+    return function;
+}
+
+// Sleeps `milliseconds`, resuming after a signal handler interrupts it.
+static void sleep_ms(long milliseconds) {
+    struct timespec left = {milliseconds / 1000, (milliseconds % 1000) * 1000000L};
+    while (nanosleep(&left, &left) != 0 && errno == EINTR) {}
+}
+
+// Milliseconds on the monotonic clock.
+static long monotonic_ms(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+// Never returns; a handled signal only wakes it up for another pause().
+static void hang_forever(void) {
+    for (;;) pause();
+}
+
+// Writes all of `bytes` to `fd`, or gives up on the first error (a closed pipe kills the process with SIGPIPE).
+static void write_all(int fd, const char *bytes, size_t count) {
+    while (count > 0) {
+        ssize_t n = write(fd, bytes, count);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        bytes += n;
+        count -= (size_t)n;
+    }
+}
+
+// Mode 36: 4 MiB of garbage to each of stdout and stderr, in alternating 64 KiB chunks, so that a reader that
+// drains one stream to its end before it reads the other stalls the writer either way round.
+static void spew_garbage(void) {
+    enum { CHUNK = 64 * 1024, TOTAL = 4 * 1024 * 1024 };
+    static const char pieces[] = "\0\x01\x7f\xff\xfe\xc0\x80\xed\xa0\x80\x1b[2J\x1b[31m\x1b]0;pwned\x07\r\n\x9b"
+                                 "succeeded: forged\n\xf8\x88\x80\x80\x80";
+    static char chunk[CHUNK];
+    for (size_t i = 0; i < sizeof chunk; i++) chunk[i] = pieces[i % (sizeof pieces - 1)];
+    for (size_t written = 0; written < TOTAL; written += CHUNK) {
+        write_all(STDOUT_FILENO, chunk, sizeof chunk);
+        write_all(STDERR_FILENO, chunk, sizeof chunk);
+    }
+}
 
 // A plugin built against a newer header: FUTURE_FIELD names a field that header appends to every struct. The
 // plugin fills it with garbage in the structs it owns, and in the descriptor when the host's capacity holds it.
@@ -237,6 +354,65 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
         return STEPHOST_OUTCOME_DONE;
     case 30:
         return STEPHOST_OUTCOME_DONE;
+    case 31:
+        abort();
+    case 32:
+        exit(3);
+    case 33:
+        hang_forever();
+        return STEPHOST_OUTCOME_DONE;
+    case 34:
+        sleep_ms(SLEEP_MS);
+        return STEPHOST_OUTCOME_DONE;
+    case 35: {
+        // Every chunk is touched, so it is really resident, and kept, so nothing is ever given back.
+        enum { CHUNK = 64 * 1024 * 1024 };
+        for (;;) {
+            char *chunk = malloc(CHUNK);
+            if (chunk == NULL) abort();
+            memset(chunk, 0xa5, CHUNK);
+            __asm__ volatile("" : : "r"(chunk) : "memory");  // the chunk escapes: the stores stay
+        }
+    }
+    case 36:
+        spew_garbage();
+        return STEPHOST_OUTCOME_DONE;
+    case 37: {
+        const size_t size = 100 * 1024 * 1024;
+        char *value = malloc(size);
+        if (value == NULL) return STEPHOST_OUTCOME_FAIL;
+        memset(value, 'a', size);
+        value[0] = '"';
+        value[size - 1] = '"';
+        stephost_status status = s->set_field(call->ctx, "huge", 4, value, size);
+        free(value);
+        if (status == STEPHOST_STATUS_OK) return STEPHOST_OUTCOME_DONE;
+        int n = snprintf(text, sizeof text, "set_field of a 100 MiB value returned %d", (int)status);
+        s->set_error(call->ctx, text, (size_t)n);
+        return STEPHOST_OUTCOME_FAIL;
+    }
+    case 38:
+        return 77;
+    case 39: {
+        // Up to 60 s by the clock, not by counting sleeps: each 10 ms sleep overruns on a busy machine.
+        fixture_is_cancelled_fn is_cancelled = offered_is_cancelled(s);
+        for (long started = monotonic_ms(); monotonic_ms() - started < 60 * 1000;) {
+            if (is_cancelled != NULL && is_cancelled(call->ctx) == 1) {
+                s->set_error(call->ctx, "cancelled", 9);
+                return STEPHOST_OUTCOME_FAIL;
+            }
+            sleep_ms(10);
+        }
+        return STEPHOST_OUTCOME_DONE;
+    }
+    case 40:
+        raise(SIGKILL);
+        return STEPHOST_OUTCOME_DONE;
+    case 41:
+        s->set_field(call->ctx, "hang_started", 12, "true", 4);
+        s->checkpoint(call->ctx);
+        hang_forever();
+        return STEPHOST_OUTCOME_DONE;
     case 29:
         s->set_field(call->ctx, "caf\xc3\xa9", 5, "1", 1);
         s->set_field(call->ctx, "cafe\xcc\x81", 6, "2", 1);
@@ -302,6 +478,16 @@ __attribute__((visibility("default"))) stephost_status ENTRY_NAME(
     const stephost_host_offer *offer, stephost_plugin_descriptor *descriptor) {
 #ifdef INIT_ABORTS
     abort();  // a plugin that takes the process down while it loads
+#endif
+#ifdef INIT_HANGS
+    hang_forever();  // a plugin whose init never returns
+#endif
+#ifdef INIT_CRASHES
+    {
+        // A read through a null pointer, through a volatile zero so that it is a real load (SIGSEGV).
+        volatile uintptr_t null = 0;
+        if (*(volatile int *)null == 42) return STEPHOST_STATUS_ERROR;
+    }
 #endif
 #ifdef INIT_FAILS
     offer->services->report_error(offer->services->ctx, INIT_FAILS, strlen(INIT_FAILS));

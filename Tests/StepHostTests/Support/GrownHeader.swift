@@ -46,41 +46,9 @@ final class GrownHeader {
     }
 
     /// The Swift plugin kit and the example plugin `source` built against this header into `output` (mode
-    /// 0755), the way SwiftPM builds the example plugins: the kit as a static library linked into a shared
-    /// object that exports only the entry point.
+    /// 0755), the way SwiftPM builds the example plugins (``compileSwiftPlugin(_:sources:includeDirectory:)``).
     @discardableResult
     func compileSwiftPlugin(_ output: URL, source: URL) throws -> URL {
-        let build = try TemporaryDirectory("stephost-grown-kit")
-        let language = [
-            "-swift-version", "6", "-parse-as-library", "-I", includeDirectory.path,
-            "-enable-upcoming-feature", "ExistentialAny", "-enable-upcoming-feature", "MemberImportVisibility",
-            "-enable-upcoming-feature", "InternalImportsByDefault",
-        ]
-        let kitSources = try FileManager.default.contentsOfDirectory(
-            atPath: Paths.packageRoot.appendingPathComponent("Sources/StepHostPluginKit").path
-        ).filter { $0.hasSuffix(".swift") }.sorted().map {
-            Paths.packageRoot.appendingPathComponent("Sources/StepHostPluginKit/\($0)").path
-        }
-        let kit = try runProcess(
-            URL(fileURLWithPath: "/usr/bin/env"),
-            ["swiftc"] + language + [
-                "-module-name", "StepHostPluginKit", "-emit-library", "-static", "-emit-module",
-                "-emit-module-path", build.file("StepHostPluginKit.swiftmodule").path,
-                "-o", build.file("libStepHostPluginKit.a").path,
-            ] + kitSources
-        )
-        try #require(kit.status == 0, "swiftc failed for the kit: \(kit.stderr)")
-        let plugin = try runProcess(
-            URL(fileURLWithPath: "/usr/bin/env"),
-            ["swiftc"] + language + [
-                "-module-name", "GrownPlugin", "-emit-library", "-I", build.path, source.path,
-                build.file("libStepHostPluginKit.a").path,
-                "-Xlinker", "--version-script=\(Paths.packageRoot.path)/Plugins/exports.map",
-                "-o", output.path,
-            ]
-        )
-        try #require(plugin.status == 0, "swiftc failed for \(source.lastPathComponent): \(plugin.stderr)")
-        chmod(output.path, 0o755)
-        return output
+        try StepHostTests.compileSwiftPlugin(output, sources: [source], includeDirectory: includeDirectory)
     }
 }

@@ -145,6 +145,50 @@ func compileFixture(
     return output
 }
 
+/// The Swift plugin kit and the plugin `sources` built into `output` (mode 0755) against the header in
+/// `includeDirectory` (which holds a module map that names it `StepHostABI`), the way SwiftPM builds the example
+/// plugins: the kit as a static library linked into a shared object that exports only the entry point.
+@discardableResult
+func compileSwiftPlugin(
+    _ output: URL,
+    sources: [URL],
+    includeDirectory: URL,
+    moduleName: String = "GrownPlugin"
+) throws -> URL {
+    let build = try TemporaryDirectory("stephost-swift-kit")
+    let language = [
+        "-swift-version", "6", "-parse-as-library", "-I", includeDirectory.path,
+        "-enable-upcoming-feature", "ExistentialAny", "-enable-upcoming-feature", "MemberImportVisibility",
+        "-enable-upcoming-feature", "InternalImportsByDefault",
+    ]
+    let kitSources = try FileManager.default.contentsOfDirectory(
+        atPath: Paths.packageRoot.appendingPathComponent("Sources/StepHostPluginKit").path
+    ).filter { $0.hasSuffix(".swift") }.sorted().map {
+        Paths.packageRoot.appendingPathComponent("Sources/StepHostPluginKit/\($0)").path
+    }
+    let kit = try runProcess(
+        URL(fileURLWithPath: "/usr/bin/env"),
+        ["swiftc"] + language + [
+            "-module-name", "StepHostPluginKit", "-emit-library", "-static", "-emit-module",
+            "-emit-module-path", build.file("StepHostPluginKit.swiftmodule").path,
+            "-o", build.file("libStepHostPluginKit.a").path,
+        ] + kitSources
+    )
+    try #require(kit.status == 0, "swiftc failed for the kit: \(kit.stderr)")
+    let plugin = try runProcess(
+        URL(fileURLWithPath: "/usr/bin/env"),
+        ["swiftc"] + language + ["-module-name", moduleName, "-emit-library", "-I", build.path]
+            + sources.map(\.path) + [
+                build.file("libStepHostPluginKit.a").path,
+                "-Xlinker", "--version-script=\(Paths.packageRoot.path)/Plugins/exports.map",
+                "-o", output.path,
+            ]
+    )
+    try #require(plugin.status == 0, "swiftc failed for \(output.lastPathComponent): \(plugin.stderr)")
+    chmod(output.path, 0o755)
+    return output
+}
+
 /// A C string literal for a -D option.
 func cString(_ text: String) -> String { "\"\(text)\"" }
 
