@@ -12,6 +12,9 @@ enum ExitStatus {
     static let invalidParameters = ExitCode(65)
     /// The stored operation cannot be read: its stored data is damaged (EX_DATAERR).
     static let unreadableOperation = ExitCode(65)
+    /// The host stopped taking new work (too many in-process steps stuck past their deadlines): restart it
+    /// (EX_TEMPFAIL).
+    static let hostStopped = ExitCode(75)
     /// The operation, the database or the parameters file does not exist (EX_NOINPUT).
     static let notFound = ExitCode(66)
     /// The database cannot be opened or is not a stephost database (EX_IOERR).

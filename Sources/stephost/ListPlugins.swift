@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import StepHostApplication
 import StepHostLoader
+import StepHostSQLite
 
 /// `stephost list-plugins`: the pipeline in the order it runs, and every broken plugin with its reason.
 struct ListPlugins: ParsableCommand {
@@ -16,6 +17,7 @@ struct ListPlugins: ParsableCommand {
     )
 
     @OptionGroup var options: GlobalOptions
+    @OptionGroup var database: DatabaseOptions
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
@@ -44,7 +46,16 @@ struct ListPlugins: ParsableCommand {
             }
             throw ExitCode(2)
         }
-        let report = ListPluginsReport(selection: selection)
+        var report = ListPluginsReport(selection: selection)
+        // Quarantined builds, when the database exists; list-plugins never creates or changes it.
+        if FileManager.default.fileExists(atPath: database.resolvedPath) {
+            do {
+                report.quarantined = try SQLiteOperationStore(path: database.resolvedPath, mode: .readOnly)
+                    .quarantinedPluginsNow()
+            } catch {
+                report.quarantineNote = "quarantined plugins could not be read from \(database.resolvedPath): \(error)"
+            }
+        }
         print(json ? try report.json() : report.table())
         if !selection.broken.isEmpty { throw ExitCode(1) }
     }

@@ -7,7 +7,23 @@ import StepHostLoader
 /// programs.
 struct ListPluginsReport {
     let selection: PluginSelection
+    /// Quarantined plugin builds from the database, when there is one to read.
+    var quarantined: [QuarantineRecord] = []
+    /// Why the quarantined builds could not be read, if they could not.
+    var quarantineNote: String?
     var catalog: PluginCatalog { selection.catalog }
+
+    /// The quarantine record of a loaded plugin's build, if it has one.
+    func quarantine(of plugin: LoadedPlugin) -> QuarantineRecord? {
+        quarantined.first { $0.plugin == plugin.name && $0.fileHash == plugin.fileHash }
+    }
+
+    /// Where a plugin's steps run now: its isolation, or `process` once it is quarantined (with the quarantine
+    /// action `process`).
+    func isolation(of plugin: LoadedPlugin) -> String {
+        guard quarantine(of: plugin) != nil, plugin.isolation == .inProcess else { return "\(plugin.isolation)" }
+        return selection.isolation.quarantine == .process ? "process (quarantined)" : "refused (quarantined)"
+    }
 
     /// The JSON document: `steps` in order, `plugins` (used), `broken`, `disabled`.
     struct Document: Encodable {
@@ -26,6 +42,13 @@ struct ListPluginsReport {
             var file: String
             var abi_version: String
             var steps: [String]
+            var isolation: String
+            var deadline_seconds: Double
+            var quarantine: Quarantine?
+        }
+        struct Quarantine: Encodable {
+            var reason: String
+            var since: String
         }
         struct Broken: Encodable {
             var file: String
@@ -45,6 +68,7 @@ struct ListPluginsReport {
         var plugins: [Plugin]
         var broken: [Broken]
         var disabled: [Disabled]
+        var quarantine_note: String?
     }
 
     /// Disabled plugins: the files never opened, those loaded and then left out, and broken ones disabled.
@@ -76,7 +100,12 @@ struct ListPluginsReport {
                     version: $0.version,
                     file: $0.file,
                     abi_version: $0.abiVersion.description,
-                    steps: $0.steps.map(\.name)
+                    steps: $0.steps.map(\.name),
+                    isolation: isolation(of: $0),
+                    deadline_seconds: selection.policy(of: $0).deadline.timeInterval,
+                    quarantine: quarantine(of: $0).map {
+                        Document.Quarantine(reason: $0.reason, since: ISO8601DateFormatter().string(from: $0.since))
+                    }
                 )
             },
             broken: selection.broken.map {
@@ -88,7 +117,8 @@ struct ListPluginsReport {
                     fix: $0.error.fix
                 )
             },
-            disabled: disabled
+            disabled: disabled,
+            quarantine_note: quarantineNote
         )
     }
 
@@ -125,6 +155,26 @@ struct ListPluginsReport {
         }
         var lines = ["Pipeline (plugins from \(catalog.directory)):"]
         lines += TextTable.lines(rows).map { "  " + $0 }
+        if !selection.used.isEmpty {
+            lines.append("")
+            lines.append("Plugins:")
+            var plugins = [["PLUGIN", "ISOLATION", "DEADLINE", "ABI", "FILE"]]
+            for plugin in selection.used {
+                plugins.append([
+                    plugin.name, isolation(of: plugin), selection.policy(of: plugin).deadline.humanText,
+                    plugin.abiVersion.description, (plugin.file as NSString).lastPathComponent,
+                ])
+            }
+            lines += TextTable.lines(plugins).map { "  " + $0 }
+            for plugin in selection.used {
+                guard let entry = quarantine(of: plugin) else { continue }
+                lines.append(
+                    "  \(plugin.name) is quarantined since \(ISO8601DateFormatter().string(from: entry.since)): \(entry.reason)"
+                )
+                lines.append("    clear: stephost plugins clear-quarantine \(plugin.name)")
+            }
+        }
+        if let quarantineNote { lines.append("  (\(quarantineNote))") }
         if selection.broken.isEmpty {
             lines.append("All \(selection.used.count) plugins loaded.")
         } else {

@@ -82,6 +82,9 @@ struct Provision: AsyncParsableCommand {
             if final.state != .succeeded { throw ExitStatus.failed }
         } catch let error as StorageError {
             throw fail(error)
+        } catch let error as EngineStopped {
+            printError("stephost: \(error)")
+            throw ExitStatus.hostStopped
         }
     }
 

@@ -32,6 +32,9 @@ struct Run: AsyncParsableCommand {
             report = once ? try await host.engine.runDue() : try await host.engine.runUntilIdle()
         } catch let error as StorageError {
             throw fail(error)
+        } catch let error as EngineStopped {
+            printError("stephost: \(error)")
+            throw ExitStatus.hostStopped
         }
         let operations = report.operations
         for operation in report.unreadable {

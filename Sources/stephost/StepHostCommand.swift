@@ -11,7 +11,7 @@ struct StepHostCommand: AsyncParsableCommand {
             Plugins are shared objects that export stephost_plugin_init (see `stephost plugin-header`). \
             Their steps run in the order of their weights around the built-in create_runtime step (weight 100).
             """,
-        subcommands: [Provision.self, Run.self, Operations.self, ListPlugins.self, PluginHeader.self]
+        subcommands: [Provision.self, Run.self, Operations.self, ListPlugins.self, Plugins.self, PluginHeader.self]
     )
 
     /// The scanner and runner children are this binary too; they are told apart before any parsing.
