@@ -15,6 +15,8 @@ public final class BlockingExecutor: TaskExecutor, Sendable {
     private enum Work: @unchecked Sendable {
         case closure(@Sendable () -> Void)
         case job(UnownedJob)
+        /// A slot whose work was taken: it must not keep what a closure captured alive until compaction.
+        case taken
     }
 
     private struct State {
@@ -85,6 +87,7 @@ public final class BlockingExecutor: TaskExecutor, Sendable {
             let work = state.withLock { state in
                 state.idle -= 1
                 let work = state.jobs[state.head]
+                state.jobs[state.head] = .taken
                 state.head += 1
                 // Compacted now and then, not shifted on every job.
                 if state.head >= 64 && state.head * 2 >= state.jobs.count {
@@ -96,6 +99,7 @@ public final class BlockingExecutor: TaskExecutor, Sendable {
             switch work {
             case .closure(let body): body()
             case .job(let job): job.runSynchronously(on: executor)
+            case .taken: break
             }
         }
     }

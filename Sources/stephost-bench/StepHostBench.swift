@@ -13,12 +13,14 @@ import Synchronization
 /// the C baselines, runs this interleaved with them and prints the table.
 ///
 ///     stephost-bench run --plugins DIR --operations N --workers W [--parameters-bytes B] [--database PATH]
+///                        [--isolation in-process|process]
 ///     stephost-bench enqueue --database PATH --operations N [--parameters-bytes B]
 ///     stephost-bench document [--parameters-bytes B] [--fields F]
 @main
 struct StepHostBench {
     static let usage = """
         usage: stephost-bench run --plugins DIR --operations N --workers W [--parameters-bytes B] [--database PATH]
+                                  [--isolation in-process|process]
                stephost-bench enqueue --database PATH --operations N [--parameters-bytes B]
                stephost-bench document [--parameters-bytes B] [--fields F]
 
@@ -42,12 +44,16 @@ struct StepHostBench {
                 guard let plugins = options["plugins"], let count = Int(options["operations"] ?? "") else {
                     fail("stephost-bench run needs --plugins and --operations\n\n\(usage)", status: 64)
                 }
+                guard let isolation = Isolation(rawValue: options["isolation"] ?? "in-process") else {
+                    fail("stephost-bench run: --isolation is in-process or process\n\n\(usage)", status: 64)
+                }
                 try await run(
                     plugins: plugins,
                     count: count,
                     workers: Int(options["workers"] ?? "4") ?? 4,
                     parameterBytes: bytes,
-                    database: options["database"]
+                    database: options["database"],
+                    isolation: isolation
                 )
             case "enqueue":
                 guard let database = options["database"], let count = Int(options["operations"] ?? "") else {
@@ -121,13 +127,19 @@ struct StepHostBench {
         plugins: String,
         database: String,
         workers: Int,
+        isolation: Isolation = .inProcess,
         events: @escaping @Sendable (EngineEvent) -> Void = { _ in }
     ) throws -> ProvisioningHost {
         var options = EngineOptions()
         options.workers = workers
         do {
             return try ProvisioningHost(
-                HostConfiguration(pluginsDirectory: plugins, databasePath: database, engine: options),
+                HostConfiguration(
+                    pluginsDirectory: plugins,
+                    databasePath: database,
+                    engine: options,
+                    isolation: IsolationConfiguration(defaults: PluginPolicy(isolation: isolation))
+                ),
                 logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }),
                 events: events
             )
@@ -151,12 +163,25 @@ struct StepHostBench {
         emit(["operations": count, "seconds": seconds(since: start)])
     }
 
-    static func run(plugins: String, count: Int, workers: Int, parameterBytes: Int, database: String?) async throws {
+    static func run(
+        plugins: String,
+        count: Int,
+        workers: Int,
+        parameterBytes: Int,
+        database: String?,
+        isolation: Isolation
+    ) async throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = database ?? directory.appendingPathComponent("bench.sqlite").path
         let steps = StepTimes()
-        let host = try host(plugins: plugins, database: path, workers: workers, events: steps.observe)
+        let host = try host(
+            plugins: plugins,
+            database: path,
+            workers: workers,
+            isolation: isolation,
+            events: steps.observe
+        )
         var created: [String] = []
         for index in 0..<count {
             created.append(

@@ -21,7 +21,7 @@ struct LoaderTests {
         )
         #expect(pipeline.map(\.weight) == [20, 30, 50, 50, 100, 120, 150])
         #expect(pipeline[4].provenance == .builtIn)
-        #expect(catalog.plugins.allSatisfy { $0.abiVersion == ABIVersion(major: 1, minor: 0) })
+        #expect(catalog.plugins.allSatisfy { $0.abiVersion == ABIVersion.current })
     }
 
     /// Two plugins at the same weight: the plugin name decides, never the file name or directory order.

@@ -43,7 +43,7 @@ struct StructGrowthTests {
         }
     }
 
-    /// The C example plugin, unchanged, rebuilt against the newer header: it negotiates 1.0 and fits its
+    /// The C example plugin, unchanged, rebuilt against the newer header: it negotiates the host's minor and fits its
     /// descriptor into the host's capacity.
     @Test func cExamplePluginBuiltAgainstANewerMinorLoadsAndRuns() throws {
         let header = try GrownHeader()
@@ -59,7 +59,7 @@ struct StructGrowthTests {
         #expect(catalog.broken.isEmpty, "\(catalog.broken)")
         let plugin = try #require(catalog.plugins.first)
         #expect(plugin.name == "monitoring")
-        #expect(plugin.abiVersion == ABIVersion(major: 1, minor: 0))
+        #expect(plugin.abiVersion == ABIVersion.current)
         let configure = plugin.steps[0].run(operationJSON: Self.operation) { _ in true }
         #expect(configure.outcome == .done)
         #expect(configure.componentOverrides.map(\.override.key) == ["retention", "grafana.adminPassword"])
@@ -106,7 +106,7 @@ struct StructGrowthTests {
         #expect(catalog.broken.isEmpty, "\(catalog.broken)")
         let plugin = try #require(catalog.plugins.first)
         #expect(plugin.name == "audit")
-        #expect(plugin.abiVersion == ABIVersion(major: 1, minor: 0))
+        #expect(plugin.abiVersion == ABIVersion.current)
         #expect(plugin.steps.map(\.name) == ["open_audit_ticket", "close_audit_ticket"])
 
         let open = plugin.steps[0].run(operationJSON: Self.operation) { _ in true }

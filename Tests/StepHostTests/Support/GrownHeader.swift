@@ -3,8 +3,8 @@ import Glibc
 import Testing
 
 /// A copy of `stephost.h` as a later minor version could write it: every struct with one field appended and
-/// `STEPHOST_ABI_CURRENT_MINOR` raised to 1, in a directory of its own (with a module map, so Swift can import
-/// it as `StepHostABI`). Plugins built against it are "1.1 plugins" for a host built against the real header;
+/// `STEPHOST_ABI_CURRENT_MINOR` raised by one, in a directory of its own (with a module map, so Swift can import
+/// it as `StepHostABI`). Plugins built against it are plugins of the next minor for a host built against the real header;
 /// the public header itself carries no test hooks.
 final class GrownHeader {
     /// The field appended to every struct: a `uint64_t`, so every struct grows by 8 bytes.
@@ -29,8 +29,9 @@ final class GrownHeader {
                 lines.append("    uint64_t \(Self.field);")
                 grown.append(String(line.dropFirst(2).dropLast()))
             }
-            if line == "#define STEPHOST_ABI_CURRENT_MINOR 0" {
-                lines.append("#define STEPHOST_ABI_CURRENT_MINOR 1")
+            let minorPrefix = "#define STEPHOST_ABI_CURRENT_MINOR "
+            if line.hasPrefix(minorPrefix), let minor = Int(line.dropFirst(minorPrefix.count)) {
+                lines.append("\(minorPrefix)\(minor + 1)")
                 minorRaised = true
                 continue
             }
@@ -39,7 +40,7 @@ final class GrownHeader {
         // A header whose layout changed would otherwise give a copy that grew nothing, and tests that prove
         // nothing.
         try #require(grown == Self.structs, "stephost.h changed shape: grew \(grown)")
-        try #require(minorRaised, "stephost.h no longer defines STEPHOST_ABI_CURRENT_MINOR 0")
+        try #require(minorRaised, "stephost.h no longer defines STEPHOST_ABI_CURRENT_MINOR as a number")
         directory = try TemporaryDirectory("stephost-grown-header")
         try directory.write("stephost.h", lines.joined(separator: "\n"))
         try directory.write("module.modulemap", "module StepHostABI {\n    header \"stephost.h\"\n    export *\n}\n")
