@@ -25,12 +25,13 @@ public struct ChildEnvironment: Sendable {
         self.killGrace = killGrace
     }
 
-    /// The `stephost` executable: this process's own when it is `stephost`, else a `stephost` beside it (the
-    /// benchmark, the test runner), else `stephost` itself, found through `PATH` by the caller's error.
+    /// The `stephost` executable: this process's own image when it is `stephost` (through `/proc/self/exe`, so
+    /// children run the same build even after an upgrade replaced the file), else a `stephost` beside it (the
+    /// benchmark, the test runner), else this process's own.
     public static let defaultExecutable: String = {
         let own = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "stephost"
         let url = URL(fileURLWithPath: own)
-        if url.lastPathComponent == "stephost" { return own }
+        if ["stephost", "stephost (deleted)"].contains(url.lastPathComponent) { return "/proc/self/exe" }
         let sibling = url.deletingLastPathComponent().appendingPathComponent("stephost").path
         return FileManager.default.isExecutableFile(atPath: sibling) ? sibling : own
     }()
@@ -314,8 +315,9 @@ public final class RunnerPool: Sendable {
     public var started: Int { startedCount.load(ordering: .relaxed) }
 
     func acquire() throws(RunnerFailure) -> PluginRunner {
-        if let runner = idle.withLock({ $0.popLast() }) {
-            if runner.child.ended == nil { return runner }
+        // An idle runner that died meanwhile (its CPU limit, a kill from outside) is replaced, not used.
+        while let runner = idle.withLock({ $0.popLast() }) {
+            if runner.child.isAlive { return runner }
         }
         startedCount.add(1, ordering: .relaxed)
         return try PluginRunner(plugin, limits: limits, environment: environment)

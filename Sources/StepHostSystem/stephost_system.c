@@ -45,8 +45,8 @@ const void *stephost_thread_tag(void) { return thread_tag; }
 
 pid_t stephost_spawn(const char *path, char *const argv[], const int *fds, int fd_count) {
     // Each source is first duplicated above every target, so that placing one cannot overwrite another's source.
-    int high[16];
-    if (fd_count < 0 || fd_count > 16) {
+    int high[256];
+    if (fd_count < 0 || fd_count > 256) {
         errno = EINVAL;
         return -1;
     }
@@ -54,7 +54,7 @@ pid_t stephost_spawn(const char *path, char *const argv[], const int *fds, int f
     for (; opened < fd_count; opened++) {
         high[opened] = -1;
         if (fds[opened] < 0) continue;
-        high[opened] = fcntl(fds[opened], F_DUPFD_CLOEXEC, 64);
+        high[opened] = fcntl(fds[opened], F_DUPFD_CLOEXEC, 300);
         if (high[opened] < 0) break;
     }
     pid_t pid = -1;
