@@ -1,5 +1,6 @@
 public import Foundation
 public import StepHostEngine
+public import StepHostLoader
 
 /// Everything a host is built from: where the plugins and the database are, which plugins to skip, where
 /// `create_runtime` sends its requests, and how the engine runs. Front ends parse and validate their input
@@ -32,6 +33,9 @@ public struct HostConfiguration: Sendable {
     public var databaseAccess: DatabaseAccess
     public var provisioner: Provisioner
     public var engine: EngineOptions
+    /// How each plugin's steps are isolated: defaults, per-plugin settings and quarantine (`plugins:` in the
+    /// configuration file).
+    public var isolation: IsolationConfiguration
 
     public init(
         pluginsDirectory: String,
@@ -39,7 +43,8 @@ public struct HostConfiguration: Sendable {
         databasePath: String,
         databaseAccess: DatabaseAccess = .create,
         provisioner: Provisioner = .local,
-        engine: EngineOptions = EngineOptions()
+        engine: EngineOptions = EngineOptions(),
+        isolation: IsolationConfiguration = IsolationConfiguration()
     ) {
         self.pluginsDirectory = pluginsDirectory
         self.disabledPlugins = disabledPlugins
@@ -47,5 +52,6 @@ public struct HostConfiguration: Sendable {
         self.databaseAccess = databaseAccess
         self.provisioner = provisioner
         self.engine = engine
+        self.isolation = isolation
     }
 }
