@@ -16,6 +16,7 @@ struct ListPlugins: ParsableCommand {
     )
 
     @OptionGroup var options: GlobalOptions
+    @OptionGroup var config: ConfigFileOptions
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
@@ -31,11 +32,14 @@ struct ListPlugins: ParsableCommand {
     var disabledPlugins: [String] = []
 
     func run() throws {
-        let logger = options.makeLogger()
-        let directory = options.resolvedPluginsDirectory
+        let file = try config.load()
+        let logger = options.makeLogger(file)
+        let directory = options.resolvedPluginsDirectory(file)
+        // The file's `disabled: true` plugins are skipped as provision and run skip them.
+        let disabled = Set(disabledPlugins).union(file.disabledPlugins)
         let selection: PluginSelection
         do {
-            selection = try PluginSelection(directory: directory, disabledPlugins: Set(disabledPlugins), logger: logger)
+            selection = try PluginSelection(directory: directory, disabledPlugins: disabled, logger: logger)
         } catch {
             if json {
                 print(try ListPluginsReport.directoryErrorJSON(error))

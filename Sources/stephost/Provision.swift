@@ -22,6 +22,7 @@ struct Provision: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var engine: EngineOptionsGroup
+    @OptionGroup var config: ConfigFileOptions
 
     @Option(
         help: ArgumentHelp("The provisioning parameters: a JSON object, or @file to read one.", valueName: "json|@file")
@@ -61,6 +62,7 @@ struct Provision: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let file = try config.load()
         let text = try readParameters()
         let parsed: ProvisioningParameters
         do {
@@ -69,7 +71,7 @@ struct Provision: AsyncParsableCommand {
             printError("stephost: \(error)")
             throw ExitStatus.invalidParameters
         }
-        let host = try engine.makeHost(global, database, access: .create, showOperation: false)
+        let host = try engine.makeHost(global, database, file, access: .create, showOperation: false)
         let path = host.configuration.databasePath
         do {
             let operation = try await host.engine.createOperation(parameters: parsed, instanceID: instanceID)
