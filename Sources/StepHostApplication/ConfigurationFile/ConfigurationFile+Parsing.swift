@@ -15,6 +15,11 @@ extension ConfigurationFile {
         "deadline-hours", "default-retry-delay", "minimum-retry-delay", "lease", "workers", "max-host-deaths",
     ]
 
+    /// Every key, each under its own name, for the example file's test.
+    package static var allKeys: Set<String> {
+        Set(topKeys + pluginsKeys + limitsKeys + pluginSettingsKeys + engineKeys)
+    }
+
     /// Parses the YAML `text` of the file named `file` (the name only labels errors; relative paths are kept as
     /// written). An empty file sets nothing.
     public static func parse(_ text: String, file: String) throws(ConfigurationFileError) -> ConfigurationFile {
