@@ -108,6 +108,8 @@ let testTargets: [Target] = [
             "StepHostABI", "StepHostApplication", "StepHostCore", "StepHostLoader", "StepHostEngine",
             "StepHostPipeline", "StepHostRuntime", "StepHostSQLite", "StepHostStorage", "stephost",
             .product(name: "GRDB", package: "GRDB.swift"), logging,
+            // The configuration merge is tested on parsed commands.
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         exclude: ["Fixtures"]
     )
