@@ -13,8 +13,9 @@ struct Provision: AsyncParsableCommand {
             Parameters are one JSON object, given inline or as @file. Only "name" (the runtime's name, a DNS \
             label) is required; the README lists every parameter and its default. Keys stephost does not know \
             are kept for the steps. Progress shows each step with its outcome and duration. Exit status: 0 \
-            when the operation succeeded, 1 when it failed, 3 when a plugin is broken, 65 for invalid \
-            parameters, 66 when the parameters file is missing, 74 or 78 when the database cannot be used. \
+            when the operation succeeded, 1 when it failed, 3 when a plugin is broken, 64 for an invalid \
+            option or configuration file, 65 for invalid parameters, 66 when the parameters file or a named \
+            configuration file is missing, 74 or 78 when the database cannot be used. \
             Nothing is written when the input is rejected.
             """
     )
