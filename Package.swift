@@ -57,7 +57,7 @@ let hostTargets: [Target] = [
         name: "StepHostApplication",
         dependencies: [
             "StepHostCore", "StepHostLoader", "StepHostPipeline", "StepHostStorage", "StepHostSQLite",
-            "StepHostRuntime", "StepHostEngine", logging,
+            "StepHostRuntime", "StepHostEngine", logging, .product(name: "Yams", package: "Yams"),
         ]
     ),
 
@@ -108,6 +108,8 @@ let testTargets: [Target] = [
             "StepHostABI", "StepHostApplication", "StepHostCore", "StepHostLoader", "StepHostEngine",
             "StepHostPipeline", "StepHostRuntime", "StepHostSQLite", "StepHostStorage", "stephost",
             .product(name: "GRDB", package: "GRDB.swift"), logging,
+            // The configuration merge is tested on parsed commands.
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         exclude: ["Fixtures"]
     )
@@ -130,6 +132,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        // The host configuration file (stephost.yaml): YAML parsed to nodes with their line numbers.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: hostTargets + pluginTargets + testTargets
 )

@@ -60,5 +60,6 @@ public struct HostConfiguration: Sendable {
         self.databaseAccess = databaseAccess
         self.provisioner = provisioner
         self.engine = engine
+        self.isolation = isolation
     }
 }

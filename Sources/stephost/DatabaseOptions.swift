@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import StepHostApplication
 import StepHostSQLite
 import StepHostStorage
 
@@ -8,20 +9,22 @@ struct DatabaseOptions: ParsableArguments {
     @Option(
         name: .customLong("db"),
         help: ArgumentHelp(
-            "The SQLite database file (default: $STEPHOST_DB, else ./stephost.sqlite).",
+            "The SQLite database file (default: $STEPHOST_DB, else the configuration file's database, else "
+                + "./stephost.sqlite).",
             valueName: "file"
         )
     )
     var database: String?
 
-    var resolvedPath: String {
-        resolve(database, environment: "STEPHOST_DB", default: "stephost.sqlite")
+    /// The database file: the flag, else the environment, else the configuration file, else `./stephost.sqlite`.
+    func resolvedPath(_ file: ConfigurationFile) -> String {
+        resolve(database, environment: "STEPHOST_DB", file: file.database, default: "stephost.sqlite")
     }
 
     /// Opens the store, or prints why not and exits with the matching status.
-    func open(_ mode: SQLiteOperationStore.OpenMode) throws -> SQLiteOperationStore {
+    func open(_ mode: SQLiteOperationStore.OpenMode, _ file: ConfigurationFile) throws -> SQLiteOperationStore {
         do {
-            return try SQLiteOperationStore(path: resolvedPath, mode: mode)
+            return try SQLiteOperationStore(path: resolvedPath(file), mode: mode)
         } catch let error as StorageError {
             throw fail(error)
         }

@@ -8,6 +8,9 @@ enum ExitStatus {
     static let pluginDirectoryUnusable = ExitCode(2)
     /// A plugin is broken, so the engine refuses to start (fail closed).
     static let brokenPlugins = ExitCode(3)
+    /// A flag's value is refused, or the configuration file is invalid (EX_USAGE, as ArgumentParser's own usage
+    /// errors): both are checked before anything is opened or written.
+    static let invalidConfiguration = ExitCode.validationFailure
     /// The parameters are malformed, not an object, too large or invalid (EX_DATAERR).
     static let invalidParameters = ExitCode(65)
     /// The stored operation cannot be read: its stored data is damaged (EX_DATAERR).
@@ -15,7 +18,8 @@ enum ExitStatus {
     /// The host stopped taking new work (too many in-process steps stuck past their deadlines): restart it
     /// (EX_TEMPFAIL).
     static let hostStopped = ExitCode(75)
-    /// The operation, the database or the parameters file does not exist (EX_NOINPUT).
+    /// The operation, the database, the parameters file or a named configuration file does not exist
+    /// (EX_NOINPUT).
     static let notFound = ExitCode(66)
     /// The database cannot be opened or is not a stephost database (EX_IOERR).
     static let databaseUnusable = ExitCode(74)

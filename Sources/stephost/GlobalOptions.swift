@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import StepHostApplication
 import StepHostCore
 
 /// Options every command that loads plugins shares.
@@ -8,23 +9,26 @@ struct GlobalOptions: ParsableArguments {
     @Option(
         name: .customLong("plugins-dir"),
         help: ArgumentHelp(
-            "The plugin directory (default: $STEPHOST_PLUGINS_DIR, else ./plugins).",
+            "The plugin directory (default: $STEPHOST_PLUGINS_DIR, else the configuration file's plugins.directory, "
+                + "else ./plugins).",
             valueName: "directory"
         )
     )
     var pluginsDirectory: String?
 
-    @Option(help: "Log level on standard error.")
-    var logLevel: LogLevelOption = .warning
+    // Optional, so that an unset flag leaves the configuration file's level in force.
+    @Option(help: "Log level on standard error (default: the configuration file's log-level, else warning).")
+    var logLevel: LogLevelOption?
 
-    /// The plugin directory: the flag, else the environment, else `./plugins`.
-    var resolvedPluginsDirectory: String {
-        resolve(pluginsDirectory, environment: "STEPHOST_PLUGINS_DIR", default: "plugins")
+    /// The plugin directory: the flag, else the environment, else the configuration file, else `./plugins`.
+    func resolvedPluginsDirectory(_ file: ConfigurationFile) -> String {
+        resolve(pluginsDirectory, environment: "STEPHOST_PLUGINS_DIR", file: file.plugins.directory, default: "plugins")
     }
 
-    /// Sends log lines to standard error at the chosen level. Called once, by the executable only.
-    func makeLogger() -> Logger {
-        let level = Logger.Level(rawValue: logLevel.rawValue) ?? .warning
+    /// Sends log lines to standard error at the chosen level: the flag, else the configuration file's, else
+    /// warning. Called once, by the executable only.
+    func makeLogger(_ file: ConfigurationFile) -> Logger {
+        let level = logLevel.flatMap { Logger.Level(rawValue: $0.rawValue) } ?? file.logLevel ?? .warning
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -39,14 +43,14 @@ enum LogLevelOption: String, CaseIterable, ExpressibleByArgument {
     case trace, debug, info, notice, warning, error, critical
 }
 
-/// A setting from its flag, else from a non-empty environment variable, else the default.
-func resolve(_ flag: String?, environment variable: String, default fallback: String) -> String {
+/// A setting from its flag, else from a non-empty environment variable, else from the configuration file, else
+/// the default.
+func resolve(_ flag: String?, environment variable: String, file: String?, default fallback: String) -> String {
     if let flag { return flag }
     if let value = ProcessInfo.processInfo.environment[variable], !value.isEmpty { return value }
-    return fallback
+    return file ?? fallback
 }
 
-/// Writes one line to standard error.
 /// Writes one line to standard error. Messages may carry plugin text (an init error, a step's failure), so
 /// control characters are escaped: the message stays one line and cannot drive the terminal.
 func printError(_ message: String) {

@@ -18,6 +18,7 @@ struct ListPlugins: ParsableCommand {
 
     @OptionGroup var options: GlobalOptions
     @OptionGroup var database: DatabaseOptions
+    @OptionGroup var config: ConfigFileOptions
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
@@ -33,11 +34,19 @@ struct ListPlugins: ParsableCommand {
     var disabledPlugins: [String] = []
 
     func run() throws {
-        let logger = options.makeLogger()
-        let directory = options.resolvedPluginsDirectory
+        let file = try config.load()
+        let logger = options.makeLogger(file)
+        let directory = options.resolvedPluginsDirectory(file)
+        // The file's `disabled: true` plugins are skipped as provision and run skip them.
+        let disabled = Set(disabledPlugins).union(file.disabledPlugins)
         let selection: PluginSelection
         do {
-            selection = try PluginSelection(directory: directory, disabledPlugins: Set(disabledPlugins), logger: logger)
+            selection = try PluginSelection(
+                directory: directory,
+                disabledPlugins: disabled,
+                isolation: file.isolation,
+                logger: logger
+            )
         } catch {
             if json {
                 print(try ListPluginsReport.directoryErrorJSON(error))
@@ -48,12 +57,13 @@ struct ListPlugins: ParsableCommand {
         }
         var report = ListPluginsReport(selection: selection)
         // Quarantined builds, when the database exists; list-plugins never creates or changes it.
-        if FileManager.default.fileExists(atPath: database.resolvedPath) {
+        let databasePath = database.resolvedPath(file)
+        if FileManager.default.fileExists(atPath: databasePath) {
             do {
-                report.quarantined = try SQLiteOperationStore(path: database.resolvedPath, mode: .readOnly)
+                report.quarantined = try SQLiteOperationStore(path: databasePath, mode: .readOnly)
                     .quarantinedPluginsNow()
             } catch {
-                report.quarantineNote = "quarantined plugins could not be read from \(database.resolvedPath): \(error)"
+                report.quarantineNote = "quarantined plugins could not be read from \(databasePath): \(error)"
             }
         }
         print(json ? try report.json() : report.table())

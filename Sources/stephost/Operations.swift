@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import StepHostApplication
 import StepHostCore
 import StepHostSQLite
 import StepHostStorage
@@ -15,6 +16,7 @@ struct Operations: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List operations, newest first.")
 
         @OptionGroup var database: DatabaseOptions
+        @OptionGroup var config: ConfigFileOptions
 
         @Option(help: "Only operations in this state: pending, in_progress, succeeded, failed.")
         var state: OperationStateArgument?
@@ -23,7 +25,7 @@ struct Operations: AsyncParsableCommand {
         var json = false
 
         func run() async throws {
-            let store = try database.open(.readOnly)
+            let store = try database.open(.readOnly, try config.load())
             defer { try? store.close() }
             do {
                 try await list(store)
@@ -68,6 +70,7 @@ struct Operations: AsyncParsableCommand {
         )
 
         @OptionGroup var database: DatabaseOptions
+        @OptionGroup var config: ConfigFileOptions
 
         @Argument(help: "The operation id.")
         var id: String
@@ -76,7 +79,7 @@ struct Operations: AsyncParsableCommand {
         var json = false
 
         func run() async throws {
-            let store = try database.open(.readOnly)
+            let store = try database.open(.readOnly, try config.load())
             defer { try? store.close() }
             do {
                 try await show(store)

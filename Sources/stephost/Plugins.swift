@@ -26,12 +26,14 @@ struct Plugins: AsyncParsableCommand {
         )
 
         @OptionGroup var database: DatabaseOptions
+        @OptionGroup var config: ConfigFileOptions
 
         @Argument(help: "The plugin's declared name, as list-plugins shows it.")
         var name: String
 
         func run() async throws {
-            let store = try database.open(.existing)
+            let file = try config.load()
+            let store = try database.open(.existing, file)
             let cleared: Int
             do {
                 cleared = try await store.clearQuarantine(plugin: name)
@@ -39,7 +41,7 @@ struct Plugins: AsyncParsableCommand {
                 throw fail(error)
             }
             guard cleared > 0 else {
-                printError("stephost: plugin '\(name)' is not quarantined in \(database.resolvedPath)")
+                printError("stephost: plugin '\(name)' is not quarantined in \(database.resolvedPath(file))")
                 throw ExitStatus.failed
             }
             print("cleared the quarantine of plugin '\(name)' (\(cleared) build\(cleared == 1 ? "" : "s"))")

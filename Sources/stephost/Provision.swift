@@ -13,8 +13,9 @@ struct Provision: AsyncParsableCommand {
             Parameters are one JSON object, given inline or as @file. Only "name" (the runtime's name, a DNS \
             label) is required; the README lists every parameter and its default. Keys stephost does not know \
             are kept for the steps. Progress shows each step with its outcome and duration. Exit status: 0 \
-            when the operation succeeded, 1 when it failed, 3 when a plugin is broken, 65 for invalid \
-            parameters, 66 when the parameters file is missing, 74 or 78 when the database cannot be used. \
+            when the operation succeeded, 1 when it failed, 3 when a plugin is broken, 64 for an invalid \
+            option or configuration file, 65 for invalid parameters, 66 when the parameters file or a named \
+            configuration file is missing, 74 or 78 when the database cannot be used. \
             Nothing is written when the input is rejected.
             """
     )
@@ -22,6 +23,7 @@ struct Provision: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var engine: EngineOptionsGroup
+    @OptionGroup var config: ConfigFileOptions
 
     @Option(
         help: ArgumentHelp("The provisioning parameters: a JSON object, or @file to read one.", valueName: "json|@file")
@@ -61,6 +63,7 @@ struct Provision: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let file = try config.load()
         let text = try readParameters()
         let parsed: ProvisioningParameters
         do {
@@ -69,7 +72,7 @@ struct Provision: AsyncParsableCommand {
             printError("stephost: \(error)")
             throw ExitStatus.invalidParameters
         }
-        let host = try engine.makeHost(global, database, access: .create, showOperation: false)
+        let host = try engine.makeHost(global, database, file, access: .create, showOperation: false)
         let path = host.configuration.databasePath
         do {
             let operation = try await host.engine.createOperation(parameters: parsed, instanceID: instanceID)

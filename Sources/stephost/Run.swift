@@ -21,12 +21,14 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var engine: EngineOptionsGroup
+    @OptionGroup var config: ConfigFileOptions
 
     @Flag(help: "Run one pass of each operation due now and exit; parked operations stay parked (for cron).")
     var once = false
 
     func run() async throws {
-        let host = try engine.makeHost(global, database, access: .existing, showOperation: true)
+        let file = try config.load()
+        let host = try engine.makeHost(global, database, file, access: .existing, showOperation: true)
         let report: RunReport
         do {
             report = once ? try await host.engine.runDue() : try await host.engine.runUntilIdle()

@@ -222,7 +222,12 @@ struct ListPluginsCommandTests {
         // Help is wrapped to the terminal's width; compare the words.
         let words = result.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         #expect(words.contains("--plugins-dir <directory>"))
-        #expect(words.contains("default: $STEPHOST_PLUGINS_DIR, else ./plugins"))
+        #expect(
+            words.contains(
+                "default: $STEPHOST_PLUGINS_DIR, else the configuration file's plugins.directory, else ./plugins"
+            )
+        )
+        #expect(words.contains("--config <file>"))
         #expect(words.contains("then by plugin name, then in the order each plugin lists them"))
         #expect(words.contains("1 when any plugin is broken"))
     }
