@@ -103,13 +103,13 @@ struct BrokenCase: Sendable, CustomTestStringConvertible {
         fixture(
             "unsupported ABI major",
             .abiVersion,
-            "it chose ABI 2.0; this host supports ABI 1.0 to 1.0, and a different major version is incompatible",
-            ["ABI_MAJOR": "2"]
+            "it chose ABI 2.0; this host supports ABI 1.0 to 1.1, and a different major version is incompatible",
+            ["ABI_MAJOR": "2", "ABI_MINOR": "0"]
         ),
         fixture(
             "newer ABI minor than offered",
             .abiVersion,
-            "it chose ABI 1.7, outside the 1.0 to 1.0 this host offered",
+            "it chose ABI 1.7, outside the 1.0 to 1.1 this host offered",
             ["ABI_MINOR": "7"]
         ),
         // Each struct is refused below the minimum of the version the plugin chose, naming the struct, the
@@ -119,7 +119,7 @@ struct BrokenCase: Sendable, CustomTestStringConvertible {
             .structTooSmall,
             "its plugin descriptor struct_size is 8 bytes; ABI 1.0 needs at least 56 "
                 + "(stephost_plugin_descriptor up to and including step_count)",
-            ["DESCRIPTOR_SIZE": "8"]
+            ["DESCRIPTOR_SIZE": "8", "ABI_MINOR": "0"]
         ),
         fixture(
             "plugin descriptor too small to hold its ABI version",
@@ -133,14 +133,14 @@ struct BrokenCase: Sendable, CustomTestStringConvertible {
             .structTooSmall,
             "step 1's descriptor struct_size is 16 bytes; ABI 1.0 needs at least 40 "
                 + "(stephost_step_descriptor up to and including step_ctx)",
-            ["STEP_SIZE": "16"]
+            ["STEP_SIZE": "16", "ABI_MINOR": "0"]
         ),
         fixture(
             "step descriptor that ends one field early",
             .structTooSmall,
             "step 1's descriptor struct_size is 32 bytes; ABI 1.0 needs at least 40 "
                 + "(stephost_step_descriptor up to and including step_ctx)",
-            ["STEP_SIZE": "32"]
+            ["STEP_SIZE": "32", "ABI_MINOR": "0"]
         ),
         fixture(
             "plugin descriptor struct size above the host's capacity",
@@ -153,8 +153,8 @@ struct BrokenCase: Sendable, CustomTestStringConvertible {
         fixture(
             "another ABI major with a descriptor smaller than 1.0's",
             .abiVersion,
-            "it chose ABI 2.0; this host supports ABI 1.0 to 1.0, and a different major version is incompatible",
-            ["ABI_MAJOR": "2", "DESCRIPTOR_SIZE": "24"]
+            "it chose ABI 2.0; this host supports ABI 1.0 to 1.1, and a different major version is incompatible",
+            ["ABI_MAJOR": "2", "ABI_MINOR": "0", "DESCRIPTOR_SIZE": "24"]
         ),
         fixture(
             "step named create_runtime",

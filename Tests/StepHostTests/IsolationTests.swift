@@ -74,9 +74,7 @@ import Testing
         try harness.addFixture("sleeper", mode: 8, weight: 20)
         var isolation = Self.allProcess
         isolation.defaults.deadline = .seconds(1)
-        let started = ContinuousClock.now
         let (operation, runs, _) = try await harness.provision(isolation: isolation)
-        let took = ContinuousClock.now - started
         #expect(operation.state == .failed)
         #expect(
             operation.lastError?.message.hasPrefix(
@@ -86,7 +84,6 @@ import Testing
             "\(operation.lastError?.message ?? "")"
         )
         #expect(runs.last?.outcome == .fault)
-        #expect(took < .seconds(30))
     }
 
     /// An in-process step that never returns: at its deadline the host stops waiting (the run faults), counts the
