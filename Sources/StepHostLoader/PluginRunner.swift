@@ -160,7 +160,7 @@ final class PluginRunner: Sendable {
         var run = RunnerProtocol.Writer(.run)
         run.u32(UInt32(index))
         run.blob(.init(kind: .bytes, declared: UInt64(document.count), bytes: document))
-        guard RunnerProtocol.write(run.frame, to: child.input) else { return .broken("its pipe was closed") }
+        guard RunnerProtocol.write(run.frame, to: child.input) else { return .broken("") }
         while true {
             let payload: [UInt8]
             switch RunnerProtocol.read(from: child.output, limit: RunnerProtocol.maximumChildFrame) {
@@ -176,7 +176,7 @@ final class PluginRunner: Sendable {
             do {
                 if let code = try handle(payload, recorder) { return .finished(code) }
             } catch {
-                return .broken("it sent a malformed message (\(error))")
+                return .broken("sent a malformed message (\(error))")
             }
         }
     }

@@ -143,6 +143,22 @@ final class StepCallRecorder: @unchecked Sendable {
     /// The most bytes of one piece of text (a value, a key, a component) a step may hand over.
     static let maximumTextLength = 1 << 20
 
+    /// The most bytes one run may write in all (field keys and values, overrides, labels, each counted as
+    /// written): a step that writes more is a fault, so no plugin can make the host hold an unbounded amount
+    /// for it, however many calls it makes. An operation keeps at most 1 MiB of fields anyway.
+    static let maximumWrittenBytes = 16 << 20
+    private var writtenBytes = 0
+
+    /// Counts `bytes` more written; the fault once the run has written too much.
+    private func written(_ bytes: Int, by callback: String) -> stephost_status? {
+        writtenBytes += bytes
+        guard writtenBytes > Self.maximumWrittenBytes else { return nil }
+        return recordFault(
+            "\(callback): the step wrote more than \(Self.maximumWrittenBytes) bytes of fields, overrides and labels "
+                + "in one run"
+        )
+    }
+
     /// Plugin text up to 1 MiB, or what is wrong with it.
     private func text(_ pointer: UnsafePointer<CChar>?, _ length: Int) -> Result<String, NameProblem> {
         Names.read(pointer, length, limit: Self.maximumTextLength)
@@ -180,6 +196,7 @@ final class StepCallRecorder: @unchecked Sendable {
         if let problem = FieldValue.problem(text) {
             return recordFault("set_field: the value of field '\(key)' \(problem)")
         }
+        if let fault = written(key.utf8.count + text.utf8.count, by: "set_field") { return fault }
         result.changes.fields.append(FieldChange(key: key, json: text))
         return STEPHOST_STATUS_OK
     }
@@ -187,6 +204,7 @@ final class StepCallRecorder: @unchecked Sendable {
     func removeField(_ key: UnsafePointer<CChar>?, _ keyLength: Int) -> stephost_status {
         switch fieldKey(key, keyLength) {
         case .success(let key):
+            if let fault = written(key.utf8.count, by: "remove_field") { return fault }
             result.changes.fields.append(FieldChange(key: key, json: nil))
             return STEPHOST_STATUS_OK
         case .failure(let problem):
@@ -212,6 +230,7 @@ final class StepCallRecorder: @unchecked Sendable {
         case .failure(let problem): return recordFault("\(what): the value of '\(keyText)' \(problem)")
         }
         let override = Override(key: keyText, value: valueText, secret: secret)
+        if let fault = written(keyText.utf8.count + valueText.utf8.count, by: what) { return fault }
         if let component {
             let componentText: String
             switch nonEmpty("the component", component.0, component.1) {
@@ -235,7 +254,9 @@ final class StepCallRecorder: @unchecked Sendable {
         case .failure(let problem): return recordFault("add_label: \(problem)")
         }
         switch text(value.0, value.1) {
-        case .success(let valueText): result.labels.append((keyText, valueText))
+        case .success(let valueText):
+            if let fault = written(keyText.utf8.count + valueText.utf8.count, by: "add_label") { return fault }
+            result.labels.append((keyText, valueText))
         case .failure(let problem): return recordFault("add_label: the value of '\(keyText)' \(problem)")
         }
         return STEPHOST_STATUS_OK

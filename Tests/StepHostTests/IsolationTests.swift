@@ -112,4 +112,22 @@ import Testing
         #expect(host.stuckSteps.count == 1)
         #expect(try await host.store.operation(id: second.id)?.state == .pending)
     }
+
+    /// No plugin can make the host hold an unbounded amount for it: a run that writes more than 16 MiB in all
+    /// (here the same 60 KiB field 300 times) is a fault at the write that crosses the line, in both modes.
+    @Test(arguments: [Isolation.inProcess, .process])
+    func aRunThatWritesWithoutBoundIsAFault(isolation: Isolation) async throws {
+        let harness = try EngineHarness()
+        try harness.addFixture("spammer", mode: 42, weight: 20)
+        let (operation, _, _) = try await harness.provision(
+            isolation: IsolationConfiguration(defaults: PluginPolicy(isolation: isolation))
+        )
+        #expect(operation.state == .failed)
+        #expect(
+            operation.lastError?.message
+                == "the plugin broke the ABI: set_field: the step wrote more than 16777216 bytes of fields, overrides "
+                + "and labels in one run",
+            "\(operation.lastError?.message ?? "")"
+        )
+    }
 }

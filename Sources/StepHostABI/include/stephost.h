@@ -60,7 +60,8 @@
  *   callback takes (values, keys, components, labels) 1 MiB, step_count 4096. Messages
  *   (log lines, set_error, report_error) are read up to 64 KiB; the host removes secret
  *   values from them and then keeps at most 4 KiB. A message length above 1 GiB is not
- *   read at all.
+ *   read at all. One step run may write at most 16 MiB in all (field keys and values,
+ *   overrides and labels, each call counted); past that its run is a fault.
  *
  * THREADING
  *   `stephost_plugin_init` is called once, before any step runs. A step's run function

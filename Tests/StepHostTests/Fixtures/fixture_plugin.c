@@ -81,7 +81,8 @@
 // STEPHOST_STATUS_OK (then done), 38 return the unknown outcome 77, 39 poll the ABI 1.1 is_cancelled every 10 ms
 // for up to 60 s, failing with "cancelled" once it returns 1, else done after 60 s (a host that does not offer it
 // gets the 60 s), 40 raise(SIGKILL) on itself, 41 set "hang_started", checkpoint, then hang forever (a runner
-// killed from outside mid-step).
+// killed from outside mid-step), 42 set the same field to a 60 KiB string 300 times (18 MiB written in one run)
+// and done unless a call was refused (then fail with its status).
 #ifndef RUN_MODE
 #define RUN_MODE 0
 #endif
@@ -408,6 +409,22 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
     case 40:
         raise(SIGKILL);
         return STEPHOST_OUTCOME_DONE;
+    case 42: {
+        static char big[60 * 1024];
+        memset(big, 'a', sizeof big);
+        big[0] = '"';
+        big[sizeof big - 1] = '"';
+        for (int i = 0; i < 300; i++) {
+            stephost_status status = s->set_field(call->ctx, "spam", 4, big, sizeof big);
+            if (status != STEPHOST_STATUS_OK) {
+                char message[64];
+                int length = snprintf(message, sizeof message, "set_field %d returned %d", i + 1, status);
+                s->set_error(call->ctx, message, (size_t)length);
+                return STEPHOST_OUTCOME_FAIL;
+            }
+        }
+        return STEPHOST_OUTCOME_DONE;
+    }
     case 41:
         s->set_field(call->ctx, "hang_started", 12, "true", 4);
         s->checkpoint(call->ctx);
