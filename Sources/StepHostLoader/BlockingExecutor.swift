@@ -24,6 +24,8 @@ public final class BlockingExecutor: TaskExecutor, Sendable {
         var head = 0
         var threads = 0
         var idle = 0
+        /// Work handed to one thread to run next (``runNext(_:)``, ``handingOff(_:)``), by thread number.
+        var next: [Int: Work] = [:]
     }
 
     private let state = Mutex(State())
@@ -54,11 +56,43 @@ public final class BlockingExecutor: TaskExecutor, Sendable {
         enqueue(.closure(body))
     }
 
+    /// Runs `body` on this very thread as soon as the work it runs now returns (a pass that is about to wait for
+    /// it), or, called from elsewhere, on any of the executor's threads. A plugin call a pass waits for thus costs
+    /// no wake-up of another thread and no move of the pass between threads.
+    func runNext(_ body: @escaping @Sendable () -> Void) {
+        let slot = Int(stephost_thread_slot())
+        guard isCurrent, slot > 0 else { return enqueue(.closure(body)) }
+        let queued = state.withLock { state in
+            guard state.next[slot] == nil else { return false }
+            state.next[slot] = .closure(body)
+            return true
+        }
+        if !queued { enqueue(.closure(body)) }
+    }
+
+    /// Runs `body`; a job enqueued on this executor from this thread meanwhile (a task that `body` resumes) runs
+    /// next on this thread, right after the work it runs now.
+    func handingOff<T>(_ body: () -> T) -> T {
+        guard isCurrent else { return body() }
+        stephost_set_thread_handoff(1)
+        defer { stephost_set_thread_handoff(0) }
+        return body()
+    }
+
     public func enqueue(_ job: consuming ExecutorJob) {
         enqueue(.job(UnownedJob(job)))
     }
 
     private func enqueue(_ work: Work) {
+        if stephost_thread_handoff() != 0, isCurrent {
+            let slot = Int(stephost_thread_slot())
+            let handed = state.withLock { state in
+                guard slot > 0, state.next[slot] == nil else { return false }
+                state.next[slot] = work
+                return true
+            }
+            if handed { return }
+        }
         // The number of the thread to start, if one is needed; taken under the lock so names are unique.
         let newThread: Int? = state.withLock { state in
             state.jobs.append(work)
@@ -70,18 +104,24 @@ public final class BlockingExecutor: TaskExecutor, Sendable {
         }
         if let newThread {
             let threadName = "\(name)-\(newThread)"
-            Thread { [self] in serve(named: threadName) }.start()
+            Thread { [self] in serve(named: threadName, slot: newThread) }.start()
         }
         queued.signal()
     }
 
-    private func serve(named threadName: String) {
+    private func serve(named threadName: String, slot: Int) {
         // Named from inside: a new thread otherwise inherits its creator's name (a pool thread's).
         // Not through Thread.name, which races with Thread.start() and is then silently not applied.
         stephost_name_current_thread(threadName)
         stephost_set_thread_tag(UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque()))
+        stephost_set_thread_slot(slot)
         let executor = asUnownedTaskExecutor()
         while true {
+            // Work handed to this thread first: it was meant to run here, next.
+            if let work = state.withLock({ $0.next.removeValue(forKey: slot) }) {
+                run(work, on: executor)
+                continue
+            }
             state.withLock { $0.idle += 1 }
             queued.wait()
             let work = state.withLock { state in
@@ -96,11 +136,15 @@ public final class BlockingExecutor: TaskExecutor, Sendable {
                 }
                 return work
             }
-            switch work {
-            case .closure(let body): body()
-            case .job(let job): job.runSynchronously(on: executor)
-            case .taken: break
-            }
+            run(work, on: executor)
+        }
+    }
+
+    private func run(_ work: Work, on executor: UnownedTaskExecutor) {
+        switch work {
+        case .closure(let body): body()
+        case .job(let job): job.runSynchronously(on: executor)
+        case .taken: break
         }
     }
 }

@@ -70,11 +70,18 @@ public struct InProcessStep: Step {
                 guard cancellation.cancel() else { return }
                 race.finish(overrun) { stuck.began(description) }
             }
-            // The pass waits here, so its thread (when it runs on the executor) is free to take the call itself.
-            executor.enqueue {
+            // The pass waits here, so its thread (when it runs on the executor) takes the call itself, next; and the
+            // pass, resumed by the call, goes on on that thread too.
+            executor.runNext { [executor] in
+                // The deadline may have passed before the call began: then it never begins (and no thread is stuck).
+                if let stuckToken = race.finishedBeforeTheCall() {
+                    if let token = stuckToken { stuck.ended(token) }
+                    return
+                }
                 let result = call()
                 DeadlineWatch.shared.cancel(registration)
-                if let token = race.finish(result, ifFirst: { nil }) ?? nil { stuck.ended(token) }
+                let stuckToken = executor.handingOff { race.finish(result, ifFirst: { nil }) }
+                if let token = stuckToken ?? nil { stuck.ended(token) }
             }
         }
     }
@@ -102,6 +109,11 @@ private final class FirstResult: Sendable {
             state.stuckToken = recording()
             continuation.resume(returning: result)
         }
+    }
+
+    /// `nil` while the run may begin; once the deadline's result came first, the stuck run's token.
+    func finishedBeforeTheCall() -> Int?? {
+        state.withLock { state in state.continuation == nil ? .some(state.stuckToken) : .none }
     }
 
     /// The step's result: resumes with it if it is first. Returns `nil` if it was first, else the stuck run's

@@ -141,3 +141,11 @@ pid_t stephost_wait(pid_t pid, int block, int *exit_code, int *signal_number) {
 }
 
 int stephost_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+static _Thread_local long thread_slot;
+static _Thread_local int thread_handoff;
+
+void stephost_set_thread_slot(long slot) { thread_slot = slot; }
+long stephost_thread_slot(void) { return thread_slot; }
+void stephost_set_thread_handoff(int on) { thread_handoff = on; }
+int stephost_thread_handoff(void) { return thread_handoff; }

@@ -42,6 +42,13 @@ int stephost_die_with_parent(pid_t parent);
 /// status or -1, *signal_number the signal that ended it or 0), -1 with errno set.
 pid_t stephost_wait(pid_t pid, int block, int *exit_code, int *signal_number);
 
+/// A number an executor gives each of its threads (0: none), and a flag it sets on a thread while work
+/// enqueued from that thread should run next on the same thread.
+void stephost_set_thread_slot(long slot);
+long stephost_thread_slot(void);
+void stephost_set_thread_handoff(int on);
+int stephost_thread_handoff(void);
+
 /// pipe2(fds, O_CLOEXEC), which Swift's Glibc module does not import.
 int stephost_pipe(int fds[2]);
 
