@@ -23,6 +23,10 @@ public final class DeadlineWatch: Sendable {
         /// Sorted by due time, latest first, so the earliest is removed from the end.
         var entries: [Entry] = []
         var started = false
+        /// When the watch thread wakes next by itself; `nil` while it waits for an entry. A new deadline later
+        /// than this needs no wake-up: the thread finds it when it wakes (a step that starts and ends well
+        /// within its deadline costs no context switch here).
+        var wakeAt: ContinuousClock.Instant?
     }
 
     private let state = Mutex(State())
@@ -37,7 +41,8 @@ public final class DeadlineWatch: Sendable {
             state.entries.insert(Entry(id: state.next, due: due, action: action), at: index)
             let start = !state.started
             state.started = true
-            return (state.next, index == state.entries.count - 1, start)
+            let wake = index == state.entries.count - 1 && (state.wakeAt.map { due < $0 } ?? true)
+            return (state.next, wake, start)
         }
         if start {
             Thread { [self] in watch() }.start()
@@ -67,7 +72,10 @@ public final class DeadlineWatch: Sendable {
             let (due, next) = state.withLock { state -> ([Entry], ContinuousClock.Instant?) in
                 var due: [Entry] = []
                 while let last = state.entries.last, last.due <= now { due.append(state.entries.removeLast()) }
-                return (due, state.entries.last?.due)
+                let next = state.entries.last?.due
+                // At most an hour: a wait is cut there (below).
+                state.wakeAt = next.map { min($0, now + .seconds(3600)) }
+                return (due, next)
             }
             for entry in due { actions.async(execute: entry.action) }
             if let next {
