@@ -31,6 +31,12 @@ public final class DeadlineWatch: Sendable {
 
     private let state = Mutex(State())
     private let wake = NSCondition()
+    private let threadName: String
+
+    /// A watch of its own, its thread named `threadName` (the host uses ``shared``).
+    public init(threadName: String = "stephost-watch") {
+        self.threadName = threadName
+    }
     private let actions = DispatchQueue(label: "stephost-deadlines", attributes: .concurrent)
 
     /// Runs `action` once `due` passes, unless ``cancel(_:)`` comes first. Returns the registration.
@@ -65,7 +71,7 @@ public final class DeadlineWatch: Sendable {
     }
 
     private func watch() {
-        stephost_name_current_thread("stephost-watch")
+        stephost_name_current_thread(threadName)
         wake.lock()
         while true {
             let now = ContinuousClock.now
