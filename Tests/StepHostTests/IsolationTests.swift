@@ -77,13 +77,29 @@ import Testing
         let (operation, runs, _) = try await harness.provision(isolation: isolation)
         #expect(operation.state == .failed)
         #expect(
-            operation.lastError?.message.hasPrefix(
-                "step sleeper_step exceeded its deadline of 1 s; its runner was stopped"
-            )
-                == true,
+            operation.lastError?.message
+                == "step sleeper_step exceeded its deadline of 1 s; its runner was stopped (crashed with signal 15 "
+                + "(SIGTERM, Terminated))",
             "\(operation.lastError?.message ?? "")"
         )
         #expect(runs.last?.outcome == .fault)
+    }
+
+    /// A runner that ignores SIGTERM gets SIGKILL once the grace period has passed.
+    @Test func aRunnerThatIgnoresSIGTERMIsKilledAfterTheGrace() async throws {
+        let harness = try EngineHarness()
+        try harness.addFixture("stubborn", mode: 43, weight: 20)
+        var isolation = Self.allProcess
+        isolation.defaults.deadline = .seconds(1)
+        isolation.killGrace = .milliseconds(500)
+        let (operation, _, _) = try await harness.provision(isolation: isolation)
+        #expect(operation.state == .failed)
+        #expect(
+            operation.lastError?.message
+                == "step stubborn_step exceeded its deadline of 1 s; its runner was stopped (crashed with signal 9 "
+                + "(SIGKILL, Killed))",
+            "\(operation.lastError?.message ?? "")"
+        )
     }
 
     /// An in-process step that never returns: at its deadline the host stops waiting (the run faults), counts the

@@ -82,7 +82,8 @@
 // for up to 60 s, failing with "cancelled" once it returns 1, else done after 60 s (a host that does not offer it
 // gets the 60 s), 40 raise(SIGKILL) on itself, 41 set "hang_started", checkpoint, then hang forever (a runner
 // killed from outside mid-step), 42 set the same field to a 60 KiB string 300 times (18 MiB written in one run)
-// and done unless a call was refused (then fail with its status).
+// and done unless a call was refused (then fail with its status), 43 ignore SIGTERM, then hang forever (only
+// SIGKILL stops it).
 #ifndef RUN_MODE
 #define RUN_MODE 0
 #endif
@@ -425,6 +426,10 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
         }
         return STEPHOST_OUTCOME_DONE;
     }
+    case 43:
+        signal(SIGTERM, SIG_IGN);
+        hang_forever();
+        return STEPHOST_OUTCOME_DONE;
     case 41:
         s->set_field(call->ctx, "hang_started", 12, "true", 4);
         s->checkpoint(call->ctx);
