@@ -1,0 +1,178 @@
+import Foundation
+import Glibc
+import Logging
+import StepHostApplication
+import StepHostCore
+import StepHostEngine
+import StepHostLoader
+import StepHostSQLite
+import Testing
+
+/// The isolation fault suite, step faults in `process` isolation: for every way a step can break the process it
+/// runs in, the host (this test process) survives, the operation that faulted fails with a precise reason, and
+/// another operation that runs through the same plugin at the same time, without faulting, succeeds. One plugin
+/// does both: it faults only for operations named "boom" (the fixtures' ONLY_WHEN), and is done at once for "calm".
+@Suite("FaultSuite: step faults in process isolation")
+struct FaultSuiteStepTests {
+    static let boom = #"{"name":"boom"}"#
+    static let calm = #"{"name":"calm"}"#
+    /// The bytes only the "boom" operation's document holds.
+    static let marker = #""boom""#
+
+    /// Every plugin in a runner, with a 1 s deadline, a short grace and init timeout, and `limits` for the plugin
+    /// named "faulty".
+    static func processIsolation(
+        limits: ResourceLimits = ResourceLimits(),
+        deadline: Duration = .seconds(1)
+    ) -> IsolationConfiguration {
+        IsolationConfiguration(
+            defaults: PluginPolicy(isolation: .process, deadline: deadline),
+            plugins: ["faulty": PluginPolicyOverride(limits: limits)],
+            initTimeout: .seconds(2),
+            killGrace: .milliseconds(500)
+        )
+    }
+
+    /// What a side-by-side run gave.
+    struct SideBySide {
+        var boom: OperationRecord
+        var boomRuns: [StepRun]
+        var calm: OperationRecord
+        var calmRuns: [StepRun]
+        /// An operation started after both ended: the plugin's runner was replaced and still serves.
+        var after: OperationRecord
+        var host: ProvisioningHost
+    }
+
+    /// Builds the plugin "faulty" (step "faulty_step") with `build` into a fresh plugin directory, runs a "boom"
+    /// and a "calm" operation at the same time, then one more.
+    static func runSideBySide(
+        isolation: IsolationConfiguration = processIsolation(),
+        logger: Logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+        build: (URL) throws -> Void
+    ) async throws -> SideBySide {
+        let harness = try EngineHarness()
+        try build(harness.plugins.appendingPathComponent("faulty.so"))
+        var options = EngineOptions()
+        options.workers = 4
+        let host = try harness.host(options, isolation: isolation, logger: logger)
+        #expect(host.plugins.used.map(\.isolation) == [.process])
+        let boomID = try await host.engine.createOperation(parameters: try ProvisioningParameters(json: boom)).id
+        let calmID = try await host.engine.createOperation(parameters: try ProvisioningParameters(json: calm)).id
+        async let boomDone = host.engine.runToCompletion(operationID: boomID)
+        async let calmDone = host.engine.runToCompletion(operationID: calmID)
+        let (boom, calm) = try await (boomDone, calmDone)
+        let afterID = try await host.engine.createOperation(
+            parameters: try ProvisioningParameters(json: #"{"name":"after"}"#)
+        ).id
+        let after = try await host.engine.runToCompletion(operationID: afterID)
+        return SideBySide(
+            boom: boom,
+            boomRuns: try await host.store.stepRuns(operationID: boomID),
+            calm: calm,
+            calmRuns: try await host.store.stepRuns(operationID: calmID),
+            after: after,
+            host: host
+        )
+    }
+
+    /// One step fault of fixture_plugin.c and what the host must say about it.
+    struct StepFault: Sendable, CustomTestStringConvertible {
+        var label: String
+        var mode: Int
+        var sleepMilliseconds: Int?
+        var limits: ResourceLimits = ResourceLimits()
+        var deadline: Duration = .seconds(1)
+        /// Texts the failed operation's last error must contain, in order.
+        var message: [String]
+        /// Whether the fault holds its step until the deadline: then the calm operation must have run meanwhile.
+        var slow = false
+
+        var testDescription: String { "\(label) (mode \(mode))" }
+    }
+
+    static let runnerCrash = "the runner of plugin faulty crashed with signal "
+    static let whileRunning = " while running step faulty_step"
+    static let deadline =
+        "step faulty_step exceeded its deadline of 1 s; its runner was stopped (crashed with signal 15 (SIGTERM"
+
+    static let stepFaults: [StepFault] = [
+        StepFault(label: "segfault", mode: 28, message: [runnerCrash + "11 (SIGSEGV, ", whileRunning]),
+        StepFault(label: "abort", mode: 31, message: [runnerCrash + "6 (SIGABRT, ", whileRunning]),
+        StepFault(
+            label: "exit(3)",
+            mode: 32,
+            message: ["the runner of plugin faulty exited with status 3 while running step faulty_step"]
+        ),
+        StepFault(label: "hang forever", mode: 33, message: [deadline], slow: true),
+        StepFault(label: "sleep past the deadline", mode: 34, sleepMilliseconds: 3000, message: [deadline], slow: true),
+        StepFault(
+            label: "allocate without bound under a 1 GiB address-space limit",
+            mode: 35,
+            limits: ResourceLimits(addressSpace: 1 << 30),
+            deadline: .seconds(10),
+            message: [runnerCrash + "6 (SIGABRT, ", whileRunning]
+        ),
+        StepFault(
+            label: "invalid outcome 77",
+            mode: 38,
+            message: ["the plugin broke the ABI: the step returned the unknown outcome code 77"]
+        ),
+        StepFault(
+            label: "invalid outcome 7",
+            mode: 3,
+            message: ["the plugin broke the ABI: the step returned the unknown outcome code 7"]
+        ),
+        StepFault(
+            label: "invalid JSON field",
+            mode: 4,
+            message: ["the plugin broke the ABI: set_field: the value of field 'broken' is not valid UTF-8 JSON"]
+        ),
+        StepFault(label: "SIGKILL of itself", mode: 40, message: [runnerCrash + "9 (SIGKILL, ", whileRunning]),
+    ]
+
+    @Test(arguments: stepFaults)
+    func aStepFaultFailsOnlyItsOperation(_ fault: StepFault) async throws {
+        let started = ContinuousClock.now
+        let run = try await Self.runSideBySide(
+            isolation: Self.processIsolation(limits: fault.limits, deadline: fault.deadline)
+        ) { file in
+            try compileRunModeFixture(
+                file,
+                mode: fault.mode,
+                name: "faulty",
+                sleepMilliseconds: fault.sleepMilliseconds,
+                onlyWhen: Self.marker
+            )
+        }
+        let took = ContinuousClock.now - started
+        #expect(run.boom.state == .failed, "\(run.boom.description)")
+        #expect(run.boom.lastError?.step == "faulty_step")
+        #expect(run.boom.lastError?.plugin == "faulty")
+        let message = run.boom.lastError?.message ?? ""
+        #expect(Self.containsInOrder(message, fault.message), "\(message)")
+        #expect(run.boomRuns.last?.outcome == .fault)
+        #expect(run.calm.state == .succeeded, "\(run.calm.description)")
+        #expect(run.calmRuns.map(\.step) == ["faulty_step", "create_runtime"])
+        #expect(run.after.state == .succeeded, "\(run.after.description)")
+        if fault.slow {
+            // The calm operation's step ran while the boom one's was held, not after it.
+            let boomStep = try #require(run.boomRuns.first { $0.step == "faulty_step" })
+            let calmStep = try #require(run.calmRuns.first { $0.step == "faulty_step" })
+            let boomEnded = boomStep.startedAt.addingTimeInterval(boomStep.durationMilliseconds / 1000)
+            #expect(calmStep.startedAt < boomEnded)
+            #expect(boomStep.durationMilliseconds >= 1000)
+        }
+        #expect(took < .seconds(20))
+    }
+
+    /// `text` holds each of `parts`, one after the other.
+    static func containsInOrder(_ text: String, _ parts: [String]) -> Bool {
+        var rest = text[...]
+        for part in parts {
+            guard let range = rest.range(of: part) else { return false }
+            rest = rest[range.upperBound...]
+        }
+        return true
+    }
+}
