@@ -176,3 +176,97 @@ struct FaultSuiteStepTests {
         return true
     }
 }
+
+/// Step faults that are not a plain failure: output floods, an oversized value, a kept or foreign context, and
+/// the C++, Rust and Swift fixtures.
+@Suite("FaultSuite: other step faults in process isolation")
+struct FaultSuiteOtherStepTests {
+    typealias Side = FaultSuiteStepTests
+
+    /// Megabytes of binary garbage on the runner's stdout and stderr: the step still succeeds, and what the host
+    /// logs of it is bounded (100 lines a window, each cut to 512 bytes and escaped).
+    @Test func garbageOutputIsBoundedAndTheStepSucceeds() async throws {
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "test") { _ in CapturingLogHandler(lines: lines, logLevel: .trace) }
+        let run = try await Side.runSideBySide(logger: logger) { file in
+            try compileFaultFixture(file, mode: .garbageOutput, name: "faulty", onlyWhen: Side.marker)
+        }
+        #expect(run.boom.state == .succeeded, "\(run.boom.description)")
+        #expect(run.calm.state == .succeeded, "\(run.calm.description)")
+        #expect(run.after.state == .succeeded)
+        // The capture thread logs while it drains: it reaches its 100 lines a window, then only counts.
+        let reached = try eventually(within: 5) { lines.all.filter { $0.hasPrefix("plugin output") }.count >= 100 }
+        #expect(reached, "the garbage was not seen: \(lines.all.count) lines logged")
+        usleep(200_000)
+        let output = lines.all.filter { $0.hasPrefix("plugin output") }
+        #expect(output.count <= 101, "\(output.count) lines of plugin output were logged")
+        #expect(output.reduce(0) { $0 + $1.utf8.count } < 150_000)
+        #expect(output.allSatisfy { !$0.contains("\u{1B}") && !$0.contains("\n") })
+    }
+
+    /// A 100 MiB field value: the runner sends only its length, and the host refuses it as it refuses it in
+    /// process (set_field returns an error and the call faults naming the value), without stopping the runner.
+    @Test func aHundredMegabyteValueFailsOnlyItsOperation() async throws {
+        let run = try await Side.runSideBySide { file in
+            try compileFaultFixture(file, mode: .hugeField, name: "faulty", onlyWhen: Side.marker)
+        }
+        #expect(run.boom.state == .failed, "\(run.boom.description)")
+        #expect(
+            run.boom.lastError?.message
+                == "the plugin broke the ABI: set_field: the value of field 'huge' is 104857600 bytes long, more "
+                + "than 1048576",
+            "\(run.boom.lastError?.message ?? "")"
+        )
+        #expect(run.boom.fields["huge"] == nil)
+        #expect(run.calm.state == .succeeded, "\(run.calm.description)")
+        #expect(run.after.state == .succeeded)
+    }
+
+    /// Mode 26 writes through the call's context from a thread of its own while the call runs: the write is
+    /// refused and the call faults naming the misuse, in the runner as in the host.
+    @Test func aContextUsedFromAnotherThreadFaultsOnlyItsOperation() async throws {
+        let run = try await Side.runSideBySide { file in
+            try compileRunModeFixture(file, mode: 26, name: "faulty", onlyWhen: Side.marker)
+        }
+        #expect(run.boom.state == .failed, "\(run.boom.description)")
+        #expect(
+            run.boom.lastError?.message
+                == "the plugin broke the ABI: set_field was given a call context that is stale or belongs to another "
+                + "call, or was called from a thread other than the call's"
+        )
+        #expect(run.boom.fields["foreign"] == nil)
+        #expect(run.calm.state == .succeeded, "\(run.calm.description)")
+        #expect(run.after.state == .succeeded)
+    }
+
+    /// Mode 25 keeps the first call's context and writes through it in the next call. The two "boom" calls run
+    /// one after the other (one worker), so that the same runner serves both; then a calm operation succeeds.
+    @Test func aContextKeptForALaterCallIsRefused() async throws {
+        let harness = try EngineHarness()
+        try compileRunModeFixture(
+            harness.plugins.appendingPathComponent("faulty.so"),
+            mode: 25,
+            name: "faulty",
+            onlyWhen: "boom"
+        )
+        var options = EngineOptions()
+        options.workers = 1
+        let host = try harness.host(options, isolation: Side.processIsolation())
+        var results: [OperationRecord] = []
+        for name in ["boom-1", "boom-2", "calm"] {
+            let id = try await host.engine.createOperation(
+                parameters: try ProvisioningParameters(json: #"{"name":"\#(name)"}"#)
+            ).id
+            results.append(try await host.engine.runToCompletion(operationID: id))
+        }
+        #expect(results[0].state == .succeeded)
+        #expect(results[1].state == .failed)
+        #expect(
+            results[1].lastError?.message
+                == "the plugin broke the ABI: set_field was given a call context that is stale or belongs to another "
+                + "call, or was called from a thread other than the call's"
+        )
+        #expect(results[2].state == .succeeded)
+        #expect(results.allSatisfy { $0.fields["stale"] == nil })
+    }
+}
