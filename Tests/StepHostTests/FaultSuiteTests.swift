@@ -270,3 +270,91 @@ struct FaultSuiteOtherStepTests {
         #expect(results.allSatisfy { $0.fields["stale"] == nil })
     }
 }
+
+/// Plugins in other languages that take their process down: a C++ exception out of a step (std::terminate), a
+/// Rust panic (abort at the extern "C" boundary) and a Swift trap. Each fixture faults only for the "boom"
+/// operation (ONLY_WHEN; the Swift one by its "name" parameter), so a calm one runs beside it.
+@Suite("FaultSuite: C++, Rust and Swift faults in process isolation")
+struct FaultSuiteLanguageTests {
+    typealias Side = FaultSuiteStepTests
+
+    enum Language: String, CaseIterable, Sendable {
+        case cxx = "C++ exception"
+        case rust = "Rust panic"
+        case swift = "Swift trap"
+    }
+
+    @Test(arguments: Language.allCases)
+    func aForeignRuntimeFaultFailsOnlyItsOperation(_ language: Language) async throws {
+        let run = try await Side.runSideBySide { file in
+            switch language {
+            case .cxx: try compileCxxFixture(file, name: "faulty", onlyWhen: Side.marker)
+            case .rust: try buildRustFixture(file, name: "faulty", onlyWhen: Side.marker)
+            case .swift: try compileSwiftTrapFixture(file, name: "faulty", onlyWhenName: "boom")
+            }
+        }
+        let signal = language == .swift ? "4 (SIGILL, " : "6 (SIGABRT, "
+        #expect(run.boom.state == .failed, "\(run.boom.description)")
+        let message = run.boom.lastError?.message ?? ""
+        #expect(
+            Side.containsInOrder(message, [Side.runnerCrash + signal, Side.whileRunning]),
+            "\(message)"
+        )
+        #expect(run.calm.state == .succeeded, "\(run.calm.description)")
+        #expect(run.after.state == .succeeded, "\(run.after.description)")
+    }
+}
+
+/// A runner killed from outside while its step runs (mode 41: it checkpoints "hang_started", then hangs): the
+/// operation fails naming SIGKILL, and an operation that runs at the same time through the same plugin succeeds.
+@Suite("FaultSuite: a runner killed from outside")
+struct FaultSuiteKilledRunnerTests {
+    @Test func aRunnerKilledMidStepFailsOnlyItsOperation() async throws {
+        let harness = try EngineHarness()
+        let file = harness.plugins.appendingPathComponent("faulty.so")
+        try compileFaultFixture(file, mode: .hangAfterCheckpoint, name: "faulty", onlyWhen: FaultSuiteStepTests.marker)
+        var options = EngineOptions()
+        options.workers = 4
+        // A deadline far away: only the kill may end the step.
+        let host = try harness.host(options, isolation: FaultSuiteStepTests.processIsolation(deadline: .seconds(60)))
+        let boomID = try await host.engine.createOperation(
+            parameters: try ProvisioningParameters(json: FaultSuiteStepTests.boom)
+        ).id
+        let started = ContinuousClock.now
+        let boomTask = Task { try await host.engine.runToCompletion(operationID: boomID) }
+        let hanging = try await eventually(within: 10) {
+            try await host.store.operation(id: boomID)?.fields["hang_started"] != nil
+        }
+        try #require(hanging, "the step never checkpointed hang_started")
+        // The only runner of this plugin so far is the one in the step.
+        let runners = ChildProcesses.runners(of: file.path)
+        try #require(runners.count == 1, "runners of \(file.path): \(runners)")
+
+        // Meanwhile another operation runs through the same plugin (in a runner of its own) and succeeds.
+        let calmID = try await host.engine.createOperation(
+            parameters: try ProvisioningParameters(json: FaultSuiteStepTests.calm)
+        ).id
+        let calm = try await host.engine.runToCompletion(operationID: calmID)
+        #expect(calm.state == .succeeded, "\(calm.description)")
+        #expect(try await host.store.operation(id: boomID)?.state == .inProgress)
+
+        #expect(kill(runners[0], SIGKILL) == 0)
+        let boom = try await boomTask.value
+        #expect(boom.state == .failed, "\(boom.description)")
+        let message = boom.lastError?.message ?? ""
+        #expect(
+            message.hasPrefix("the runner of plugin faulty crashed with signal 9 (SIGKILL, ")
+                && message.hasSuffix(" while running step faulty_step"),
+            "\(message)"
+        )
+        #expect(ContinuousClock.now - started < .seconds(30))
+        // The killed runner was reaped: no zombie of it remains.
+        #expect(ChildProcesses.state(of: runners[0]) == nil)
+        let after = try await host.engine.runToCompletion(
+            operationID: try await host.engine.createOperation(
+                parameters: try ProvisioningParameters(json: #"{"name":"after"}"#)
+            ).id
+        )
+        #expect(after.state == .succeeded)
+    }
+}
