@@ -96,6 +96,9 @@ final class ChildProcess: Sendable {
     deinit {
         close(input)
         close(output)
+        // A child nobody stopped (an idle runner of a pool that went away with its host) is stopped and reaped
+        // here: else it would stay a zombie of the host for as long as the host lives.
+        stop()
     }
 
     var ended: Ending? { state.withLock { $0.ended } }
