@@ -5,6 +5,7 @@ import StepHostApplication
 import StepHostCore
 import StepHostEngine
 import StepHostLoader
+import StepHostSQLite
 import Testing
 
 /// Load-time faults: a constructor that crashes or calls exit(0), an init that crashes, aborts or hangs. The
@@ -129,5 +130,54 @@ struct FaultSuiteLoadTests {
         #expect(ran.status == 0, "\(ran.stdout)\(ran.stderr)")
         #expect(ran.stdout.contains("healthy_step"))
         #expect(ran.stdout.contains("succeeded: runtime "))
+    }
+}
+
+/// An in-process plugin that crashes the host (mode 28, through the real binary), then a host configured to
+/// refuse quarantined plugins: the next pass quarantines the plugin and fails its operation at once, naming the
+/// quarantine, never running the plugin in this process; a host built after that refuses to start (fail closed).
+@Suite("FaultSuite: in-process crash and quarantine")
+struct FaultSuiteQuarantineTests {
+    @Test func aHostCrashQuarantinesThePluginAndRefuseFailsItsOperation() async throws {
+        let harness = try EngineHarness()
+        try harness.addFixture("crasher", mode: 28, weight: 20)
+        let first = try runProcess(
+            Paths.stephost,
+            ["provision", "--parameters", #"{"name":"crash"}"#, "--db", harness.databasePath],
+            environment: [
+                "STEPHOST_PLUGINS_DIR": harness.plugins.path,
+                "STEPHOST_SCAN_CACHE": harness.directory.file("scan-cache.json").path,
+            ],
+            timeout: 30
+        )
+        #expect(!first.timedOut)
+        #expect(first.status == 128 + SIGSEGV || first.status == SIGSEGV, "\(first.status): \(first.stderr)")
+
+        let refuse = IsolationConfiguration(quarantine: .refuse, initTimeout: .seconds(2))
+        let host = try harness.host(isolation: refuse)
+        let started = ContinuousClock.now
+        let report = try await host.engine.runUntilIdle()
+        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(report.operations.count == 1)
+        let id = try #require(report.operations.first?.id)
+        let failed = try #require(try await host.store.operation(id: id))
+        #expect(failed.state == .failed)
+        #expect(failed.lastError?.step == "crasher_step")
+        #expect(
+            failed.lastError?.message
+                == "plugin crasher is quarantined (the host died while running its step crasher_step in process "
+                + "(pass 1)) and the configuration refuses quarantined plugins; deploy a fixed build or run "
+                + "`stephost plugins clear-quarantine crasher`",
+            "\(failed.lastError?.message ?? "")"
+        )
+        #expect(host.quarantine.entry(for: "crasher", fileHash: host.plugins.used[0].fileHash) != nil)
+
+        do {
+            _ = try harness.host(isolation: refuse)
+            Issue.record("a host that refuses quarantined plugins started with one")
+        } catch HostError.brokenPlugins(let broken) {
+            #expect(broken.map(\.error.code) == [.quarantined])
+            #expect(broken.first?.error.message.hasPrefix("it is quarantined: the host died while running") == true)
+        }
     }
 }
