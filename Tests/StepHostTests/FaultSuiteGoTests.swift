@@ -41,7 +41,7 @@ func buildGoPlugins(into directory: URL) throws {
 
 /// Two Go plugins, each carrying its own Go runtime, run side by side in runners of their own: both plugins'
 /// steps run and set their fields, and the operation succeeds.
-@Suite("FaultSuite: Go plugins in process isolation")
+@Suite("FaultSuite: Go plugins in process isolation", .timeLimit(.minutes(1)))
 struct FaultSuiteGoTests {
     @Test func bothGoPluginsRunSideBySideInRunners() async throws {
         let harness = try EngineHarness()

@@ -9,7 +9,7 @@ import Testing
 /// 1,000 isolated step calls in a row leave no process and no descriptor behind: runners are reused while the
 /// host lives, the ones that crash are reaped and their pipes closed, and the idle ones end and are reaped when
 /// the host goes away.
-@Suite("FaultSuite: no leaks")
+@Suite("FaultSuite: no leaks", .timeLimit(.minutes(1)))
 struct FaultSuiteLeakTests {
     @Test func aThousandIsolatedCallsLeaveNoProcessOrDescriptorBehind() async throws {
         let harness = try EngineHarness()

@@ -11,7 +11,7 @@ import Testing
 /// Load-time faults: a constructor that crashes or calls exit(0), an init that crashes, aborts or hangs. The
 /// scanner child takes the fault, the plugin is reported broken with the reason, the host fails closed while it
 /// is there, and starts for the remaining plugins once it is disabled.
-@Suite("FaultSuite: load-time faults")
+@Suite("FaultSuite: load-time faults", .timeLimit(.minutes(1)))
 struct FaultSuiteLoadTests {
     static let loadFaults: [LoadFault] = [
         .constructorCrashes, .constructorExitsZero, .initCrashes, .initAborts, .initHangs,
@@ -136,7 +136,7 @@ struct FaultSuiteLoadTests {
 /// An in-process plugin that crashes the host (mode 28, through the real binary), then a host configured to
 /// refuse quarantined plugins: the next pass quarantines the plugin and fails its operation at once, naming the
 /// quarantine, never running the plugin in this process; a host built after that refuses to start (fail closed).
-@Suite("FaultSuite: in-process crash and quarantine")
+@Suite("FaultSuite: in-process crash and quarantine", .timeLimit(.minutes(1)))
 struct FaultSuiteQuarantineTests {
     @Test func aHostCrashQuarantinesThePluginAndRefuseFailsItsOperation() async throws {
         let harness = try EngineHarness()

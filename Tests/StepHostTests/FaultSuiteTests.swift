@@ -12,7 +12,7 @@ import Testing
 /// runs in, the host (this test process) survives, the operation that faulted fails with a precise reason, and
 /// another operation that runs through the same plugin at the same time, without faulting, succeeds. One plugin
 /// does both: it faults only for operations named "boom" (the fixtures' ONLY_WHEN), and is done at once for "calm".
-@Suite("FaultSuite: step faults in process isolation")
+@Suite("FaultSuite: step faults in process isolation", .timeLimit(.minutes(1)))
 struct FaultSuiteStepTests {
     static let boom = #"{"name":"boom"}"#
     static let calm = #"{"name":"calm"}"#
@@ -59,13 +59,16 @@ struct FaultSuiteStepTests {
         #expect(host.plugins.used.map(\.isolation) == [.process])
         let boomID = try await host.engine.createOperation(parameters: try ProvisioningParameters(json: boom)).id
         let calmID = try await host.engine.createOperation(parameters: try ProvisioningParameters(json: calm)).id
-        async let boomDone = host.engine.runToCompletion(operationID: boomID)
-        async let calmDone = host.engine.runToCompletion(operationID: calmID)
+        let engine = host.engine
+        async let boomDone = within(30, "the boom operation") { try await engine.runToCompletion(operationID: boomID) }
+        async let calmDone = within(30, "the calm operation") { try await engine.runToCompletion(operationID: calmID) }
         let (boom, calm) = try await (boomDone, calmDone)
         let afterID = try await host.engine.createOperation(
             parameters: try ProvisioningParameters(json: #"{"name":"after"}"#)
         ).id
-        let after = try await host.engine.runToCompletion(operationID: afterID)
+        let after = try await within(30, "the operation after") {
+            try await engine.runToCompletion(operationID: afterID)
+        }
         return SideBySide(
             boom: boom,
             boomRuns: try await host.store.stepRuns(operationID: boomID),
@@ -179,7 +182,7 @@ struct FaultSuiteStepTests {
 
 /// Step faults that are not a plain failure: output floods, an oversized value, a kept or foreign context, and
 /// the C++, Rust and Swift fixtures.
-@Suite("FaultSuite: other step faults in process isolation")
+@Suite("FaultSuite: other step faults in process isolation", .timeLimit(.minutes(1)))
 struct FaultSuiteOtherStepTests {
     typealias Side = FaultSuiteStepTests
 
@@ -188,7 +191,10 @@ struct FaultSuiteOtherStepTests {
     @Test func garbageOutputIsBoundedAndTheStepSucceeds() async throws {
         let lines = CapturingLogHandler.Lines()
         let logger = Logger(label: "test") { _ in CapturingLogHandler(lines: lines, logLevel: .trace) }
-        let run = try await Side.runSideBySide(logger: logger) { file in
+        // 8 MiB through two pipes takes a while on a loaded machine: a deadline far from the 1 s of the others.
+        let run = try await Side.runSideBySide(isolation: Side.processIsolation(deadline: .seconds(15)), logger: logger)
+        {
+            file in
             try compileFaultFixture(file, mode: .garbageOutput, name: "faulty", onlyWhen: Side.marker)
         }
         #expect(run.boom.state == .succeeded, "\(run.boom.description)")
@@ -274,7 +280,7 @@ struct FaultSuiteOtherStepTests {
 /// Plugins in other languages that take their process down: a C++ exception out of a step (std::terminate), a
 /// Rust panic (abort at the extern "C" boundary) and a Swift trap. Each fixture faults only for the "boom"
 /// operation (ONLY_WHEN; the Swift one by its "name" parameter), so a calm one runs beside it.
-@Suite("FaultSuite: C++, Rust and Swift faults in process isolation")
+@Suite("FaultSuite: C++, Rust and Swift faults in process isolation", .timeLimit(.minutes(1)))
 struct FaultSuiteLanguageTests {
     typealias Side = FaultSuiteStepTests
 
@@ -307,7 +313,7 @@ struct FaultSuiteLanguageTests {
 
 /// A runner killed from outside while its step runs (mode 41: it checkpoints "hang_started", then hangs): the
 /// operation fails naming SIGKILL, and an operation that runs at the same time through the same plugin succeeds.
-@Suite("FaultSuite: a runner killed from outside")
+@Suite("FaultSuite: a runner killed from outside", .timeLimit(.minutes(1)))
 struct FaultSuiteKilledRunnerTests {
     @Test func aRunnerKilledMidStepFailsOnlyItsOperation() async throws {
         let harness = try EngineHarness()
@@ -339,7 +345,7 @@ struct FaultSuiteKilledRunnerTests {
         #expect(try await host.store.operation(id: boomID)?.state == .inProgress)
 
         #expect(kill(runners[0], SIGKILL) == 0)
-        let boom = try await boomTask.value
+        let boom = try await within(30, "the boom operation after the kill") { try await boomTask.value }
         #expect(boom.state == .failed, "\(boom.description)")
         let message = boom.lastError?.message ?? ""
         #expect(

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 
 /// The processes and descriptors of this test process, as /proc shows them: for tests that runner children end,
 /// are reaped, and leave no descriptor behind.
@@ -63,4 +64,46 @@ func eventually(within seconds: Double, _ condition: () async throws -> Bool) as
         try await Task.sleep(for: .milliseconds(20))
     }
     return try await condition()
+}
+
+/// `body` ran longer than the time it was given.
+struct TimedOut: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// The result of `body`, or ``TimedOut`` after `seconds`: a host that never returns (a deadline that does not
+/// fire) fails the test instead of hanging the run. `body` is left running then.
+func within<T: Sendable>(
+    _ seconds: Double,
+    _ what: String,
+    _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    let race = Race<T>()
+    return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+        race.start(continuation)
+        Task {
+            do { race.finish(.success(try await body())) } catch { race.finish(.failure(error)) }
+        }
+        Task {
+            try? await Task.sleep(for: .seconds(seconds))
+            race.finish(.failure(TimedOut(description: "\(what) did not end within \(seconds) s")))
+        }
+    }
+}
+
+/// Resumes a continuation with the first result only.
+private final class Race<T: Sendable>: Sendable {
+    private let continuation = Mutex<CheckedContinuation<T, any Error>?>(nil)
+
+    func start(_ continuation: CheckedContinuation<T, any Error>) {
+        self.continuation.withLock { $0 = continuation }
+    }
+
+    func finish(_ result: Result<T, any Error>) {
+        let waiting = continuation.withLock { waiting in
+            defer { waiting = nil }
+            return waiting
+        }
+        waiting?.resume(with: result)
+    }
 }
