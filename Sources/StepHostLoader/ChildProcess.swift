@@ -103,6 +103,20 @@ final class ChildProcess: Sendable {
 
     var ended: Ending? { state.withLock { $0.ended } }
 
+    /// Whether the child still runs. One that ended by itself (killed from outside, its CPU limit) is reaped now,
+    /// without blocking, and its ending kept.
+    var isRunning: Bool {
+        state.withLock { state in
+            guard state.ended == nil else { return false }
+            var exitCode: Int32 = 0
+            var signal: Int32 = 0
+            guard stephost_wait(pid, 0, &exitCode, &signal) > 0 else { return true }
+            _ = kill(-pid, SIGKILL)  // anything the plugin forked into the group
+            state.ended = Ending(exitCode: signal == 0 ? exitCode : nil, signal: signal)
+            return false
+        }
+    }
+
     /// Signals the child's whole process group (what a plugin forked too), unless the child was already reaped.
     func signal(_ number: Int32) {
         state.withLock { state in
