@@ -292,7 +292,9 @@ struct FaultSuiteLanguageTests {
 
     @Test(arguments: Language.allCases)
     func aForeignRuntimeFaultFailsOnlyItsOperation(_ language: Language) async throws {
-        let run = try await Side.runSideBySide { file in
+        // The runner is a Swift program: the Swift runtime's backtracer catches a trap and prints a backtrace
+        // before the process dies, which can take longer than 1 s on a loaded machine.
+        let run = try await Side.runSideBySide(isolation: Side.processIsolation(deadline: .seconds(10))) { file in
             switch language {
             case .cxx: try compileCxxFixture(file, name: "faulty", onlyWhen: Side.marker)
             case .rust: try buildRustFixture(file, name: "faulty", onlyWhen: Side.marker)
@@ -362,5 +364,34 @@ struct FaultSuiteKilledRunnerTests {
             ).id
         )
         #expect(after.state == .succeeded)
+    }
+}
+
+/// A runner that dies while it is idle in its pool (killed from outside, or its CPU limit) must not cost the next
+/// operation its step: the pool should start a new runner.
+@Suite("FaultSuite: an idle runner killed from outside", .timeLimit(.minutes(1)))
+struct FaultSuiteIdleRunnerTests {
+    @Test func anIdleRunnerKilledFromOutsideIsReplaced() async throws {
+        let harness = try EngineHarness()
+        let file = harness.plugins.appendingPathComponent("steady.so")
+        try compileRunModeFixture(file, mode: 30, name: "steady")
+        var options = EngineOptions()
+        options.workers = 1
+        let host = try harness.host(options, isolation: FaultSuiteStepTests.processIsolation())
+        let engine = host.engine
+        let first = try await engine.createOperation(parameters: try ProvisioningParameters(json: #"{"name":"a"}"#))
+        #expect(try await engine.runToCompletion(operationID: first.id).state == .succeeded)
+        let runners = ChildProcesses.runners(of: file.path)
+        try #require(runners.count == 1)
+        kill(runners[0], SIGKILL)
+        _ = try eventually(within: 5) { ChildProcesses.state(of: runners[0]) == "Z" }
+
+        let second = try await engine.createOperation(parameters: try ProvisioningParameters(json: #"{"name":"b"}"#))
+        let operation = try await engine.runToCompletion(operationID: second.id)
+        // Before the fix, RunnerPool.acquire handed out the dead runner and this operation failed with "the runner
+        // of plugin steady crashed with signal 9 (SIGKILL, Killed) while running step steady_step: its pipe was
+        // closed".
+        #expect(operation.state == .succeeded, "\(operation.lastError?.message ?? "")")
+        #expect(ChildProcesses.state(of: runners[0]) == nil, "the dead runner was not reaped")
     }
 }

@@ -54,6 +54,12 @@ enum ChildProcesses {
     static func openDescriptors() -> Int {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd"))?.count ?? 1) - 1
     }
+
+    /// What this process's open descriptors point to (`pipe:[…]`, `/memfd:…`, paths).
+    static func descriptorTargets() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return names.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)") }
+    }
 }
 
 /// Polls `condition` every 20 ms until it holds or `seconds` pass; whether it held.
