@@ -96,18 +96,22 @@ final class ChildProcess: Sendable {
     deinit {
         close(input)
         close(output)
+        // A child nobody stopped (an idle runner of a pool that went away with its host) is stopped and reaped
+        // here: else it would stay a zombie of the host for as long as the host lives.
+        stop()
     }
 
     var ended: Ending? { state.withLock { $0.ended } }
 
-    /// Whether the child still runs; one that ended by itself (an idle runner at its CPU limit) is reaped here.
-    var isAlive: Bool {
+    /// Whether the child still runs. One that ended by itself (killed from outside, its CPU limit) is reaped now,
+    /// without blocking, and its ending kept.
+    var isRunning: Bool {
         state.withLock { state in
             guard state.ended == nil else { return false }
             var exitCode: Int32 = 0
             var signal: Int32 = 0
             guard stephost_wait(pid, 0, &exitCode, &signal) > 0 else { return true }
-            _ = kill(-pid, SIGKILL)
+            _ = kill(-pid, SIGKILL)  // anything the plugin forked into the group
             state.ended = Ending(exitCode: signal == 0 ? exitCode : nil, signal: signal)
             return false
         }

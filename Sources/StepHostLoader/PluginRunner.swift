@@ -315,9 +315,10 @@ public final class RunnerPool: Sendable {
     public var started: Int { startedCount.load(ordering: .relaxed) }
 
     func acquire() throws(RunnerFailure) -> PluginRunner {
-        // An idle runner that died meanwhile (its CPU limit, a kill from outside) is replaced, not used.
+        // An idle runner may have died since its last call (killed from outside, its CPU limit): it is reaped and
+        // passed over, never handed to a call that would fault for it.
         while let runner = idle.withLock({ $0.popLast() }) {
-            if runner.child.isAlive { return runner }
+            if runner.child.isRunning { return runner }
         }
         startedCount.add(1, ordering: .relaxed)
         return try PluginRunner(plugin, limits: limits, environment: environment)

@@ -75,45 +75,89 @@ struct FaultFixtureTests {
         #expect(plugin.steps.map(\.weight) == [30])
     }
 
-    // The load-time faults against today's in-process loader, in a child: `stephost list-plugins` on a directory
-    // that holds only the faulty plugin.
+    // The load-time faults through the real binary: the scanner child loads the plugin first, so a constructor or
+    // an init that crashes, exits or hangs only ends the scanner, and the plugin is reported broken with the reason.
 
-    /// `stephost list-plugins` on a directory holding only a plugin with `fault`, given `seconds`.
+    /// `stephost list-plugins` on a directory holding only a plugin with `fault`, given `seconds`, with a scan
+    /// cache of its own (the scanner really runs).
     private func listPlugins(with fault: LoadFault, seconds: Double = 30) throws -> BoundedProcessResult {
         let directory = try TemporaryDirectory()
-        try compileLoadFaultFixture(directory.file("faulty.so"), fault, name: "faulty")
-        return try runProcess(Paths.stephost, ["list-plugins", "--plugins-dir", directory.path], timeout: seconds)
+        let plugins = directory.file("plugins")
+        try FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: false)
+        chmod(plugins.path, 0o755)
+        try compileLoadFaultFixture(plugins.appendingPathComponent("faulty.so"), fault, name: "faulty")
+        return try runProcess(
+            Paths.stephost,
+            ["list-plugins", "--plugins-dir", plugins.path],
+            environment: ["STEPHOST_SCAN_CACHE": directory.file("scan-cache.json").path],
+            timeout: seconds
+        )
     }
 
-    // FLIP when the scanner lands: the scanner child takes the crash and the host reports the plugin broken.
-    @Test func constructorThatCrashesTakesListPluginsDown() throws {
-        let result = try listPlugins(with: .constructorCrashes)
-        #expect(!result.timedOut)
-        #expect(result.signaled && result.status == SIGSEGV, "status \(result.status): \(result.stderr)")
-        #expect(result.stdout.isEmpty)
+    /// The broken plugin's entry in the report: the file, then the code and the message.
+    private func expectReportedBroken(
+        _ result: BoundedProcessResult,
+        code: String,
+        message: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        #expect(!result.timedOut, sourceLocation: sourceLocation)
+        #expect(
+            !result.signaled && result.status == 1,
+            "status \(result.status): \(result.stderr)",
+            sourceLocation: sourceLocation
+        )
+        #expect(
+            result.stdout.contains("Broken plugins (1); none of their steps are used:"),
+            sourceLocation: sourceLocation
+        )
+        #expect(
+            result.stdout.contains("/faulty.so\n    [\(code)] \(message)"),
+            "\(result.stdout)",
+            sourceLocation: sourceLocation
+        )
     }
 
-    // FLIP when the scanner lands: the scanner child's exit before it answers is a broken plugin, not success.
-    @Test func constructorThatExitsZeroEndsListPluginsWithSuccessAndNoOutput() throws {
-        let result = try listPlugins(with: .constructorExitsZero)
-        #expect(!result.timedOut)
-        #expect(!result.signaled && result.status == 0, "status \(result.status): \(result.stderr)")
-        #expect(result.stdout.isEmpty)
+    // Flipped now that the scanner landed: the scanner child takes the crash and the host reports the plugin broken.
+    @Test func constructorThatCrashesIsReportedBroken() throws {
+        expectReportedBroken(
+            try listPlugins(with: .constructorCrashes),
+            code: "load-crashed",
+            message: "loading it in the scanner crashed with signal 11 (SIGSEGV, Segmentation fault) (in a constructor "
+                + "or in stephost_plugin_init)"
+        )
     }
 
-    // FLIP when the scanner lands: the scanner child is killed at its deadline and the plugin reported broken.
-    @Test func initThatHangsHangsListPlugins() throws {
-        let result = try listPlugins(with: .initHangs, seconds: 3)
-        #expect(result.timedOut)
-        #expect(result.signaled && result.status == SIGKILL)
-        #expect(result.stdout.isEmpty)
+    // Flipped: the scanner child's exit before it answers is a broken plugin, not success.
+    @Test func constructorThatExitsZeroIsReportedBroken() throws {
+        expectReportedBroken(
+            try listPlugins(with: .constructorExitsZero),
+            code: "load-exited",
+            message: "loading it in the scanner exited with status 0 (in a constructor or in stephost_plugin_init)"
+        )
     }
 
-    // FLIP when the scanner lands: the scanner child takes the crash and the host reports the plugin broken.
-    @Test func initThatCrashesTakesListPluginsDown() throws {
-        let result = try listPlugins(with: .initCrashes)
-        #expect(!result.timedOut)
-        #expect(result.signaled && result.status == SIGSEGV, "status \(result.status): \(result.stderr)")
-        #expect(result.stdout.isEmpty)
+    // Flipped: the scanner child is killed at the init timeout (10 s: the command line cannot set it yet) and the
+    // plugin reported broken.
+    @Test func initThatHangsIsReportedBrokenAtTheInitTimeout() throws {
+        let started = ContinuousClock.now
+        let result = try listPlugins(with: .initHangs, seconds: 30)
+        expectReportedBroken(
+            result,
+            code: "load-hung",
+            message: "loading it did not finish within 10 s (a constructor or stephost_plugin_init does not return); "
+                + "the scanner was stopped (crashed with signal 9 (SIGKILL, Killed))"
+        )
+        #expect(ContinuousClock.now - started < .seconds(20))
+    }
+
+    // Flipped: the scanner child takes the crash and the host reports the plugin broken.
+    @Test func initThatCrashesIsReportedBroken() throws {
+        expectReportedBroken(
+            try listPlugins(with: .initCrashes),
+            code: "load-crashed",
+            message: "loading it in the scanner crashed with signal 11 (SIGSEGV, Segmentation fault) (in a constructor "
+                + "or in stephost_plugin_init)"
+        )
     }
 }

@@ -383,10 +383,10 @@ struct ProvisionCommandTests {
         #expect(sent == 1)
     }
 
-    /// A step that takes the host down leaves a trace: the claim names the step, `operations show` says the host
-    /// died in it, each later run counts the death, and the third death in a row fails the operation instead of
-    /// crashing the host forever.
-    @Test func crashLoopIsTracedAndEndsAfterThreeDeaths() throws {
+    /// A plugin that crashes the host in process is quarantined by the next run: its step then runs in a runner,
+    /// where the crash ends only the step, and the operation fails at once with the runner's signal instead of
+    /// taking the host down twice more.
+    @Test func crashLoopEndsWithQuarantineAndARunnerCrash() throws {
         let harness = try EngineHarness()
         try harness.addFixture("crasher", mode: 28, weight: 20)
         let first = try stephost(harness, ["provision", "--parameters", #"{"name":"crash-loop"}"#])
@@ -403,29 +403,42 @@ struct ProvisionCommandTests {
         let detail = try json(try stephost(harness, ["operations", "show", id, "--json"]).stdout)
         #expect((detail["running_step"] as? [String: Any])?["host_died"] as? Bool == true)
 
-        for death in 2...3 {
-            let again = try stephost(harness, ["run"])
-            #expect(again.status != 0 && again.status != 1, "run \(death) should have crashed: \(again.stdout)")
-            let trace = try json(try stephost(harness, ["operations", "show", id, "--json"]).stdout)
-            #expect((trace["host_deaths"] as? [String: Any])?["count"] as? Int == death - 1)
-            #expect((trace["description"] as? String)?.contains("; \(death - 1) of 3 deaths allowed") == true)
-        }
-        let last = try stephost(harness, ["run"])
-        #expect(last.status == 1, "\(last.stdout)\(last.stderr)")
+        let started = ContinuousClock.now
+        let run = try stephost(harness, ["run"])
+        #expect(run.status == 1, "\(run.stdout)\(run.stderr)")
+        #expect(ContinuousClock.now - started < .seconds(30))
+        #expect(
+            run.stderr.contains(
+                "plugin quarantined: its steps run in a runner process until its file changes or "
+                    + "`stephost plugins clear-quarantine crasher`"
+            ),
+            "\(run.stderr)"
+        )
+        #expect(run.stdout.contains("processed 1 unfinished operation(s): 0 succeeded, 1 failed"))
         let failed = try json(try stephost(harness, ["operations", "show", id, "--json"]).stdout)
         #expect(failed["state"] as? String == "failed")
         let error = try #require(failed["last_error"] as? [String: Any])
         #expect(error["step"] as? String == "crasher_step")
         #expect(error["plugin"] as? String == "crasher")
         #expect(
-            (error["message"] as? String)?.hasPrefix(
-                "the host died while running step crasher_step of plugin crasher, pass 3 (3 times in a row while it ran "
-                    + "alone); after 3 host deaths in a row"
-            ) == true,
+            error["message"] as? String
+                == "the runner of plugin crasher crashed with signal 11 (SIGSEGV, Segmentation fault) while running "
+                + "step crasher_step",
             "\(error)"
         )
-        #expect((failed["host_deaths"] as? [String: Any])?["count"] as? Int == 3)
+        // Quarantined in the database: a later run starts no host death loop either.
+        let again = try stephost(harness, ["run"])
+        #expect(again.status == 0, "\(again.stdout)\(again.stderr)")
+        let quarantined = try DatabaseQueue(path: harness.databasePath, configuration: Self.readOnly).read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM plugin_quarantine WHERE plugin = 'crasher'")
+        }
+        #expect(quarantined == 1)
     }
+
+    // TODO(quarantine in list-plugins): once `stephost list-plugins` shows quarantined plugins, assert here that
+    // after crashLoopEndsWithQuarantineAndARunnerCrash's run it lists crasher as quarantined, with the reason.
+    @Test(.disabled("list-plugins does not show quarantined plugins yet"))
+    func listPluginsShowsAQuarantinedPlugin() {}
 
     /// A stored operation that cannot be read (its row was damaged by hand) is reported on its own: listing
     /// shows it beside the others, `operations show` prints what is stored and why it cannot be read, and `run`

@@ -90,6 +90,9 @@
 #ifndef SLEEP_MS
 #define SLEEP_MS 3000
 #endif
+// ONLY_WHEN="bytes": the run mode applies only to an operation whose JSON document holds those bytes (its
+// parameters, fields, ...); any other operation's step is done at once, writing nothing. One plugin can then
+// fault for the operation {"name":"boom"} while {"name":"calm"} runs through it, at the same time, untouched.
 
 // Load-time faults, each a -D option: CTOR_CRASH (a constructor that writes through a null pointer: the plugin
 // crashes the process when it is opened, before init), CTOR_EXIT0 (a constructor that calls exit(0): the process
@@ -218,6 +221,11 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
     const char *name = step_ctx;
     const stephost_call_services *s = call->services;
     char text[128];
+#ifdef ONLY_WHEN
+    if (memmem(call->operation_json, call->operation_json_len, ONLY_WHEN, sizeof(ONLY_WHEN) - 1) == NULL) {
+        return STEPHOST_OUTCOME_DONE;
+    }
+#endif
     switch (RUN_MODE) {
     case 6: {
         long pass = pass_number(call);

@@ -3,7 +3,8 @@
 // cannot turn a trap into a failed step: only running the plugin out of process keeps the host up.
 //
 // Built by compileSwiftTrapFixture (Tests/StepHostTests/Support/FaultFixtures.swift) together with a generated
-// file that defines fixturePluginName, fixtureStepName and fixtureStepWeight.
+// file that defines fixturePluginName, fixtureStepName, fixtureStepWeight and fixtureOnlyWhenName: when that is
+// not nil, only an operation whose "name" parameter is that value traps; any other is done at once.
 public import StepHostABI
 import StepHostPluginKit
 
@@ -21,6 +22,7 @@ struct TrappingStep: Step {
     let weight = fixtureStepWeight
 
     func run(_ operation: ProvisioningOperation) throws -> Outcome {
+        if let only = fixtureOnlyWhenName, operation.parameters["name"] != .string(only) { return .done }
         operation.log(.info, "about to trap")
         fatalError("fixture_swift_trap: a Swift trap in a step's run function")
     }

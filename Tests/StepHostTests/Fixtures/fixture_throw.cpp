@@ -2,7 +2,7 @@
 // host, which stephost.h (FAULTS) forbids. The tests compile it with g++ -fexceptions, so the exception really
 // propagates out of the plugin; in a host with no handler for it, the C++ runtime calls std::terminate, which
 // aborts the process (SIGABRT). The -D options PLUGIN_NAME, STEP1_NAME and STEP1_WEIGHT work as in
-// fixture_plugin.c.
+// fixture_plugin.c, and so does ONLY_WHEN: with it, only an operation whose JSON holds those bytes throws.
 #include <cstring>
 #include <stdexcept>
 
@@ -21,6 +21,11 @@
 // Not noexcept: an extern "C" function compiled with -fexceptions lets an exception through. Hidden: the plugin
 // exports only its entry point.
 extern "C" __attribute__((visibility("hidden"))) stephost_outcome fixture_throw_run(void *, const stephost_step_call *call) {
+#ifdef ONLY_WHEN
+    if (memmem(call->operation_json, call->operation_json_len, ONLY_WHEN, sizeof(ONLY_WHEN) - 1) == nullptr) {
+        return STEPHOST_OUTCOME_DONE;
+    }
+#endif
     call->services->log(call->ctx, STEPHOST_LOG_INFO, "about to throw", std::strlen("about to throw"));
     throw std::runtime_error("fixture_throw: a C++ exception out of a step's run function");
 }

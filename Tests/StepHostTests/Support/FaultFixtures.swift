@@ -61,7 +61,8 @@ struct FaultFixtureError: Error, CustomStringConvertible {
 }
 
 /// fixture_plugin.c in run mode `mode` as plugin `name` with one step (`step`, default `<name>_step`) of
-/// `weight`, written to `output`.
+/// `weight`, written to `output`. With `onlyWhen`, the mode applies only to operations whose JSON document holds
+/// those bytes (ONLY_WHEN); the step of any other operation is done at once.
 @discardableResult
 func compileFaultFixture(
     _ output: URL,
@@ -69,14 +70,44 @@ func compileFaultFixture(
     name: String,
     step: String? = nil,
     weight: Int = 10,
-    sleepMilliseconds: Int? = nil
+    sleepMilliseconds: Int? = nil,
+    onlyWhen: String? = nil
+) throws -> URL {
+    try compileRunModeFixture(
+        output,
+        mode: mode.rawValue,
+        name: name,
+        step: step,
+        weight: weight,
+        sleepMilliseconds: sleepMilliseconds,
+        onlyWhen: onlyWhen
+    )
+}
+
+/// fixture_plugin.c in any run mode, numbered as the source numbers them (``compileFaultFixture`` names the fault
+/// suite's own).
+@discardableResult
+func compileRunModeFixture(
+    _ output: URL,
+    mode: Int,
+    name: String,
+    step: String? = nil,
+    weight: Int = 10,
+    sleepMilliseconds: Int? = nil,
+    onlyWhen: String? = nil
 ) throws -> URL {
     var defines = [
         "PLUGIN_NAME": cString(name), "STEP1_NAME": cString(step ?? "\(name)_step"), "STEP1_WEIGHT": "\(weight)",
-        "RUN_MODE": "\(mode.rawValue)",
+        "RUN_MODE": "\(mode)",
     ]
     if let sleepMilliseconds { defines["SLEEP_MS"] = "\(sleepMilliseconds)" }
+    if let onlyWhen { defines["ONLY_WHEN"] = cLiteral(onlyWhen) }
     return try compileFixture(output, defines)
+}
+
+/// `text` as a C string literal, its quotes and backslashes escaped (a -D value may hold JSON).
+func cLiteral(_ text: String) -> String {
+    "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
 }
 
 /// fixture_plugin.c with the load-time fault `fault` as plugin `name`, written to `output`. Never load it in the
@@ -90,15 +121,22 @@ func compileLoadFaultFixture(_ output: URL, _ fault: LoadFault, name: String) th
 }
 
 /// fixture_throw.cpp (a step that throws a std::runtime_error out of its extern "C" run function) as plugin
-/// `name`, written to `output` with g++.
+/// `name`, written to `output` with g++. With `onlyWhen`, only operations whose JSON holds those bytes throw.
 @discardableResult
-func compileCxxFixture(_ output: URL, name: String, step: String? = nil, weight: Int = 10) throws -> URL {
+func compileCxxFixture(
+    _ output: URL,
+    name: String,
+    step: String? = nil,
+    weight: Int = 10,
+    onlyWhen: String? = nil
+) throws -> URL {
     let result = try runProcess(
         URL(fileURLWithPath: "/usr/bin/env"),
         [
             "g++", "-shared", "-fPIC", "-std=c++17", "-fexceptions", "-O1", "-Wall", "-Werror", "-I",
             Paths.includeDirectory.path, "-DPLUGIN_NAME=\(cString(name))",
             "-DSTEP1_NAME=\(cString(step ?? "\(name)_step"))", "-DSTEP1_WEIGHT=\(weight)",
+        ] + (onlyWhen.map { ["-DONLY_WHEN=\(cLiteral($0))"] } ?? []) + [
             Paths.cxxFixtureSource.path, "-o", output.path,
         ]
     )
@@ -137,27 +175,31 @@ private func cargoExecutable() throws -> URL {
 
 /// The rust_panic crate (a cdylib whose step panics: Rust aborts the process, since a panic cannot unwind out of
 /// an extern "C" function) as plugin `name`, written to `output`. The crate is built once per configuration and
-/// test process (`cargo build --offline --release` in a temporary target directory); every call copies it.
+/// test process (`cargo build --offline --release` in a temporary target directory); every call copies it. With
+/// `onlyWhen`, only operations whose JSON holds those bytes panic.
 @discardableResult
 func buildRustFixture(
     _ output: URL,
     name: String = "rust_panic",
     step: String? = nil,
-    weight: Int = 10
+    weight: Int = 10,
+    onlyWhen: String? = nil
 ) throws -> URL {
     let step = step ?? "\(name)_step"
-    let key = "\(name)\n\(step)\n\(weight)"
+    let key = "\(name)\n\(step)\n\(weight)\n\(onlyWhen ?? "")"
     let library = try BuiltFixtures.rust.withLock { built throws -> Data in
         if let library = built[key] { return library }
         let cargo = try cargoExecutable()
         let target = try TemporaryDirectory("stephost-rust-fixture")
+        var environment = [
+            "CARGO_TARGET_DIR": target.path, "STEPHOST_FIXTURE_PLUGIN_NAME": name,
+            "STEPHOST_FIXTURE_STEP_NAME": step, "STEPHOST_FIXTURE_STEP_WEIGHT": "\(weight)",
+        ]
+        if let onlyWhen { environment["STEPHOST_FIXTURE_ONLY_WHEN"] = onlyWhen }
         let result = try runProcess(
             cargo,
             ["build", "--offline", "--release", "--locked", "--quiet"],
-            environment: [
-                "CARGO_TARGET_DIR": target.path, "STEPHOST_FIXTURE_PLUGIN_NAME": name,
-                "STEPHOST_FIXTURE_STEP_NAME": step, "STEPHOST_FIXTURE_STEP_WEIGHT": "\(weight)",
-            ],
+            environment: environment,
             in: Paths.rustFixtureCrate
         )
         try #require(result.status == 0, "cargo build failed for the Rust fixture: \(result.stderr)")
@@ -170,11 +212,17 @@ func buildRustFixture(
 
 /// fixture_swift_trap.swift (a plugin-kit step that hits fatalError: SIGILL) as plugin `name`, written to
 /// `output`. Built with swiftc against the real stephost.h once per configuration and test process; every call
-/// copies it.
+/// copies it. With `onlyWhenName`, only operations whose "name" parameter is that value trap.
 @discardableResult
-func compileSwiftTrapFixture(_ output: URL, name: String, step: String? = nil, weight: Int = 10) throws -> URL {
+func compileSwiftTrapFixture(
+    _ output: URL,
+    name: String,
+    step: String? = nil,
+    weight: Int = 10,
+    onlyWhenName: String? = nil
+) throws -> URL {
     let step = step ?? "\(name)_step"
-    let key = "\(name)\n\(step)\n\(weight)"
+    let key = "\(name)\n\(step)\n\(weight)\n\(onlyWhenName ?? "")"
     let library = try BuiltFixtures.swiftTrap.withLock { built throws -> Data in
         if let library = built[key] { return library }
         let build = try TemporaryDirectory("stephost-swift-trap")
@@ -190,6 +238,7 @@ func compileSwiftTrapFixture(_ output: URL, name: String, step: String? = nil, w
             let fixturePluginName = \(cString(name))
             let fixtureStepName = \(cString(step))
             let fixtureStepWeight = \(weight)
+            let fixtureOnlyWhenName: String? = \(onlyWhenName.map(cString) ?? "nil")
 
             """
         )

@@ -4,7 +4,8 @@
 //!
 //! The plugin name, the step name and its weight are fixed at build time through the environment variables
 //! STEPHOST_FIXTURE_PLUGIN_NAME, STEPHOST_FIXTURE_STEP_NAME and STEPHOST_FIXTURE_STEP_WEIGHT (defaults
-//! "rust_panic", "rust_panic_step" and 10).
+//! "rust_panic", "rust_panic_step" and 10). With STEPHOST_FIXTURE_ONLY_WHEN set, only an operation whose JSON
+//! document holds those bytes panics; any other is done at once (fixture_plugin.c's ONLY_WHEN).
 
 use std::ffi::c_void;
 use std::os::raw::c_char;
@@ -100,6 +101,8 @@ const STEP_WEIGHT: i32 = match option_env!("STEPHOST_FIXTURE_STEP_WEIGHT") {
     None => 10,
 };
 const VERSION: &str = "1.0.0";
+const ONLY_WHEN: Option<&str> = option_env!("STEPHOST_FIXTURE_ONLY_WHEN");
+const OUTCOME_DONE: Outcome = 0;
 
 /// A decimal weight, checked while the plugin is compiled.
 const fn parse_weight(text: &str) -> i32 {
@@ -118,6 +121,12 @@ const fn parse_weight(text: &str) -> i32 {
 /// The step: logs, then panics. The panic cannot unwind out of this `extern "C"` function, so Rust aborts.
 unsafe extern "C" fn run(_step_ctx: *mut c_void, call: *const StepCall) -> Outcome {
     let call = &*call;
+    if let Some(needle) = ONLY_WHEN {
+        let document = std::slice::from_raw_parts(call.operation_json.cast::<u8>(), call.operation_json_len);
+        if !document.windows(needle.len()).any(|window| window == needle.as_bytes()) {
+            return OUTCOME_DONE;
+        }
+    }
     let services = &*call.services;
     if let Some(log) = services.log {
         let message = "about to panic";
