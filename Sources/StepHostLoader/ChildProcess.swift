@@ -15,15 +15,22 @@ final class ChildProcess: Sendable {
 
     private struct State {
         var ended: Ending?
+        /// The signals the host sent the child: an ending by one of them is a stop, not a crash.
+        var sent: Set<Int32> = []
     }
 
     /// How a child ended.
     struct Ending: Sendable, CustomStringConvertible {
         var exitCode: Int32?
         var signal: Int32?
+        /// The host sent the signal that ended it (a deadline, garbage on its pipe, a hang while loading).
+        var byHost = false
 
         var description: String {
-            if let signal, signal != 0 { return "crashed with signal \(signal) (\(Self.name(of: signal)))" }
+            if let signal, signal != 0 {
+                let named = "signal \(signal) (\(Self.name(of: signal)))"
+                return byHost ? "was stopped with \(named)" : "crashed with \(named)"
+            }
             return "exited with status \(exitCode ?? -1)"
         }
 
@@ -75,9 +82,10 @@ final class ChildProcess: Sendable {
         }
         let descriptors: [Int32] = [-1, printed.write, printed.write, requests.read, replies.write] + extra
         var argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
+        var envp: [UnsafeMutablePointer<CChar>?] = Self.environment.map { strdup($0) } + [nil]
+        defer { for pointer in argv + envp { free(pointer) } }
         let pid = descriptors.withUnsafeBufferPointer { fds in
-            stephost_spawn(executable, &argv, fds.baseAddress, Int32(fds.count))
+            stephost_spawn(executable, &argv, &envp, fds.baseAddress, Int32(fds.count))
         }
         let spawnErrno = errno
         for end in [requests.read, replies.write, printed.write] { close(end) }
@@ -92,6 +100,15 @@ final class ChildProcess: Sendable {
         output = replies.read
         Self.capture(printed.read, label: label, pid: pid, logger: logger)
     }
+
+    /// The host's environment, with Swift's crash backtracer off: a plugin that crashes in a child would otherwise
+    /// spend the best part of a second printing a backtrace of the child (its output is captured anyway), and a
+    /// short deadline would report a timeout instead of the signal.
+    private static let environment: [String] = {
+        var environment = ProcessInfo.processInfo.environment
+        environment["SWIFT_BACKTRACE"] = "enable=no"
+        return environment.map { "\($0.key)=\($0.value)" }.sorted()
+    }()
 
     deinit {
         close(input)
@@ -112,7 +129,11 @@ final class ChildProcess: Sendable {
             var signal: Int32 = 0
             guard stephost_wait(pid, 0, &exitCode, &signal) > 0 else { return true }
             _ = kill(-pid, SIGKILL)  // anything the plugin forked into the group
-            state.ended = Ending(exitCode: signal == 0 ? exitCode : nil, signal: signal)
+            state.ended = Ending(
+                exitCode: signal == 0 ? exitCode : nil,
+                signal: signal,
+                byHost: state.sent.contains(signal)
+            )
             return false
         }
     }
@@ -121,6 +142,7 @@ final class ChildProcess: Sendable {
     func signal(_ number: Int32) {
         state.withLock { state in
             guard state.ended == nil else { return }
+            state.sent.insert(number)
             _ = kill(-pid, number)
         }
     }
@@ -135,11 +157,16 @@ final class ChildProcess: Sendable {
             // Did it end by itself? Then its own ending is the one to report, not the kill below.
             var result = stephost_wait(pid, 0, &exitCode, &signal)
             if result == 0 {
+                state.sent.insert(SIGKILL)
                 _ = kill(-pid, SIGKILL)
                 result = stephost_wait(pid, 1, &exitCode, &signal)
             }
             _ = kill(-pid, SIGKILL)  // anything the plugin forked into the group
-            let ending = Ending(exitCode: result > 0 && signal == 0 ? exitCode : nil, signal: signal)
+            let ending = Ending(
+                exitCode: result > 0 && signal == 0 ? exitCode : nil,
+                signal: signal,
+                byHost: state.sent.contains(signal)
+            )
             state.ended = ending
             return ending
         }
@@ -155,7 +182,11 @@ final class ChildProcess: Sendable {
                 var signal: Int32 = 0
                 guard stephost_wait(pid, 0, &exitCode, &signal) > 0 else { return nil }
                 _ = kill(-pid, SIGKILL)
-                let ending = Ending(exitCode: signal == 0 ? exitCode : nil, signal: signal)
+                let ending = Ending(
+                    exitCode: signal == 0 ? exitCode : nil,
+                    signal: signal,
+                    byHost: state.sent.contains(signal)
+                )
                 state.ended = ending
                 return ending
             }

@@ -82,7 +82,7 @@ final class PluginRunner: Sendable {
         guard ChildProcess.readable(child.output, within: environment.initTimeout) else {
             let ending = child.stop()
             throw RunnerFailure(
-                description: "its runner did not load it within \(environment.initTimeout.humanText) (\(ending))"
+                description: "its runner did not load it within \(environment.initTimeout.humanText); it \(ending)"
             )
         }
         let payload: [UInt8]

@@ -132,7 +132,7 @@ struct PluginScanner {
                             index,
                             .loadHung,
                             "loading it did not finish within \(environment.initTimeout.humanText) (a constructor or "
-                                + "stephost_plugin_init does not return); the scanner was stopped (\(ending))",
+                                + "stephost_plugin_init does not return); the scanner \(ending)",
                             "fix the plugin's initialization, or raise plugins.init-timeout if it is only slow"
                         )
                     )
@@ -227,7 +227,7 @@ struct PluginScanner {
                         failure(
                             index,
                             .loadCrashed,
-                            "while loading it, the scanner sent a malformed report (\(error)) and was stopped (\(ending))",
+                            "while loading it, the scanner sent a malformed report (\(error)); it \(ending)",
                             "the plugin corrupts the process that loads it: fix it or ask its authors"
                         )
                     )

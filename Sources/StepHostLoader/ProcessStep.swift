@@ -69,10 +69,16 @@ public struct ProcessStep: Step {
             runner.child.stop()
             return StepResult(outcome: .fault(overrun))
         case .broken(let reason):
-            // Stopped if it still runs (garbage, an oversized message), reaped, and never used again.
-            let ending = overran.load(ordering: .acquiring) ? runner.child.finish(within: grace) : runner.child.stop()
+            // Reaped and never used again. A runner that closed its pipe is ending by itself (its pipe closes before
+            // it can be reaped): it gets a moment, so its own signal or status is what is reported. One that sent
+            // garbage or an oversized message is stopped at once.
+            let overranNow = overran.load(ordering: .acquiring)
+            let ending =
+                overranNow
+                ? runner.child.finish(within: grace)
+                : reason.isEmpty ? runner.child.finish(within: .seconds(1)) : runner.child.stop()
             if overran.load(ordering: .acquiring) {
-                return StepResult(outcome: .fault("\(overrun); its runner was stopped (\(ending))"))
+                return StepResult(outcome: .fault("\(overrun); its runner \(ending)"))
             }
             let detail = reason.isEmpty ? "" : ": \(reason)"
             return StepResult(

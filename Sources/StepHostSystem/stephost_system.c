@@ -43,7 +43,7 @@ const void *stephost_thread_tag(void) { return thread_tag; }
 #include <sys/resource.h>
 #include <sys/wait.h>
 
-pid_t stephost_spawn(const char *path, char *const argv[], const int *fds, int fd_count) {
+pid_t stephost_spawn(const char *path, char *const argv[], char *const envp[], const int *fds, int fd_count) {
     // Each source is first duplicated above every target, so that placing one cannot overwrite another's source.
     int high[256];
     if (fd_count < 0 || fd_count > 256) {
@@ -80,8 +80,7 @@ pid_t stephost_spawn(const char *path, char *const argv[], const int *fds, int f
         posix_spawnattr_setpgroup(&attributes, 0);
         posix_spawnattr_setflags(
             &attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
-        extern char **environ;
-        int result = posix_spawn(&pid, path, &actions, &attributes, argv, environ);
+        int result = posix_spawn(&pid, path, &actions, &attributes, argv, envp);
         if (result != 0) {
             pid = -1;
             saved = result;

@@ -146,7 +146,7 @@ struct FaultFixtureTests {
             result,
             code: "load-hung",
             message: "loading it did not finish within 10 s (a constructor or stephost_plugin_init does not return); "
-                + "the scanner was stopped (crashed with signal 9 (SIGKILL, Killed))"
+                + "the scanner was stopped with signal 9 (SIGKILL, Killed)"
         )
         #expect(ContinuousClock.now - started < .seconds(20))
     }

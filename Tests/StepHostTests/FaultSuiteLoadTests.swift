@@ -30,7 +30,7 @@ struct FaultSuiteLoadTests {
             return (
                 .loadHung,
                 "loading it did not finish within 2 s (a constructor or stephost_plugin_init does not return); the "
-                    + "scanner was stopped (crashed with signal 9 (SIGKILL, Killed))"
+                    + "scanner was stopped with signal 9 (SIGKILL, Killed)"
             )
         }
     }

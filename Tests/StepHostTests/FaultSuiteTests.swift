@@ -97,7 +97,7 @@ struct FaultSuiteStepTests {
     static let runnerCrash = "the runner of plugin faulty crashed with signal "
     static let whileRunning = " while running step faulty_step"
     static let deadline =
-        "step faulty_step exceeded its deadline of 1 s; its runner was stopped (crashed with signal 15 (SIGTERM"
+        "step faulty_step exceeded its deadline of 1 s; its runner was stopped with signal 15 (SIGTERM"
 
     static let stepFaults: [StepFault] = [
         StepFault(label: "segfault", mode: 28, message: [runnerCrash + "11 (SIGSEGV, ", whileRunning]),

@@ -78,8 +78,8 @@ import Testing
         #expect(operation.state == .failed)
         #expect(
             operation.lastError?.message
-                == "step sleeper_step exceeded its deadline of 1 s; its runner was stopped (crashed with signal 15 "
-                + "(SIGTERM, Terminated))",
+                == "step sleeper_step exceeded its deadline of 1 s; its runner was stopped with signal 15 "
+                + "(SIGTERM, Terminated)",
             "\(operation.lastError?.message ?? "")"
         )
         #expect(runs.last?.outcome == .fault)
@@ -96,8 +96,8 @@ import Testing
         #expect(operation.state == .failed)
         #expect(
             operation.lastError?.message
-                == "step stubborn_step exceeded its deadline of 1 s; its runner was stopped (crashed with signal 9 "
-                + "(SIGKILL, Killed))",
+                == "step stubborn_step exceeded its deadline of 1 s; its runner was stopped with signal 9 "
+                + "(SIGKILL, Killed)",
             "\(operation.lastError?.message ?? "")"
         )
     }

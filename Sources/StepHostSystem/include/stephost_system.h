@@ -23,11 +23,11 @@ const void *stephost_thread_tag(void);
 
 #include <sys/types.h>
 
-/// Starts `path` with `argv` (NULL-terminated) as a child in a process group of its own, with an empty signal
+/// Starts `path` with `argv` and `envp` (both NULL-terminated) as a child in a process group of its own, with an empty signal
 /// mask and default signal dispositions. `fds[i]` becomes the child's descriptor i for i < fd_count <= 256 (-1: opened
 /// on /dev/null); every other descriptor is closed in the child, so it inherits nothing else. Returns the child's
 /// pid, or -1 with errno set.
-pid_t stephost_spawn(const char *path, char *const argv[], const int *fds, int fd_count);
+pid_t stephost_spawn(const char *path, char *const argv[], char *const envp[], const int *fds, int fd_count);
 
 /// Applies resource limits to the calling process (0: leave as it is) and turns core dumps off: a runner or
 /// scanner child calls it before it loads a plugin. Returns 0, or -1 with errno set.
