@@ -433,12 +433,36 @@ struct ProvisionCommandTests {
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM plugin_quarantine WHERE plugin = 'crasher'")
         }
         #expect(quarantined == 1)
-    }
 
-    // TODO(quarantine in list-plugins): once `stephost list-plugins` shows quarantined plugins, assert here that
-    // after crashLoopEndsWithQuarantineAndARunnerCrash's run it lists crasher as quarantined, with the reason.
-    @Test(.disabled("list-plugins does not show quarantined plugins yet"))
-    func listPluginsShowsAQuarantinedPlugin() {}
+        // list-plugins shows it, with why; clearing it lets the plugin run in process again.
+        let listed = try stephost(harness, ["list-plugins"])
+        #expect(listed.stdout.contains("crasher  process (quarantined)  10 min"), "\(listed.stdout)")
+        #expect(
+            listed.stdout.contains(
+                "quarantined since 20"
+            )
+                && listed.stdout.contains(
+                    ": the host died while running its step crasher_step in process (pass 1)\n"
+                        + "    clear: stephost plugins clear-quarantine crasher"
+                ),
+            "\(listed.stdout)"
+        )
+        let listedJSON = try json(try stephost(harness, ["list-plugins", "--json"]).stdout)
+        let plugin = try #require((listedJSON["plugins"] as? [[String: Any]])?.first)
+        #expect(plugin["isolation"] as? String == "process (quarantined)")
+        #expect(
+            (plugin["quarantine"] as? [String: Any])?["reason"] as? String
+                == "the host died while running its step crasher_step in process (pass 1)"
+        )
+        let cleared = try stephost(harness, ["plugins", "clear-quarantine", "crasher"])
+        #expect(cleared.status == 0, "\(cleared.stderr)")
+        #expect(cleared.stdout == "cleared the quarantine of plugin 'crasher' (1 build)\n")
+        let notQuarantined = try stephost(harness, ["plugins", "clear-quarantine", "crasher"])
+        #expect(notQuarantined.status == 1)
+        #expect(notQuarantined.stderr.contains("plugin 'crasher' is not quarantined in"))
+        let relisted = try stephost(harness, ["list-plugins"])
+        #expect(relisted.stdout.contains("crasher  in-process  10 min"), "\(relisted.stdout)")
+    }
 
     /// A stored operation that cannot be read (its row was damaged by hand) is reported on its own: listing
     /// shows it beside the others, `operations show` prints what is stored and why it cannot be read, and `run`
