@@ -11,6 +11,10 @@ final class ChildProcess: Sendable {
     /// The host's ends: it writes requests to `input` and reads frames from `output`.
     let input: Int32
     let output: Int32
+    /// A pidfd of the child (-1 if the kernel has none): readable once the child ended. Reads wait on it as well
+    /// as on the pipe, so a child that died while something it left behind (a forked daemon) holds its pipe open
+    /// ends a read instead of blocking it forever.
+    let pidfd: Int32
     private let state = Mutex(State())
 
     private struct State {
@@ -98,7 +102,8 @@ final class ChildProcess: Sendable {
         self.pid = pid
         input = requests.write
         output = replies.read
-        Self.capture(printed.read, label: label, pid: pid, logger: logger)
+        pidfd = stephost_pidfd_open(pid)
+        Self.capture(printed.read, label: label, pid: pid, pidfd: pidfd, logger: logger)
     }
 
     /// The host's environment, with Swift's crash backtracer off: a plugin that crashes in a child would otherwise
@@ -113,6 +118,8 @@ final class ChildProcess: Sendable {
     deinit {
         close(input)
         close(output)
+        // The output thread may still be reading; it holds its own duplicate.
+        if pidfd >= 0 { close(pidfd) }
         // A child nobody stopped (an idle runner of a pool that went away with its host) is stopped and reaped
         // here: else it would stay a zombie of the host for as long as the host lives.
         stop()
@@ -143,6 +150,7 @@ final class ChildProcess: Sendable {
         state.withLock { state in
             guard state.ended == nil else { return }
             state.sent.insert(number)
+            _ = stephost_kill_descendants(pid, number)
             _ = kill(-pid, number)
         }
     }
@@ -158,6 +166,9 @@ final class ChildProcess: Sendable {
             var result = stephost_wait(pid, 0, &exitCode, &signal)
             if result == 0 {
                 state.sent.insert(SIGKILL)
+                // Its descendants first, while they are still found below it (they left its group if they called
+                // setsid); then the child and its group.
+                _ = stephost_kill_descendants(pid, SIGKILL)
                 _ = kill(-pid, SIGKILL)
                 result = stephost_wait(pid, 1, &exitCode, &signal)
             }
@@ -196,24 +207,19 @@ final class ChildProcess: Sendable {
         return stop()
     }
 
-    /// Waits until `descriptor` is readable or `timeout` passes; `false` on timeout.
-    static func readable(_ descriptor: Int32, within timeout: Duration) -> Bool {
-        var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-        let until = ContinuousClock.now + timeout
-        while true {
-            let left = ContinuousClock.now.duration(to: until)
-            let milliseconds = max(0, Int32(clamping: Int64(left.timeInterval * 1000)))
-            let result = poll(&poller, 1, milliseconds)
-            if result > 0 { return true }
-            if result == 0 { return false }
-            if errno != EINTR { return true }  // let the read report it
-        }
+    /// Waits until the child's frames pipe has something to read (or the child ended: the read then reports
+    /// it), or `timeout` passes; `false` on timeout.
+    func readable(within timeout: Duration) -> Bool {
+        let milliseconds = max(0, Int32(clamping: Int64(timeout.timeInterval * 1000)))
+        return stephost_wait_data(output, pidfd, milliseconds) != 0
     }
 
     /// Logs what the child prints, line by line, attributed to `label`: each line cut to 512 bytes and escaped,
     /// at most 100 lines per 10 seconds (the rest counted), so megabytes of output cost the host nothing but the
     /// reading.
-    private static func capture(_ descriptor: Int32, label: String, pid: Int32, logger: Logger) {
+    private static func capture(_ descriptor: Int32, label: String, pid: Int32, pidfd: Int32, logger: Logger) {
+        // Its own pidfd: the child's may be closed while this thread still reads.
+        let ended = pidfd >= 0 ? fcntl(pidfd, F_DUPFD_CLOEXEC, 0) : -1
         let thread = Thread {
             stephost_name_current_thread("stephost-output")
             var buffer = [UInt8](repeating: 0, count: 65536)
@@ -245,6 +251,9 @@ final class ChildProcess: Sendable {
                 )
             }
             while true {
+                // Once the child ended and its output is drained, stop: a process it left behind may hold the pipe
+                // open for ever, and this thread must not wait for it.
+                if ended >= 0, stephost_wait_data(descriptor, ended, -1) == 2 { break }
                 let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
                 if count < 0 && errno == EINTR { continue }
                 if count <= 0 { break }
@@ -265,6 +274,7 @@ final class ChildProcess: Sendable {
                 )
             }
             close(descriptor)
+            if ended >= 0 { close(ended) }
         }
         thread.start()
     }

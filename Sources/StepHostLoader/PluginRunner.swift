@@ -79,14 +79,14 @@ final class PluginRunner: Sendable {
         } catch {
             throw RunnerFailure(description: "its runner could not be started: \(error)")
         }
-        guard ChildProcess.readable(child.output, within: environment.initTimeout) else {
+        guard child.readable(within: environment.initTimeout) else {
             let ending = child.stop()
             throw RunnerFailure(
                 description: "its runner did not load it within \(environment.initTimeout.humanText); it \(ending)"
             )
         }
         let payload: [UInt8]
-        switch RunnerProtocol.read(from: child.output, limit: RunnerProtocol.maximumChildFrame) {
+        switch RunnerProtocol.read(from: child.output, limit: RunnerProtocol.maximumChildFrame, writer: child.pidfd) {
         case .success(let read): payload = read
         case .failure:
             let ending = child.finish(within: .seconds(1))
@@ -163,7 +163,8 @@ final class PluginRunner: Sendable {
         guard RunnerProtocol.write(run.frame, to: child.input) else { return .broken("") }
         while true {
             let payload: [UInt8]
-            switch RunnerProtocol.read(from: child.output, limit: RunnerProtocol.maximumChildFrame) {
+            switch RunnerProtocol.read(from: child.output, limit: RunnerProtocol.maximumChildFrame, writer: child.pidfd)
+            {
             case .success(let read): payload = read
             case .failure(.closed): return .broken("")
             case .failure(.oversized(let length)):

@@ -121,7 +121,7 @@ struct PluginScanner {
         var results: [Int: ScanRecord] = [:]
         var loading: Int?
         while true {
-            guard ChildProcess.readable(child.output, within: environment.initTimeout) else {
+            guard child.readable(within: environment.initTimeout) else {
                 let ending = child.stop()
                 let index = loading ?? results.count
                 return (
@@ -139,7 +139,8 @@ struct PluginScanner {
                 )
             }
             let payload: [UInt8]
-            switch RunnerProtocol.read(from: child.output, limit: RunnerProtocol.maximumChildFrame) {
+            switch RunnerProtocol.read(from: child.output, limit: RunnerProtocol.maximumChildFrame, writer: child.pidfd)
+            {
             case .success(let read): payload = read
             case .failure:
                 let ending = child.finish(within: .seconds(2))

@@ -18,6 +18,9 @@ public enum RunnerChild {
     /// Limits and the parent check every child applies before it loads a plugin.
     private static func prepare(parent: Int32, limits: ResourceLimits) -> Bool {
         guard stephost_die_with_parent(parent) == 0 else { return false }
+        // What a plugin forks stays below this process, even a double-forked daemon, so the host can find and
+        // stop it with the child.
+        _ = stephost_become_subreaper()
         _ = stephost_limit_self(limits.addressSpace ?? 0, limits.cpuSeconds ?? 0, limits.openFiles ?? 0)
         signal(SIGPIPE, SIG_IGN)
         return true

@@ -1,4 +1,5 @@
 import Glibc
+import StepHostSystem
 
 /// The protocol between the host and a runner or scanner child: frames over a pair of pipes.
 ///
@@ -181,19 +182,36 @@ enum RunnerProtocol {
     }
 
     /// Reads one frame's payload from `descriptor`, at most `limit` bytes.
-    static func read(from descriptor: Int32, limit: Int) -> Result<[UInt8], ReadFailure> {
+    ///
+    /// - Parameter writer: a pidfd of the process that writes the pipe: once it has ended and nothing is left to
+    ///   read, the read ends as `closed`, even while a process it left behind holds the pipe open.
+    static func read(from descriptor: Int32, limit: Int, writer: Int32 = -1) -> Result<[UInt8], ReadFailure> {
         var header = [UInt8](repeating: 0, count: 4)
-        if let failure = readFully(descriptor, &header, count: 4) { return .failure(failure) }
+        if let failure = readFully(descriptor, &header, count: 4, writer: writer) { return .failure(failure) }
         let length = UInt32(header[0]) | UInt32(header[1]) << 8 | UInt32(header[2]) << 16 | UInt32(header[3]) << 24
         guard length >= 1, Int(length) <= limit else { return .failure(.oversized(length)) }
         var payload = [UInt8](repeating: 0, count: Int(length))
-        if let failure = readFully(descriptor, &payload, count: Int(length)) { return .failure(failure) }
+        if let failure = readFully(descriptor, &payload, count: Int(length), writer: writer) {
+            return .failure(failure)
+        }
         return .success(payload)
     }
 
-    private static func readFully(_ descriptor: Int32, _ buffer: inout [UInt8], count: Int) -> ReadFailure? {
+    private static func readFully(
+        _ descriptor: Int32,
+        _ buffer: inout [UInt8],
+        count: Int,
+        writer: Int32 = -1
+    ) -> ReadFailure? {
         var done = 0
         while done < count {
+            if writer >= 0 {
+                switch stephost_wait_data(descriptor, writer, -1) {
+                case 1: break
+                case 2: return .closed
+                default: return .failed(errno)
+                }
+            }
             let result = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress! + done, count - done) }
             if result < 0 && errno == EINTR { continue }
             if result < 0 { return .failed(errno) }

@@ -148,3 +148,75 @@ void stephost_set_thread_slot(long slot) { thread_slot = slot; }
 long stephost_thread_slot(void) { return thread_slot; }
 void stephost_set_thread_handoff(int on) { thread_handoff = on; }
 int stephost_thread_handoff(void) { return thread_handoff; }
+
+#include <poll.h>
+#include <sys/syscall.h>
+
+int stephost_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+int stephost_wait_data(int fd, int pidfd, int timeout_ms) {
+    struct pollfd fds[2] = {{.fd = fd, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
+    for (;;) {
+        int result = poll(fds, pidfd >= 0 ? 2 : 1, timeout_ms);
+        if (result < 0 && errno == EINTR) continue;
+        if (result < 0) return -1;
+        if (result == 0) return 0;
+        if (fds[0].revents != 0) return 1;
+        return 2;
+    }
+}
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Appends the children of `pid` (every thread's) to `list`, growing it; returns the new count. */
+static size_t append_children(pid_t pid, pid_t **list, size_t count, size_t *capacity) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *tasks = opendir(path);
+    if (tasks == NULL) return count;
+    struct dirent *task;
+    while ((task = readdir(tasks)) != NULL) {
+        if (task->d_name[0] == '.') continue;
+        char children_path[128];
+        snprintf(children_path, sizeof children_path, "/proc/%d/task/%s/children", (int)pid, task->d_name);
+        FILE *file = fopen(children_path, "re");
+        if (file == NULL) continue;
+        long child;
+        while (fscanf(file, "%ld", &child) == 1) {
+            if (count == *capacity) {
+                size_t grown = *capacity ? *capacity * 2 : 64;
+                pid_t *bigger = realloc(*list, grown * sizeof(pid_t));
+                if (bigger == NULL) break;
+                *list = bigger;
+                *capacity = grown;
+            }
+            (*list)[count++] = (pid_t)child;
+        }
+        fclose(file);
+    }
+    closedir(tasks);
+    return count;
+}
+
+int stephost_kill_descendants(pid_t root, int signal_number) {
+    int killed = 0;
+    // A few rounds: a descendant may fork while the tree is walked.
+    for (int round = 0; round < 3; round++) {
+        pid_t *list = NULL;
+        size_t count = 0, capacity = 0;
+        count = append_children(root, &list, count, &capacity);
+        for (size_t index = 0; index < count && index < 100000; index++) {
+            count = append_children(list[index], &list, count, &capacity);
+        }
+        for (size_t index = 0; index < count; index++) {
+            if (kill(list[index], signal_number) == 0) killed++;
+        }
+        free(list);
+        if (count == 0) break;
+    }
+    return killed;
+}
+
+int stephost_become_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1); }

@@ -146,4 +146,75 @@ import Testing
             "\(operation.lastError?.message ?? "")"
         )
     }
+
+    /// A plugin that leaves a daemon behind (double fork, setsid: outside the runner's process group, holding the
+    /// runner's pipes open) and then crashes: the host learns of the crash from the runner's pidfd, not from an end
+    /// of file the daemon would hold back for an hour.
+    @Test func aCrashThatLeavesADaemonHoldingThePipesIsReportedAtOnce() async throws {
+        let harness = try EngineHarness()
+        let pidFile = harness.directory.file("daemon.pid").path
+        try compileFixture(
+            harness.plugins.appendingPathComponent("forker.so"),
+            [
+                "PLUGIN_NAME": cString("forker"), "STEP1_NAME": cString("forker_step"), "RUN_MODE": "44",
+                "DAEMON_PID_FILE": cString(pidFile),
+            ]
+        )
+        defer { Self.killDaemon(pidFile) }
+        let operation = try await Self.provision(try harness.host(isolation: Self.allProcess))
+        #expect(operation.state == .failed)
+        #expect(
+            operation.lastError?.message
+                == "the runner of plugin forker crashed with signal 11 (SIGSEGV, Segmentation fault) while running "
+                + "step forker_step",
+            "\(operation.lastError?.message ?? "")"
+        )
+    }
+
+    /// A runner stopped at its deadline takes what its plugin forked with it, even a daemon that left its process
+    /// group: the runner is a child subreaper, so the host finds the daemon below it and kills it first.
+    @Test func aRunnerStoppedAtItsDeadlineTakesItsDaemonWithIt() async throws {
+        let harness = try EngineHarness()
+        let pidFile = harness.directory.file("daemon.pid").path
+        try compileFixture(
+            harness.plugins.appendingPathComponent("forker.so"),
+            [
+                "PLUGIN_NAME": cString("forker"), "STEP1_NAME": cString("forker_step"), "RUN_MODE": "45",
+                "DAEMON_PID_FILE": cString(pidFile),
+            ]
+        )
+        defer { Self.killDaemon(pidFile) }
+        var isolation = Self.allProcess
+        isolation.defaults.deadline = .seconds(1)
+        let operation = try await Self.provision(try harness.host(isolation: isolation))
+        #expect(operation.state == .failed)
+        let daemon = try #require(
+            Int32(
+                (try String(contentsOfFile: pidFile, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)
+            )
+        )
+        // Gone, or a zombie waiting for init to reap it: in either case not running.
+        let alive = try eventually(within: 10) {
+            guard let stat = try? String(contentsOfFile: "/proc/\(daemon)/stat", encoding: .utf8) else { return true }
+            return stat.split(separator: ")").last?.trimmingCharacters(in: .whitespaces).hasPrefix("Z") == true
+        }
+        #expect(alive, "the daemon \(daemon) of the stopped runner still runs")
+    }
+
+    /// Creates an operation and runs it to a final state, or fails after a minute instead of hanging the run.
+    static func provision(_ host: ProvisioningHost) async throws -> OperationRecord {
+        let created = try await host.engine.createOperation(
+            parameters: try ProvisioningParameters(json: #"{"name":"daemon"}"#)
+        )
+        let id = created.id
+        return try await within(60, "operation \(id)") { try await host.engine.runToCompletion(operationID: id) }
+    }
+
+    static func killDaemon(_ pidFile: String) {
+        if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1
+        {
+            kill(pid, SIGKILL)
+        }
+    }
 }

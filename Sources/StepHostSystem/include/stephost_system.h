@@ -49,6 +49,22 @@ long stephost_thread_slot(void);
 void stephost_set_thread_handoff(int on);
 int stephost_thread_handoff(void);
 
+/// pidfd_open(pid, 0): a descriptor that turns readable when the process ends, or -1 with errno set.
+int stephost_pidfd_open(pid_t pid);
+
+/// Waits until `fd` has data or its writers are gone (1), or the process of `pidfd` ended while `fd` has nothing
+/// to read (2: a descendant may still hold the pipe open, so no end of file would ever come), or `timeout_ms`
+/// passes (0; -1 waits without end). -1 with errno set on failure. `pidfd` may be -1.
+int stephost_wait_data(int fd, int pidfd, int timeout_ms);
+
+/// Sends `signal_number` to every descendant of `root` (found through /proc/PID/task/TID/children, a few rounds
+/// so that forks during the walk are caught); returns how many were signalled. A runner is a child subreaper
+/// (stephost_become_subreaper), so even a daemon its plugin double-forked stays its descendant while it lives.
+int stephost_kill_descendants(pid_t root, int signal_number);
+
+/// prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants of the caller are re-parented to it, not to init.
+int stephost_become_subreaper(void);
+
 /// pipe2(fds, O_CLOEXEC), which Swift's Glibc module does not import.
 int stephost_pipe(int fds[2]);
 

@@ -83,7 +83,9 @@
 // gets the 60 s), 40 raise(SIGKILL) on itself, 41 set "hang_started", checkpoint, then hang forever (a runner
 // killed from outside mid-step), 42 set the same field to a 60 KiB string 300 times (18 MiB written in one run)
 // and done unless a call was refused (then fail with its status), 43 ignore SIGTERM, then hang forever (only
-// SIGKILL stops it).
+// SIGKILL stops it), 44 start a daemon (double fork and setsid, so it leaves the process group; it inherits every
+// descriptor, the protocol pipes included, writes its pid to DAEMON_PID_FILE and sleeps an hour), then crash with
+// SIGSEGV, 45 start the same daemon, then hang forever.
 #ifndef RUN_MODE
 #define RUN_MODE 0
 #endif
@@ -164,6 +166,30 @@ static long monotonic_ms(void) {
 // Never returns; a handled signal only wakes it up for another pause().
 static void hang_forever(void) {
     for (;;) pause();
+}
+
+#ifndef DAEMON_PID_FILE
+#define DAEMON_PID_FILE "/tmp/stephost-fixture-daemon.pid"
+#endif
+// Double-forks a daemon in a session of its own that keeps every inherited descriptor open for an hour.
+static void start_daemon(void) {
+    pid_t first = fork();
+    if (first == 0) {
+        setsid();
+        if (fork() == 0) {
+            FILE *file = fopen(DAEMON_PID_FILE ".tmp", "w");
+            if (file != NULL) {
+                fprintf(file, "%d\n", (int)getpid());
+                fclose(file);
+                rename(DAEMON_PID_FILE ".tmp", DAEMON_PID_FILE);
+            }
+            sleep(3600);
+            _exit(0);
+        }
+        _exit(0);
+    }
+    // Wait until the daemon is there, so the step's fault comes after it.
+    for (int i = 0; i < 500 && access(DAEMON_PID_FILE, F_OK) != 0; i++) usleep(10000);
 }
 
 // Writes all of `bytes` to `fd`, or gives up on the first error (a closed pipe kills the process with SIGPIPE).
@@ -434,6 +460,14 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
         }
         return STEPHOST_OUTCOME_DONE;
     }
+    case 44:
+        start_daemon();
+        raise(SIGSEGV);
+        return STEPHOST_OUTCOME_DONE;
+    case 45:
+        start_daemon();
+        hang_forever();
+        return STEPHOST_OUTCOME_DONE;
     case 43:
         signal(SIGTERM, SIG_IGN);
         hang_forever();
