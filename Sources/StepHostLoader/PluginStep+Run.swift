@@ -279,8 +279,10 @@ final class StepCallRecorder: @unchecked Sendable {
         result.checkpoints += 1
         let changes = result.changes
         // Never after the deadline: the host has already failed the operation, and a late write must not land.
-        let persisted = cancellation?.unlessCancelled { checkpoint(changes) } ?? checkpoint(changes)
-        return persisted == true ? STEPHOST_STATUS_OK : STEPHOST_STATUS_ERROR
+        guard let cancellation else { return checkpoint(changes) ? STEPHOST_STATUS_OK : STEPHOST_STATUS_ERROR }
+        // nil once cancelled: refused, never persisted outside the gate.
+        let persisted = cancellation.unlessCancelled { checkpoint(changes) } ?? false
+        return persisted ? STEPHOST_STATUS_OK : STEPHOST_STATUS_ERROR
     }
 
     func isCancelled() -> Int32 {

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import StepHostABI
 import StepHostApplication
 import StepHostCore
 import StepHostEngine
@@ -215,6 +216,37 @@ import Testing
             let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1
         {
             kill(pid, SIGKILL)
+        }
+    }
+
+    /// A well-behaved 1.1 step that polls is_cancelled and, once cancelled, tries to save its work with a
+    /// checkpoint: the checkpoint is refused (STEPHOST_STATUS_ERROR) and nothing of it lands, since the host has
+    /// already failed the operation; the operation ends failed at its first pass with the deadline's message.
+    @Test(arguments: [Isolation.inProcess, .process])
+    func aCheckpointAfterTheDeadlineIsRefused(isolation: Isolation) async throws {
+        let harness = try EngineHarness()
+        let statusFile = harness.directory.file("checkpoint.status").path
+        try compileFixture(
+            harness.plugins.appendingPathComponent("late.so"),
+            [
+                "PLUGIN_NAME": cString("late"), "STEP1_NAME": cString("late_step"), "RUN_MODE": "46",
+                "CHECKPOINT_STATUS_FILE": cString(statusFile),
+            ]
+        )
+        var configuration = IsolationConfiguration(defaults: PluginPolicy(isolation: isolation))
+        configuration.defaults.deadline = .milliseconds(500)
+        let host = try harness.host(isolation: configuration)
+        let operation = try await Self.provision(host)
+        #expect(operation.state == .failed)
+        #expect(operation.passes == 1)
+        #expect(operation.fields["after_cancel"] == nil, "\(operation.fields)")
+        #expect(operation.lastError?.message.hasPrefix("step late_step exceeded its deadline of 500 ms") == true)
+        if isolation == .inProcess {
+            // The step's thread returns a moment later; its checkpoint was refused.
+            #expect(try eventually(within: 10) { FileManager.default.fileExists(atPath: statusFile) })
+            let status = try String(contentsOfFile: statusFile, encoding: .utf8)
+            #expect(status == "\(STEPHOST_STATUS_ERROR)\n")
+            #expect(try await host.store.operation(id: operation.id)?.fields["after_cancel"] == nil)
         }
     }
 }

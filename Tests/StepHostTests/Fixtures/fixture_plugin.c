@@ -85,7 +85,8 @@
 // and done unless a call was refused (then fail with its status), 43 ignore SIGTERM, then hang forever (only
 // SIGKILL stops it), 44 start a daemon (double fork and setsid, so it leaves the process group; it inherits every
 // descriptor, the protocol pipes included, writes its pid to DAEMON_PID_FILE and sleeps an hour), then crash with
-// SIGSEGV, 45 start the same daemon, then hang forever.
+// SIGSEGV, 45 start the same daemon, then hang forever, 46 poll is_cancelled (ABI 1.1) without pause for up to 60 s;
+// once it says 1, set "after_cancel", checkpoint, and write the checkpoint's status to CHECKPOINT_STATUS_FILE.
 #ifndef RUN_MODE
 #define RUN_MODE 0
 #endif
@@ -168,6 +169,9 @@ static void hang_forever(void) {
     for (;;) pause();
 }
 
+#ifndef CHECKPOINT_STATUS_FILE
+#define CHECKPOINT_STATUS_FILE "/tmp/stephost-fixture-checkpoint.status"
+#endif
 #ifndef DAEMON_PID_FILE
 #define DAEMON_PID_FILE "/tmp/stephost-fixture-daemon.pid"
 #endif
@@ -444,6 +448,23 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
     case 40:
         raise(SIGKILL);
         return STEPHOST_OUTCOME_DONE;
+    case 46: {
+        fixture_is_cancelled_fn is_cancelled = offered_is_cancelled(s);
+        for (long started = monotonic_ms(); monotonic_ms() - started < 60 * 1000;) {
+            if (is_cancelled != NULL && is_cancelled(call->ctx) == 1) {
+                s->set_field(call->ctx, "after_cancel", 12, "1", 1);
+                stephost_status status = s->checkpoint(call->ctx);
+                FILE *file = fopen(CHECKPOINT_STATUS_FILE, "w");
+                if (file != NULL) {
+                    fprintf(file, "%d\n", (int)status);
+                    fclose(file);
+                }
+                return STEPHOST_OUTCOME_DONE;
+            }
+            // No sleep: it notices the deadline the moment it passes, ahead of the host's own save.
+        }
+        return STEPHOST_OUTCOME_DONE;
+    }
     case 42: {
         static char big[60 * 1024];
         memset(big, 'a', sizeof big);
