@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import StepHostCore
+import Synchronization
 
 /// What the scanner learned of one plugin build: its descriptor, or why it cannot be loaded.
 struct ScanRecord: Codable, Sendable {
@@ -33,53 +34,51 @@ struct ScanRecord: Codable, Sendable {
 /// child down, not the host, and is reported broken with the way it failed.
 ///
 /// The child is the `stephost` binary in its hidden scanner mode, with the plugins' sealed copies as its only
-/// descriptors beyond its pipes, resource limits and a deadline per plugin. It loads the batch in turn and
-/// reports each plugin before the next; when it dies, the plugin it was loading is blamed only if it was loading
-/// it alone (a plugin that brought the child down after another one loaded is scanned again by itself first).
+/// descriptors beyond its pipes, resource limits and a deadline. Each plugin gets a child of its own (a few run at
+/// once): whatever a plugin's code does in its child (crash, exit, hang, write forged reports to the pipe) can
+/// concern only its own report.
 /// Results are cached by SHA-256 of the file (``ScanCache``): unchanged plugins are not scanned again.
 struct PluginScanner {
     let environment: ChildEnvironment
     let cache: ScanCache?
-    /// The most plugins one child loads.
-    static let batchSize = 32
 
     /// The records of `files`, from the cache or a scan.
     func records(for files: [PluginLoader.CheckedFile]) -> [String: ScanRecord] {
         var records: [String: ScanRecord] = [:]
         let cached = cache?.load() ?? [:]
         var pending: [(file: PluginLoader.CheckedFile, alone: Bool)] = []
+        var seen: Set<String> = []
         for file in files {
             if let record = cached[file.fileHash] {
                 records[file.fileHash] = record
-            } else if !pending.contains(where: { $0.file.fileHash == file.fileHash }) {
-                pending.append((file, false))
+            } else if seen.insert(file.fileHash).inserted {
+                pending.append((file, true))
             }
         }
         guard !pending.isEmpty else { return records }
-        var scanned: [String: ScanRecord] = [:]
-        while !pending.isEmpty {
-            let batch: [PluginLoader.CheckedFile]
-            if pending[0].alone {
-                batch = [pending.removeFirst().file]
-            } else {
-                let count = min(Self.batchSize, pending.prefix { !$0.alone }.count)
-                batch = pending.prefix(count).map(\.file)
-                pending.removeFirst(count)
-            }
-            let (results, blame) = scanBatch(batch)
-            for (index, record) in results { scanned[batch[index].fileHash] = record }
-            if let (index, ending) = blame {
-                if batch.count > 1 && index > 0 {
-                    // Others loaded before it in the same child: scan it again alone before it is blamed.
-                    pending.insert((batch[index], true), at: 0)
-                } else {
-                    scanned[batch[index].fileHash] = ending
-                }
-                // The ones after it were never reached.
-                let rest = batch.suffix(from: index + 1).filter { scanned[$0.fileHash] == nil }
-                pending.insert(contentsOf: rest.map { ($0, false) }, at: batch.count > 1 && index > 0 ? 1 : 0)
-            }
+        // One child per plugin, never a batch: code that runs in a scanner can write to its pipe, so a plugin
+        // loaded in the same child as others could forge their reports (say a crashing plugin is fine, and have
+        // the host map it), and the forgery would be cached under their hashes. Children run a few at a time.
+        let found = Mutex<[String: ScanRecord]>([:])
+        let files = pending.map(\.file)
+        DispatchQueue.concurrentPerform(iterations: files.count) { index in
+            let file = files[index]
+            let (results, blame) = scanBatch([file])
+            let record =
+                results[0] ?? blame?.1
+                ?? ScanRecord(
+                    file: file.path,
+                    scannedAt: Date().timeIntervalSince1970,
+                    failure: .init(
+                        name: nil,
+                        code: "\(PluginLoadError.Code.scanFailed)",
+                        message: "the scanner reported nothing about it",
+                        fix: Self.scannerFix
+                    )
+                )
+            found.withLock { $0[file.fileHash] = record }
         }
+        let scanned = found.withLock { $0 }
         records.merge(scanned) { _, new in new }
         // A hang may be the machine's load, not the plugin: it is scanned again next time.
         cache?.store(scanned.filter { $0.value.failure?.code != "\(PluginLoadError.Code.loadHung)" }, over: cached)
@@ -107,7 +106,7 @@ struct PluginScanner {
                 executable: environment.executable,
                 arguments: arguments,
                 extra: batch.map(\.sealedCopy),
-                label: "scanner",
+                label: "scanner: \(batch.map { ($0.path as NSString).lastPathComponent }.joined(separator: ", "))",
                 logger: environment.logger
             )
         } catch {
@@ -212,7 +211,28 @@ struct PluginScanner {
                     }
                     loading = nil
                     if results.count == batch.count {
-                        _ = child.finish(within: .seconds(2))
+                        // A scanner ends with status 0 after its last report. One that crashed or exited otherwise
+                        // after it (a report the plugin forged from a constructor, then the crash of its real load;
+                        // a destructor that crashes) makes the last plugin broken, whatever the report said.
+                        let ending = child.finish(within: environment.initTimeout)
+                        guard ending.exitCode == 0 else {
+                            let index = batch.count - 1
+                            let exited = ending.signal == nil || ending.signal == 0
+                            results[index] = nil
+                            return (
+                                results,
+                                (
+                                    index,
+                                    failure(
+                                        index,
+                                        exited ? .loadExited : .loadCrashed,
+                                        "the scanner that loaded it \(ending) after it reported on it (in a "
+                                            + "constructor, stephost_plugin_init or a destructor)",
+                                        "a plugin must load, report and unload cleanly; fix it or ask its authors"
+                                    )
+                                )
+                            )
+                        }
                         return (results, nil)
                     }
                 default:

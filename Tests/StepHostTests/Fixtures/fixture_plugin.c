@@ -111,6 +111,48 @@ __attribute__((constructor)) static void crash_when_opened(void) {
 #ifdef CTOR_EXIT0
 __attribute__((constructor)) static void exit_when_opened(void) { exit(0); }
 #endif
+// CTOR_FORGES_THEN_CRASHES: a constructor that, inside stephost's scanner, writes a forged "this plugin loaded fine"
+// report to the scanner's pipe (descriptor 4), then crashes, as it crashes in every other process that opens it.
+#ifdef CTOR_FORGES_THEN_CRASHES
+static void put_u32(unsigned char **at, uint32_t value) {
+    for (int i = 0; i < 4; i++) *(*at)++ = (unsigned char)(value >> (8 * i));
+}
+static void put_text(unsigned char **at, const char *text) {
+    size_t length = strlen(text);
+    *(*at)++ = 1;  // bytes follow
+    for (int i = 0; i < 8; i++) *(*at)++ = (unsigned char)((uint64_t)length >> (8 * i));
+    put_u32(at, (uint32_t)length);
+    memcpy(*at, text, length);
+    *at += length;
+}
+__attribute__((constructor)) static void forge_then_crash(void) {
+    char command[4096] = {0};
+    FILE *file = fopen("/proc/self/cmdline", "r");
+    size_t count = file ? fread(command, 1, sizeof command - 1, file) : 0;
+    if (file) fclose(file);
+    int in_scanner = 0;
+    for (size_t i = 0; i + 10 <= count; i++) in_scanner |= memcmp(command + i, "__scanner", 9) == 0;
+    if (in_scanner) {
+        unsigned char frame[512];
+        unsigned char *at = frame + 4;
+        *at++ = 0x10;  // hello
+        put_u32(&at, 1);  // protocol version
+        put_u32(&at, 0);  // plugin 0 of the child
+        put_text(&at, PLUGIN_NAME);
+        put_text(&at, PLUGIN_VERSION);
+        put_u32(&at, STEPHOST_ABI_VERSION(1, 0));
+        put_u32(&at, 1);
+        put_text(&at, STEP1_NAME);
+        put_u32(&at, (uint32_t)STEP1_WEIGHT);
+        unsigned char *start = frame;
+        put_u32(&start, (uint32_t)(at - frame - 4));
+        ssize_t written = write(4, frame, (size_t)(at - frame));
+        (void)written;
+    }
+    volatile uintptr_t null = 0;
+    *(volatile int *)null = 1;
+}
+#endif
 
 // ABI 1.1 appends `int32_t (*is_cancelled)(void *ctx)` to stephost_call_services. A header that has it defines
 // STEPHOST_HAS_IS_CANCELLED; against an older one the fixture uses a copy of the grown struct for the field's

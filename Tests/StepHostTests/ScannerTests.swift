@@ -1,0 +1,56 @@
+import Foundation
+import Logging
+import StepHostApplication
+import StepHostLoader
+import Testing
+
+/// The scanner: each plugin loads first in a child of its own, and what that child reports is not taken on trust.
+@Suite struct ScannerTests {
+    /// A plugin whose constructor writes a forged "loaded fine" report to the scanner's pipe and then crashes (as
+    /// it would crash the host): the scanner's own ending gives it away, so it is reported broken and never mapped
+    /// into the host; a healthy plugin beside it loads.
+    @Test func aForgedReportFollowedByACrashIsCaught() throws {
+        let directory = try TemporaryDirectory()
+        try compileFixture(
+            directory.file("forger.so"),
+            [
+                "PLUGIN_NAME": cString("forger"), "STEP1_NAME": cString("forger_step"),
+                "CTOR_FORGES_THEN_CRASHES": "",
+            ]
+        )
+        try compileFixture(
+            directory.file("healthy.so"),
+            ["PLUGIN_NAME": cString("healthy"), "STEP1_NAME": cString("healthy_step")]
+        )
+        let cache = directory.file("scan-cache.json").path
+        let result = try runProcess(
+            Paths.stephost,
+            ["list-plugins", "--json", "--plugins-dir", directory.path],
+            environment: ["STEPHOST_SCAN_CACHE": cache]
+        )
+        #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
+        let report = try #require(
+            try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        )
+        let broken = try #require(report["broken"] as? [[String: Any]])
+        #expect(broken.count == 1)
+        #expect(broken.first?["file"] as? String == directory.file("forger.so").path)
+        #expect(broken.first?["check"] as? String == "load-crashed")
+        #expect(
+            (broken.first?["error"] as? String)?.hasPrefix(
+                "the scanner that loaded it crashed with signal 11 (SIGSEGV, Segmentation fault) after it reported on it"
+            ) == true,
+            "\(broken)"
+        )
+        let plugins = try #require(report["plugins"] as? [[String: Any]])
+        #expect(plugins.map { $0["name"] as? String } == ["healthy"])
+        // Cached as broken: the next start does not scan it again, and still refuses it.
+        let again = try runProcess(
+            Paths.stephost,
+            ["list-plugins", "--plugins-dir", directory.path],
+            environment: ["STEPHOST_SCAN_CACHE": cache]
+        )
+        #expect(again.status == 1)
+        #expect(again.stdout.contains("[load-crashed] the scanner that loaded it crashed with signal 11"))
+    }
+}
