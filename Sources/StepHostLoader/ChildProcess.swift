@@ -151,6 +151,8 @@ final class ChildProcess: Sendable {
             guard state.ended == nil else { return }
             state.sent.insert(number)
             _ = stephost_kill_descendants(pid, number)
+            // The child itself too, not only its group: a plugin may have moved it to another group.
+            _ = kill(pid, number)
             _ = kill(-pid, number)
         }
     }
@@ -169,6 +171,7 @@ final class ChildProcess: Sendable {
                 // Its descendants first, while they are still found below it (they left its group if they called
                 // setsid); then the child and its group.
                 _ = stephost_kill_descendants(pid, SIGKILL)
+                _ = kill(pid, SIGKILL)
                 _ = kill(-pid, SIGKILL)
                 result = stephost_wait(pid, 1, &exitCode, &signal)
             }
@@ -205,6 +208,12 @@ final class ChildProcess: Sendable {
             usleep(2000)
         }
         return stop()
+    }
+
+    /// Whether the child wrote something nobody asked for (a plugin that forged frames between calls): such a
+    /// runner is out of step with the host and must not serve another call.
+    var hasUnreadOutput: Bool {
+        stephost_wait_data(output, -1, 0) == 1
     }
 
     /// Waits until the child's frames pipe has something to read (or the child ended: the read then reports

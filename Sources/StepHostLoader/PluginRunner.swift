@@ -79,6 +79,7 @@ final class PluginRunner: Sendable {
         } catch {
             throw RunnerFailure(description: "its runner could not be started: \(error)")
         }
+        let started = ContinuousClock.now
         guard child.readable(within: environment.initTimeout) else {
             let ending = child.stop()
             throw RunnerFailure(
@@ -86,8 +87,18 @@ final class PluginRunner: Sendable {
             )
         }
         let payload: [UInt8]
-        switch RunnerProtocol.read(from: child.output, limit: RunnerProtocol.maximumChildFrame, writer: child.pidfd) {
+        switch RunnerProtocol.read(
+            from: child.output,
+            limit: RunnerProtocol.maximumChildFrame,
+            writer: child.pidfd,
+            until: started + environment.initTimeout
+        ) {
         case .success(let read): payload = read
+        case .failure(.timedOut):
+            let ending = child.stop()
+            throw RunnerFailure(
+                description: "its runner did not load it within \(environment.initTimeout.humanText); it \(ending)"
+            )
         case .failure:
             let ending = child.finish(within: .seconds(1))
             throw RunnerFailure(description: "its runner \(ending) while it loaded the plugin")
@@ -169,10 +180,12 @@ final class PluginRunner: Sendable {
             case .failure(.closed): return .broken("")
             case .failure(.oversized(let length)):
                 return .broken(
-                    "it sent a message of \(length) bytes, more than the \(RunnerProtocol.maximumChildFrame) allowed"
+                    "sent a message of \(length) bytes, more than the \(RunnerProtocol.maximumChildFrame) allowed"
                 )
             case .failure(.failed(let code)):
-                return .broken("reading from it failed (\(String(cString: strerror(code))))")
+                return .broken("could not be read from (\(String(cString: strerror(code))))")
+            case .failure(.timedOut):
+                return .broken("did not finish a message")
             }
             do {
                 if let code = try handle(payload, recorder) { return .finished(code) }
@@ -319,7 +332,9 @@ public final class RunnerPool: Sendable {
         // An idle runner may have died since its last call (killed from outside, its CPU limit): it is reaped and
         // passed over, never handed to a call that would fault for it.
         while let runner = idle.withLock({ $0.popLast() }) {
-            if runner.child.isRunning { return runner }
+            if runner.child.isRunning, !runner.child.hasUnreadOutput { return runner }
+            // Dead, or out of step (it wrote frames after its last call ended): never handed a call.
+            runner.child.stop()
         }
         startedCount.add(1, ordering: .relaxed)
         return try PluginRunner(plugin, limits: limits, environment: environment)

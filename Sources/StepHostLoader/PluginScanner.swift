@@ -138,9 +138,29 @@ struct PluginScanner {
                 )
             }
             let payload: [UInt8]
-            switch RunnerProtocol.read(from: child.output, limit: RunnerProtocol.maximumChildFrame, writer: child.pidfd)
-            {
+            switch RunnerProtocol.read(
+                from: child.output,
+                limit: RunnerProtocol.maximumChildFrame,
+                writer: child.pidfd,
+                until: ContinuousClock.now + environment.initTimeout
+            ) {
             case .success(let read): payload = read
+            case .failure(.timedOut):
+                let ending = child.stop()
+                let index = loading ?? results.count
+                return (
+                    results,
+                    (
+                        index,
+                        failure(
+                            index,
+                            .loadHung,
+                            "the scanner did not finish its report on it within \(environment.initTimeout.humanText) "
+                                + "(a constructor or stephost_plugin_init stalls it); the scanner \(ending)",
+                            "fix the plugin's initialization, or raise plugins.init-timeout if it is only slow"
+                        )
+                    )
+                )
             case .failure:
                 let ending = child.finish(within: .seconds(2))
                 guard let index = loading else {

@@ -178,6 +178,8 @@ enum RunnerProtocol {
         case closed
         /// A frame larger than the limit was announced; nothing of it was read.
         case oversized(UInt32)
+        /// The frame did not arrive whole before the time given (a child that stalls inside a frame).
+        case timedOut
         case failed(Int32)
     }
 
@@ -185,13 +187,22 @@ enum RunnerProtocol {
     ///
     /// - Parameter writer: a pidfd of the process that writes the pipe: once it has ended and nothing is left to
     ///   read, the read ends as `closed`, even while a process it left behind holds the pipe open.
-    static func read(from descriptor: Int32, limit: Int, writer: Int32 = -1) -> Result<[UInt8], ReadFailure> {
+    /// - Parameter until: when the whole frame must have arrived; `nil` waits as long as it takes (a step call,
+    ///   which its deadline bounds by stopping the child).
+    static func read(
+        from descriptor: Int32,
+        limit: Int,
+        writer: Int32 = -1,
+        until: ContinuousClock.Instant? = nil
+    ) -> Result<[UInt8], ReadFailure> {
         var header = [UInt8](repeating: 0, count: 4)
-        if let failure = readFully(descriptor, &header, count: 4, writer: writer) { return .failure(failure) }
+        if let failure = readFully(descriptor, &header, count: 4, writer: writer, until: until) {
+            return .failure(failure)
+        }
         let length = UInt32(header[0]) | UInt32(header[1]) << 8 | UInt32(header[2]) << 16 | UInt32(header[3]) << 24
         guard length >= 1, Int(length) <= limit else { return .failure(.oversized(length)) }
         var payload = [UInt8](repeating: 0, count: Int(length))
-        if let failure = readFully(descriptor, &payload, count: Int(length), writer: writer) {
+        if let failure = readFully(descriptor, &payload, count: Int(length), writer: writer, until: until) {
             return .failure(failure)
         }
         return .success(payload)
@@ -201,14 +212,23 @@ enum RunnerProtocol {
         _ descriptor: Int32,
         _ buffer: inout [UInt8],
         count: Int,
-        writer: Int32 = -1
+        writer: Int32 = -1,
+        until: ContinuousClock.Instant? = nil
     ) -> ReadFailure? {
         var done = 0
         while done < count {
-            if writer >= 0 {
-                switch stephost_wait_data(descriptor, writer, -1) {
+            if writer >= 0 || until != nil {
+                var milliseconds: Int32 = -1
+                if let until {
+                    let left = ContinuousClock.now.duration(to: until).components
+                    milliseconds = Int32(
+                        clamping: max(0, left.seconds * 1000 + left.attoseconds / 1_000_000_000_000_000)
+                    )
+                }
+                switch stephost_wait_data(descriptor, writer, milliseconds) {
                 case 1: break
                 case 2: return .closed
+                case 0: return .timedOut
                 default: return .failed(errno)
                 }
             }

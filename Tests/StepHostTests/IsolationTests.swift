@@ -249,4 +249,48 @@ import Testing
             #expect(try await host.store.operation(id: operation.id)?.fields["after_cancel"] == nil)
         }
     }
+
+    /// A plugin that writes a forged "done" frame straight to its runner's pipe ends its own call with the
+    /// forgery, but the real frames that follow never reach another operation: a runner with unread output is out
+    /// of step and is replaced before its next call.
+    @Test func aRunnerOutOfStepIsNeverHandedAnotherCall() async throws {
+        let harness = try EngineHarness()
+        try compileRunModeFixture(
+            harness.plugins.appendingPathComponent("forger.so"),
+            mode: 47,
+            name: "forger",
+            onlyWhen: "boom"
+        )
+        var options = EngineOptions()
+        options.workers = 1
+        let host = try harness.host(options, isolation: Self.allProcess)
+        for name in ["boom", "calm"] {
+            let created = try await host.engine.createOperation(
+                parameters: try ProvisioningParameters(json: #"{"name":"\#(name)"}"#)
+            )
+            let id = created.id
+            let operation = try await within(60, name) { try await host.engine.runToCompletion(operationID: id) }
+            if name == "calm" {
+                #expect(operation.state == .succeeded, "\(operation.lastError?.message ?? "")")
+            }
+        }
+    }
+
+    /// A plugin that moves its runner out of its own process group (into the host's), ignores SIGTERM and clears
+    /// its parent-death signal is still stopped at its deadline: the host signals the runner itself, not only its
+    /// group.
+    @Test func aRunnerThatLeavesItsProcessGroupIsStillStopped() async throws {
+        let harness = try EngineHarness()
+        try compileRunModeFixture(harness.plugins.appendingPathComponent("escaper.so"), mode: 48, name: "escaper")
+        var isolation = Self.allProcess
+        isolation.defaults.deadline = .seconds(1)
+        isolation.killGrace = .milliseconds(500)
+        let operation = try await Self.provision(try harness.host(isolation: isolation))
+        #expect(operation.state == .failed)
+        #expect(
+            operation.lastError?.message
+                == "step escaper_step exceeded its deadline of 1 s; its runner was stopped with signal 9 (SIGKILL, Killed)",
+            "\(operation.lastError?.message ?? "")"
+        )
+    }
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,7 +87,10 @@
 // SIGKILL stops it), 44 start a daemon (double fork and setsid, so it leaves the process group; it inherits every
 // descriptor, the protocol pipes included, writes its pid to DAEMON_PID_FILE and sleeps an hour), then crash with
 // SIGSEGV, 45 start the same daemon, then hang forever, 46 poll is_cancelled (ABI 1.1) without pause for up to 60 s;
-// once it says 1, set "after_cancel", checkpoint, and write the checkpoint's status to CHECKPOINT_STATUS_FILE.
+// once it says 1, set "after_cancel", checkpoint, and write the checkpoint's status to CHECKPOINT_STATUS_FILE, 47
+// (in a runner) write a forged "result: done" frame straight to the runner's pipe (descriptor 4), then fail for
+// real: the host reads the forgery as this call's end, and the real frames come after it, 48 leave the runner's
+// process group for its parent's, clear the parent-death signal, ignore SIGTERM, then hang forever.
 #ifndef RUN_MODE
 #define RUN_MODE 0
 #endif
@@ -490,6 +494,19 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
     case 40:
         raise(SIGKILL);
         return STEPHOST_OUTCOME_DONE;
+    case 48:
+        prctl(PR_SET_PDEATHSIG, 0);
+        signal(SIGTERM, SIG_IGN);
+        setpgid(0, getpgid(getppid()));
+        hang_forever();
+        return STEPHOST_OUTCOME_DONE;
+    case 47: {
+        const unsigned char forged[] = {5, 0, 0, 0, 0x30, 0, 0, 0, 0};
+        ssize_t written = write(4, forged, sizeof forged);
+        (void)written;
+        s->set_error(call->ctx, "the real failure", 16);
+        return STEPHOST_OUTCOME_FAIL;
+    }
     case 46: {
         fixture_is_cancelled_fn is_cancelled = offered_is_cancelled(s);
         for (long started = monotonic_ms(); monotonic_ms() - started < 60 * 1000;) {
