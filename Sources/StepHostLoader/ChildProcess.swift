@@ -100,6 +100,7 @@ final class ChildProcess: Sendable {
             )
         }
         self.pid = pid
+        Orphans.known.withLock { _ = $0.insert(pid) }
         input = requests.write
         output = replies.read
         pidfd = stephost_pidfd_open(pid)
@@ -116,6 +117,10 @@ final class ChildProcess: Sendable {
     }()
 
     deinit {
+        defer {
+            Orphans.known.withLock { _ = $0.remove(pid) }
+            Orphans.sweep()
+        }
         close(input)
         close(output)
         // The output thread may still be reading; it holds its own duplicate.
@@ -233,10 +238,11 @@ final class ChildProcess: Sendable {
             stephost_name_current_thread("stephost-output")
             var buffer = [UInt8](repeating: 0, count: 65536)
             var line: [UInt8] = []
+            var lineLength = 0  // all of the line's bytes, also those past what is kept
             var windowStart = ContinuousClock.now
             var logged = 0
             var dropped = 0
-            func emit(_ bytes: [UInt8]) {
+            func emit(_ bytes: [UInt8], length: Int) {
                 if ContinuousClock.now - windowStart > .seconds(10) {
                     if dropped > 0 {
                         logger.warning(
@@ -255,7 +261,7 @@ final class ChildProcess: Sendable {
                 logged += 1
                 let text = String(decoding: bytes.prefix(512), as: UTF8.self).escapingControlCharacters
                 logger.notice(
-                    "plugin output: \(text)\(bytes.count > 512 ? "… (\(bytes.count - 512) more bytes)" : "")",
+                    "plugin output: \(text)\(length > 512 ? "… (\(length - 512) more bytes)" : "")",
                     metadata: ["plugin": "\(label)", "pid": "\(pid)"]
                 )
             }
@@ -268,14 +274,16 @@ final class ChildProcess: Sendable {
                 if count <= 0 { break }
                 for byte in buffer[0..<count] {
                     if byte == 10 {
-                        emit(line)
+                        emit(line, length: lineLength)
                         line.removeAll(keepingCapacity: true)
-                    } else if line.count < 4096 {
-                        line.append(byte)
+                        lineLength = 0
+                    } else {
+                        lineLength += 1
+                        if line.count < 512 { line.append(byte) }
                     }
                 }
             }
-            if !line.isEmpty { emit(line) }
+            if lineLength > 0 { emit(line, length: lineLength) }
             if dropped > 0 {
                 logger.warning(
                     "plugin output: \(dropped) more lines were not logged",
@@ -286,5 +294,41 @@ final class ChildProcess: Sendable {
             if ended >= 0 { close(ended) }
         }
         thread.start()
+    }
+}
+
+/// Processes a plugin left behind after its runner died on its own (a daemon it double-forked, which a runner that
+/// is stopped by the host takes down with it, but one that crashes cannot). When the host process is a child
+/// subreaper (the `stephost` command makes itself one; a library user may not want it), such orphans are
+/// re-parented to the host, not to init: then every child of the host that is not a runner or scanner it started
+/// is one of them, and is killed with whatever it forked, and reaped.
+public enum Orphans {
+    static let known = Mutex<Set<Int32>>([])
+    private static let enabled = Atomic<Bool>(false)
+
+    /// Makes this process a child subreaper and sweeps orphans from now on. Call it from a program's entry point,
+    /// before any runner starts, and only in a program that starts no children of its own beside the host's.
+    public static func adopt() {
+        if stephost_become_subreaper() == 0 { enabled.store(true, ordering: .releasing) }
+    }
+
+    /// Kills and reaps the host's children that it did not start (orphans of dead runners).
+    static func sweep() {
+        guard enabled.load(ordering: .acquiring) else { return }
+        let own = getpid()
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(own)/task")) ?? []
+        var children: Set<Int32> = []
+        for task in tasks {
+            let text = (try? String(contentsOfFile: "/proc/\(own)/task/\(task)/children", encoding: .utf8)) ?? ""
+            for field in text.split(separator: " ") { if let pid = Int32(field) { children.insert(pid) } }
+        }
+        let orphans = known.withLock { known in children.subtracting(known) }
+        for pid in orphans {
+            _ = stephost_kill_descendants(pid, SIGKILL)
+            _ = kill(pid, SIGKILL)
+            var exitCode: Int32 = 0
+            var signal: Int32 = 0
+            _ = stephost_wait(pid, 1, &exitCode, &signal)
+        }
     }
 }

@@ -329,13 +329,16 @@ struct ScanCache: Sendable {
         var plugins: [String: ScanRecord]
     }
 
+    /// The most builds the cache remembers (the most recently scanned).
+    static let maximumEntries = 4096
+
     func load() -> [String: ScanRecord] {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard descriptor >= 0 else { return [:] }
         defer { close(descriptor) }
         var info = stat()
         guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_uid == geteuid(),
-            info.st_mode & 0o022 == 0, info.st_size < 64 << 20
+            info.st_mode & 0o022 == 0, info.st_size < 16 << 20
         else { return [:] }
         let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: false)
         guard let data = try? handle.readToEnd(),
@@ -353,7 +356,13 @@ struct ScanCache: Sendable {
             withIntermediateDirectories: true,
             attributes: [.posixPermissions: 0o700]
         )
-        let file = File(version: 1, plugins: existing.merging(records) { _, new in new })
+        // Bounded: the newest entries only, so a cache that saw many builds over time stays small to read.
+        var plugins = existing.merging(records) { _, new in new }
+        if plugins.count > Self.maximumEntries {
+            let kept = plugins.sorted { $0.value.scannedAt > $1.value.scannedAt }.prefix(Self.maximumEntries)
+            plugins = Dictionary(uniqueKeysWithValues: kept.map { ($0.key, $0.value) })
+        }
+        let file = File(version: 1, plugins: plugins)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         guard let data = try? encoder.encode(file) else { return }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import StepHostLoader
 
 /// The `stephost` command: a provisioning step host that loads step plugins and runs operations.
 @main
@@ -17,6 +18,8 @@ struct StepHostCommand: AsyncParsableCommand {
     /// The scanner and runner children are this binary too; they are told apart before any parsing.
     static func main() async {
         if let status = ChildMode.run(CommandLine.arguments) { Foundation.exit(status) }
+        // The host: what a plugin leaves behind when its runner crashes comes back to it, to be swept.
+        Orphans.adopt()
         await main(nil)
     }
 }
