@@ -88,10 +88,16 @@ final class ChildProcess: Sendable {
         var argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         var envp: [UnsafeMutablePointer<CChar>?] = Self.environment.map { strdup($0) } + [nil]
         defer { for pointer in argv + envp { free(pointer) } }
-        let pid = descriptors.withUnsafeBufferPointer { fds in
-            stephost_spawn(executable, &argv, &envp, fds.baseAddress, Int32(fds.count))
+        // Spawned and registered under one lock, which a sweep holds while it reads the host's children: a child
+        // is never seen before it is known to be the host's own.
+        let (pid, spawnErrno) = Orphans.known.withLock { known in
+            let pid = descriptors.withUnsafeBufferPointer { fds in
+                stephost_spawn(executable, &argv, &envp, fds.baseAddress, Int32(fds.count))
+            }
+            let spawnErrno = errno
+            if pid > 0 { known.insert(pid) }
+            return (pid, spawnErrno)
         }
-        let spawnErrno = errno
         for end in [requests.read, replies.write, printed.write] { close(end) }
         guard pid > 0 else {
             for end in [requests.write, replies.read, printed.read] { close(end) }
@@ -100,7 +106,6 @@ final class ChildProcess: Sendable {
             )
         }
         self.pid = pid
-        Orphans.known.withLock { _ = $0.insert(pid) }
         input = requests.write
         output = replies.read
         pidfd = stephost_pidfd_open(pid)
@@ -117,10 +122,7 @@ final class ChildProcess: Sendable {
     }()
 
     deinit {
-        defer {
-            Orphans.known.withLock { _ = $0.remove(pid) }
-            Orphans.sweep()
-        }
+        defer { Orphans.sweep() }
         close(input)
         close(output)
         // The output thread may still be reading; it holds its own duplicate.
@@ -146,6 +148,7 @@ final class ChildProcess: Sendable {
                 signal: signal,
                 byHost: state.sent.contains(signal)
             )
+            Orphans.known.withLock { _ = $0.remove(pid) }  // reaped: its pid may be reused from now on
             return false
         }
     }
@@ -187,6 +190,7 @@ final class ChildProcess: Sendable {
                 byHost: state.sent.contains(signal)
             )
             state.ended = ending
+            Orphans.known.withLock { _ = $0.remove(pid) }  // reaped: its pid may be reused from now on
             return ending
         }
     }
@@ -207,6 +211,7 @@ final class ChildProcess: Sendable {
                     byHost: state.sent.contains(signal)
                 )
                 state.ended = ending
+                Orphans.known.withLock { _ = $0.remove(pid) }  // reaped: its pid may be reused from now on
                 return ending
             }
             if let done { return done }
@@ -316,13 +321,16 @@ public enum Orphans {
     static func sweep() {
         guard enabled.load(ordering: .acquiring) else { return }
         let own = getpid()
-        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(own)/task")) ?? []
-        var children: Set<Int32> = []
-        for task in tasks {
-            let text = (try? String(contentsOfFile: "/proc/\(own)/task/\(task)/children", encoding: .utf8)) ?? ""
-            for field in text.split(separator: " ") { if let pid = Int32(field) { children.insert(pid) } }
+        // Read under the lock that spawning holds: no child of the host's own can be taken for an orphan.
+        let orphans = known.withLock { known in
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(own)/task")) ?? []
+            var children: Set<Int32> = []
+            for task in tasks {
+                let text = (try? String(contentsOfFile: "/proc/\(own)/task/\(task)/children", encoding: .utf8)) ?? ""
+                for field in text.split(separator: " ") { if let pid = Int32(field) { children.insert(pid) } }
+            }
+            return children.subtracting(known)
         }
-        let orphans = known.withLock { known in children.subtracting(known) }
         for pid in orphans {
             _ = stephost_kill_descendants(pid, SIGKILL)
             _ = kill(pid, SIGKILL)

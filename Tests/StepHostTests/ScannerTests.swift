@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import StepHostApplication
 import StepHostLoader
+import Synchronization
 import Testing
 
 /// The scanner: each plugin loads first in a child of its own, and what that child reports is not taken on trust.
@@ -91,5 +92,37 @@ import Testing
             return stat.split(separator: ")").last?.trimmingCharacters(in: .whitespaces).hasPrefix("Z") == true
         }
         #expect(gone, "the daemon \(daemon) outlived the command")
+    }
+
+    /// A hundred plugins scanned cold through the command (scanners run a few at a time, and the command sweeps
+    /// orphans of crashed runners while they run): every one loads, none is taken for an orphan, and the second
+    /// listing comes from the cache.
+    @Test func aHundredPluginsScanColdThroughTheCommand() throws {
+        let directory = try TemporaryDirectory()
+        let failures = Mutex<[String]>([])
+        let root = directory.url
+        DispatchQueue.concurrentPerform(iterations: 100) { index in
+            do {
+                try compileFixture(
+                    root.appendingPathComponent("p\(index).so"),
+                    ["PLUGIN_NAME": cString("p\(index)"), "STEP1_NAME": cString("p\(index)_step")]
+                )
+            } catch {
+                failures.withLock { $0.append("\(error)") }
+            }
+        }
+        #expect(failures.withLock { $0 }.isEmpty)
+        let cache = directory.file("scan-cache.json").path
+        for _ in 0..<2 {
+            let result = try runProcess(
+                Paths.stephost,
+                ["list-plugins", "--plugins-dir", directory.path],
+                environment: ["STEPHOST_SCAN_CACHE": cache]
+            )
+            #expect(result.status == 0, "\(result.stdout.suffix(600))")
+            #expect(result.stdout.hasSuffix("All 100 plugins loaded.\n"))
+        }
+        let cached = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: cache)))
+        #expect(((cached as? [String: Any])?["plugins"] as? [String: Any])?.count == 100)
     }
 }
