@@ -55,20 +55,27 @@ public struct InProcessStep: Step {
                 }
             )
         }
-        let description = "step \(step.name) of plugin \(step.plugin.name), operation \(operation.id)"
-        let overrun = StepResult(
-            outcome: .fault(
-                "step \(step.name) exceeded its deadline of \(deadline.humanText); the host stopped "
-                    + "waiting for it (an in-process step's thread cannot be stopped: it stays busy until the step "
-                    + "returns, and whatever it returns then is discarded)"
+        // What the deadline reports is built only if it passes: a step that ends in time pays nothing for it.
+        let (step, deadline, operationID) = (self.step, self.deadline, operation.id)
+        let overrun: @Sendable () -> (StepResult, String) = {
+            (
+                StepResult(
+                    outcome: .fault(
+                        "step \(step.name) exceeded its deadline of \(deadline.humanText); the host stopped "
+                            + "waiting for it (an in-process step's thread cannot be stopped: it stays busy until the "
+                            + "step returns, and whatever it returns then is discarded)"
+                    )
+                ),
+                "step \(step.name) of plugin \(step.plugin.name), operation \(operationID)"
             )
-        )
+        }
         let stuck = self.stuck
-        return await withCheckedContinuation { continuation in
+        return await withUnsafeContinuation { continuation in
             let race = FirstResult(continuation)
             let registration = DeadlineWatch.shared.schedule(at: .now + deadline) {
                 guard cancellation.cancel() else { return }
-                race.finish(overrun) { stuck.began(description) }
+                let (result, description) = overrun()
+                race.finish(result) { stuck.began(description) }
             }
             // The pass waits here, so its thread (when it runs on the executor) takes the call itself, next; and the
             // pass, resumed by the call, goes on on that thread too.
@@ -91,12 +98,12 @@ public struct InProcessStep: Step {
 private final class FirstResult: Sendable {
     private struct State: @unchecked Sendable {
         // Unchecked: the continuation is resumed once, under the lock.
-        var continuation: CheckedContinuation<StepResult, Never>?
+        var continuation: UnsafeContinuation<StepResult, Never>?
         var stuckToken: Int?
     }
     private let state: Mutex<State>
 
-    init(_ continuation: CheckedContinuation<StepResult, Never>) {
+    init(_ continuation: UnsafeContinuation<StepResult, Never>) {
         state = Mutex(State(continuation: continuation))
     }
 
