@@ -29,8 +29,33 @@ public struct PluginLoader: Sendable {
     /// - Throws: ``PluginDirectoryError`` when the directory itself is missing or untrusted; then nothing
     ///   is loaded from it.
     public func load(directory: String, skipping: Set<String> = []) throws(PluginDirectoryError) -> PluginCatalog {
-        let pluginDirectory = try PluginDirectory(directory)
+        let (pluginDirectory, checked, unchecked, skipped) = try check(directory: directory, skipping: skipping)
         var loaded: [LoadedPlugin] = []
+        var broken = unchecked
+        for file in checked {
+            do {
+                let plugin = try load(file)
+                logger.debug(
+                    "loaded plugin",
+                    metadata: ["plugin": "\(plugin.name)", "file": "\(plugin.file)", "abi": "\(plugin.abiVersion)"]
+                )
+                loaded.append(plugin)
+            } catch {
+                logger.debug("broken plugin", metadata: ["file": "\(file.path)", "error": "\(error.error)"])
+                broken.append(error)
+            }
+        }
+        return Self.catalog(pluginDirectory, loaded: loaded, broken: broken, skipped: skipped)
+    }
+
+    /// The directory's candidates that are not skipped, checked before any of their code runs: the files that
+    /// passed, the broken ones and the skipped ones.
+    private func check(
+        directory: String,
+        skipping: Set<String>
+    ) throws(PluginDirectoryError) -> (PluginDirectory, [CheckedFile], [BrokenPlugin], [String]) {
+        let pluginDirectory = try PluginDirectory(directory)
+        var checked: [CheckedFile] = []
         var broken: [BrokenPlugin] = []
         var skipped: [String] = []
         for candidate in try pluginDirectory.candidates() {
@@ -40,20 +65,24 @@ public struct PluginLoader: Sendable {
                 continue
             }
             do {
-                let plugin = try load(inspect(candidate, in: pluginDirectory))
-                logger.debug(
-                    "loaded plugin",
-                    metadata: ["plugin": "\(plugin.name)", "file": "\(plugin.file)", "abi": "\(plugin.abiVersion)"]
-                )
-                loaded.append(plugin)
+                checked.append(try inspect(candidate, in: pluginDirectory))
             } catch {
-                logger.debug("broken plugin", metadata: ["file": "\(candidate.path)", "error": "\(error.error)"])
                 broken.append(error)
             }
         }
-        let (accepted, conflicting) = Self.rejectConflicts(loaded)
+        return (pluginDirectory, checked, broken, skipped)
+    }
+
+    /// The catalog of what loaded, after the checks across plugins.
+    private static func catalog(
+        _ directory: PluginDirectory,
+        loaded: [LoadedPlugin],
+        broken: [BrokenPlugin],
+        skipped: [String]
+    ) -> PluginCatalog {
+        let (accepted, conflicting) = rejectConflicts(loaded)
         return PluginCatalog(
-            directory: pluginDirectory.realPath,
+            directory: directory.realPath,
             plugins: accepted.sorted { $0.name < $1.name },
             broken: (broken + conflicting).sorted { $0.file < $1.file },
             skipped: skipped.sorted()
@@ -73,22 +102,8 @@ public struct PluginLoader: Sendable {
         cache: Bool = true,
         isolation: (_ name: String, _ fileName: String) -> Isolation
     ) throws(PluginDirectoryError) -> PluginCatalog {
-        let pluginDirectory = try PluginDirectory(directory)
-        var checked: [CheckedFile] = []
-        var broken: [BrokenPlugin] = []
-        var skipped: [String] = []
-        for candidate in try pluginDirectory.candidates() {
-            if Self.matches(candidate, skipping) {
-                logger.debug("plugin file disabled: not opened", metadata: ["file": "\(candidate.path)"])
-                skipped.append(candidate.path)
-                continue
-            }
-            do {
-                checked.append(try inspect(candidate, in: pluginDirectory))
-            } catch {
-                broken.append(error)
-            }
-        }
+        let (pluginDirectory, checked, unchecked, skipped) = try check(directory: directory, skipping: skipping)
+        var broken = unchecked
         let scanner = PluginScanner(
             environment: environment,
             cache: cache ? ScanCache.defaultPath.map(ScanCache.init) : nil
@@ -137,13 +152,7 @@ public struct PluginLoader: Sendable {
                 broken.append(error)
             }
         }
-        let (accepted, conflicting) = Self.rejectConflicts(loaded)
-        return PluginCatalog(
-            directory: pluginDirectory.realPath,
-            plugins: accepted.sorted { $0.name < $1.name },
-            broken: (broken + conflicting).sorted { $0.file < $1.file },
-            skipped: skipped.sorted()
-        )
+        return Self.catalog(pluginDirectory, loaded: loaded, broken: broken, skipped: skipped)
     }
 
     /// A plugin to run in runner children only, as the scanner described it.

@@ -119,24 +119,26 @@ struct PluginScanner {
         }
         var results: [Int: ScanRecord] = [:]
         var loading: Int?
-        while true {
-            guard child.readable(within: environment.initTimeout) else {
-                let ending = child.stop()
-                let index = loading ?? results.count
-                return (
-                    results,
-                    (
+        /// The scanner is stopped; the plugin it was loading hung, as `what` says.
+        func hung(_ what: String) -> ([Int: ScanRecord], (Int, ScanRecord)?) {
+            let ending = child.stop()
+            let index = loading ?? results.count
+            return (
+                results,
+                (
+                    index,
+                    failure(
                         index,
-                        failure(
-                            index,
-                            .loadHung,
-                            "loading it did not finish within \(environment.initTimeout.humanText) (a constructor or "
-                                + "stephost_plugin_init does not return); the scanner \(ending)",
-                            "fix the plugin's initialization, or raise plugins.init-timeout if it is only slow"
-                        )
+                        .loadHung,
+                        "\(what) within \(environment.initTimeout.humanText) (a constructor or stephost_plugin_init "
+                            + "does not return or stalls it); the scanner \(ending)",
+                        "fix the plugin's initialization, or raise plugins.init-timeout if it is only slow"
                     )
                 )
-            }
+            )
+        }
+        while true {
+            guard child.readable(within: environment.initTimeout) else { return hung("loading it did not finish") }
             let payload: [UInt8]
             switch RunnerProtocol.read(
                 from: child.output,
@@ -146,21 +148,7 @@ struct PluginScanner {
             ) {
             case .success(let read): payload = read
             case .failure(.timedOut):
-                let ending = child.stop()
-                let index = loading ?? results.count
-                return (
-                    results,
-                    (
-                        index,
-                        failure(
-                            index,
-                            .loadHung,
-                            "the scanner did not finish its report on it within \(environment.initTimeout.humanText) "
-                                + "(a constructor or stephost_plugin_init stalls it); the scanner \(ending)",
-                            "fix the plugin's initialization, or raise plugins.init-timeout if it is only slow"
-                        )
-                    )
-                )
+                return hung("the scanner did not finish its report on it")
             case .failure:
                 let ending = child.finish(within: .seconds(2))
                 guard let index = loading else {

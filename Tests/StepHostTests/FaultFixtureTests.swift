@@ -145,7 +145,8 @@ struct FaultFixtureTests {
         expectReportedBroken(
             result,
             code: "load-hung",
-            message: "loading it did not finish within 10 s (a constructor or stephost_plugin_init does not return); "
+            message:
+                "loading it did not finish within 10 s (a constructor or stephost_plugin_init does not return or stalls it); "
                 + "the scanner was stopped with signal 9 (SIGKILL, Killed)"
         )
         #expect(ContinuousClock.now - started < .seconds(20))

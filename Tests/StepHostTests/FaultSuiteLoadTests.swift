@@ -29,7 +29,7 @@ struct FaultSuiteLoadTests {
         case .initHangs:
             return (
                 .loadHung,
-                "loading it did not finish within 2 s (a constructor or stephost_plugin_init does not return); the "
+                "loading it did not finish within 2 s (a constructor or stephost_plugin_init does not return or stalls it); the "
                     + "scanner was stopped with signal 9 (SIGKILL, Killed)"
             )
         }
