@@ -293,4 +293,55 @@ import Testing
             "\(operation.lastError?.message ?? "")"
         )
     }
+
+    /// What the README claims of a runner, read back from the running runner through /proc: its own process
+    /// group, only descriptors 0 to 5 (stdin on /dev/null, its output pipe twice, its two protocol pipes, the
+    /// plugin's sealed copy), the configured limits, no core dumps, Swift's backtracer off.
+    @Test func aRunnerHasOnlyItsPipesItsLimitsAndItsOwnGroup() async throws {
+        let harness = try EngineHarness()
+        let plugin = try compileRunModeFixture(
+            harness.plugins.appendingPathComponent("held.so"),
+            mode: 41,
+            name: "held"
+        )
+        var isolation = Self.allProcess
+        isolation.defaults.limits = ResourceLimits(addressSpace: 3 << 30, cpuSeconds: 1200, openFiles: 64)
+        let host = try harness.host(isolation: isolation)
+        let created = try await host.engine.createOperation(
+            parameters: try ProvisioningParameters(json: #"{"name":"held"}"#)
+        )
+        let id = created.id
+        let task = Task { try await host.engine.runToCompletion(operationID: id) }
+        var found: pid_t?
+        _ = try eventually(within: 30) {
+            found = ChildProcesses.runners(of: plugin.path).first
+            return found != nil && (try? String(contentsOfFile: "/proc/\(found!)/limits", encoding: .utf8)) != nil
+                && ChildProcesses.state(of: found!) == "S"
+        }
+        let runner = try #require(found)
+        defer { kill(runner, SIGKILL) }
+        let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(runner)/fd").compactMap(Int.init)
+        #expect(descriptors.sorted() == [0, 1, 2, 3, 4, 5], "\(descriptors)")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(runner)/fd/0") == "/dev/null")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(runner)/fd/5").hasPrefix("/memfd:"))
+        let limits = try String(contentsOfFile: "/proc/\(runner)/limits", encoding: .utf8)
+        func limit(_ name: String) -> String? {
+            limits.split(separator: "\n").first { $0.hasPrefix(name) }.map {
+                $0.dropFirst(name.count).split(separator: " ").first.map(String.init) ?? ""
+            }
+        }
+        #expect(limit("Max address space") == "\(3 << 30)")
+        #expect(limit("Max cpu time") == "1200")
+        #expect(limit("Max open files") == "64")
+        #expect(limit("Max core file size") == "0")
+        let stat = try String(contentsOfFile: "/proc/\(runner)/stat", encoding: .utf8)
+        let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+        #expect(fields[2] == "\(runner)", "the runner leads a process group of its own")
+        let environment = try Data(contentsOf: URL(fileURLWithPath: "/proc/\(runner)/environ"))
+            .split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        #expect(environment.contains("SWIFT_BACKTRACE=enable=no"))
+        kill(runner, SIGKILL)
+        let operation = try await task.value
+        #expect(operation.state == .failed)
+    }
 }
