@@ -22,7 +22,8 @@ public enum IsolatedSteps {
                     steps: plugin.steps.map { ($0.name, $0.weight) }
                 ),
                 limits: policy.limits,
-                environment: environment
+                environment: environment,
+                ownsSealedCopy: plugin.isolation == .process
             )
             return plugin.steps.map { step -> any Step in
                 let isolated = ProcessStep(step, pool: pool, executor: executor, deadline: policy.deadline)

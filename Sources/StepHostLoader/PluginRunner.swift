@@ -319,10 +319,20 @@ public final class RunnerPool: Sendable {
     private let idle = Mutex<[PluginRunner]>([])
     private let startedCount = Atomic<Int>(0)
 
-    init(_ plugin: RunnerPlugin, limits: ResourceLimits, environment: ChildEnvironment) {
+    /// Whether the pool closes the plugin's sealed copy when it goes: a plugin that runs only in runners was never
+    /// mapped here, so its copy is the pool's alone. (An in-process plugin's copy stays open for the life of the
+    /// process: its /proc/self/fd path names the mapped plugin to the dynamic loader.)
+    private let ownsSealedCopy: Bool
+
+    init(_ plugin: RunnerPlugin, limits: ResourceLimits, environment: ChildEnvironment, ownsSealedCopy: Bool = false) {
         self.plugin = plugin
         self.limits = limits
         self.environment = environment
+        self.ownsSealedCopy = ownsSealedCopy
+    }
+
+    deinit {
+        if ownsSealedCopy && plugin.sealedCopy >= 0 { close(plugin.sealedCopy) }
     }
 
     /// How many runners were started so far (restarts included).
