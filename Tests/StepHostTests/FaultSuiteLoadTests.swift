@@ -61,7 +61,6 @@ struct FaultSuiteLoadTests {
     @Test(arguments: loadFaults)
     func aPluginThatFaultsWhileLoadingIsBrokenAndCanBeDisabled(_ fault: LoadFault) async throws {
         let harness = try Self.directory(with: fault)
-        let started = ContinuousClock.now
         do {
             _ = try ProvisioningHost(Self.configuration(harness), logger: Self.logger)
             Issue.record("the host started with a broken plugin")
@@ -74,7 +73,6 @@ struct FaultSuiteLoadTests {
         } catch {
             Issue.record("unexpected \(error)")
         }
-        #expect(ContinuousClock.now - started < .seconds(10))
         #expect(!FileManager.default.fileExists(atPath: harness.databasePath))
 
         let host = try ProvisioningHost(Self.configuration(harness, disabled: ["faulty.so"]), logger: Self.logger)
@@ -155,9 +153,7 @@ struct FaultSuiteQuarantineTests {
 
         let refuse = IsolationConfiguration(quarantine: .refuse, initTimeout: .seconds(2))
         let host = try harness.host(isolation: refuse)
-        let started = ContinuousClock.now
         let report = try await host.engine.runUntilIdle()
-        #expect(ContinuousClock.now - started < .seconds(10))
         #expect(report.operations.count == 1)
         let id = try #require(report.operations.first?.id)
         let failed = try #require(try await host.store.operation(id: id))

@@ -136,7 +136,6 @@ struct FaultSuiteStepTests {
 
     @Test(arguments: stepFaults)
     func aStepFaultFailsOnlyItsOperation(_ fault: StepFault) async throws {
-        let started = ContinuousClock.now
         let run = try await Self.runSideBySide(
             isolation: Self.processIsolation(limits: fault.limits, deadline: fault.deadline)
         ) { file in
@@ -148,7 +147,6 @@ struct FaultSuiteStepTests {
                 onlyWhen: Self.marker
             )
         }
-        let took = ContinuousClock.now - started
         #expect(run.boom.state == .failed, "\(run.boom.description)")
         #expect(run.boom.lastError?.step == "faulty_step")
         #expect(run.boom.lastError?.plugin == "faulty")
@@ -166,7 +164,6 @@ struct FaultSuiteStepTests {
             #expect(calmStep.startedAt < boomEnded)
             #expect(boomStep.durationMilliseconds >= 1000)
         }
-        #expect(took < .seconds(20))
     }
 
     /// `text` holds each of `parts`, one after the other.
@@ -328,7 +325,6 @@ struct FaultSuiteKilledRunnerTests {
         let boomID = try await host.engine.createOperation(
             parameters: try ProvisioningParameters(json: FaultSuiteStepTests.boom)
         ).id
-        let started = ContinuousClock.now
         let boomTask = Task { try await host.engine.runToCompletion(operationID: boomID) }
         let hanging = try await eventually(within: 10) {
             try await host.store.operation(id: boomID)?.fields["hang_started"] != nil
@@ -355,7 +351,6 @@ struct FaultSuiteKilledRunnerTests {
                 && message.hasSuffix(" while running step faulty_step"),
             "\(message)"
         )
-        #expect(ContinuousClock.now - started < .seconds(30))
         // The killed runner was reaped: no zombie of it remains.
         #expect(ChildProcesses.state(of: runners[0]) == nil)
         let after = try await host.engine.runToCompletion(

@@ -403,10 +403,8 @@ struct ProvisionCommandTests {
         let detail = try json(try stephost(harness, ["operations", "show", id, "--json"]).stdout)
         #expect((detail["running_step"] as? [String: Any])?["host_died"] as? Bool == true)
 
-        let started = ContinuousClock.now
         let run = try stephost(harness, ["run"])
         #expect(run.status == 1, "\(run.stdout)\(run.stderr)")
-        #expect(ContinuousClock.now - started < .seconds(30))
         #expect(
             run.stderr.contains(
                 "plugin quarantined: its steps run in a runner process until its file changes or "
