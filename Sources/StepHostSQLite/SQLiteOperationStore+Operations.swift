@@ -59,6 +59,22 @@ extension SQLiteOperationStore {
         }
     }
 
+    /// The ids that begin with `prefix` (compared without case), in order, at most `limit` of them: for finding an
+    /// operation by the first characters of its id, as git and docker do.
+    public func operationIDs(prefix: String, limit: Int) async throws -> [String] {
+        let escaped = prefix.replacingOccurrences(of: "\\", with: "\\\\")
+            .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+        return try await guarded {
+            try await pool.read { db in
+                try String.fetchAll(
+                    db,
+                    sql: "SELECT id FROM operations WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT ?",
+                    arguments: [escaped + "%", limit]
+                )
+            }
+        }
+    }
+
     /// The stored columns of an operation as text, for showing one that cannot be read; `nil` if there is none.
     public func storedColumns(id: String) async throws -> [(column: String, value: String?)]? {
         try await guarded {

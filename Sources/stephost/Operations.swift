@@ -21,8 +21,18 @@ struct Operations: AsyncParsableCommand {
         @Option(help: "Only operations in this state: pending, in_progress, succeeded, failed.")
         var state: OperationStateArgument?
 
+        @Option(help: "Only the operations of this service instance.")
+        var instance: String?
+
+        @Option(help: "At most this many operations, the newest (1 or more).")
+        var limit: Int?
+
         @Flag(help: "Print JSON instead of a table.")
         var json = false
+
+        func validate() throws {
+            if let limit, limit < 1 { throw ValidationError("--limit must be at least 1, not \(limit)") }
+        }
 
         func run() async throws {
             let store = try database.open(.readOnly, try config.load())
@@ -35,7 +45,9 @@ struct Operations: AsyncParsableCommand {
         }
 
         private func list(_ store: SQLiteOperationStore) async throws {
-            let listing = try await store.operations(state: state?.state)
+            var listing = try await store.operations(state: state?.state)
+            if let instance { listing.operations = listing.operations.filter { $0.instanceID == instance } }
+            if let limit { listing.operations = Array(listing.operations.prefix(limit)) }
             // One damaged row never hides the others: it is listed with why it cannot be read.
             for operation in listing.unreadable {
                 printError(
@@ -72,7 +84,7 @@ struct Operations: AsyncParsableCommand {
         @OptionGroup var database: DatabaseOptions
         @OptionGroup var config: ConfigFileOptions
 
-        @Argument(help: "The operation id.")
+        @Argument(help: "The operation id, or its first characters (at least 4) when they name one operation only.")
         var id: String
 
         @Flag(help: "Print JSON instead of text.")
@@ -88,7 +100,30 @@ struct Operations: AsyncParsableCommand {
             }
         }
 
+        /// The full id `id` names: itself if there is such an operation, else the one operation whose id begins
+        /// with it. Several, or none: says so and exits.
+        private func resolve(_ store: SQLiteOperationStore) async throws -> String {
+            if try await store.operationIDs(prefix: id, limit: 1).first == id { return id }
+            let candidates = id.count >= 4 ? try await store.operationIDs(prefix: id, limit: 11) : []
+            if candidates.count == 1 { return candidates[0] }
+            if candidates.isEmpty {
+                let hint = id.count < 4 ? " (a prefix needs at least 4 characters)" : ""
+                printError(
+                    "stephost: there is no operation \(id) in \(store.path)\(hint); `stephost operations list` shows them"
+                        .escapingControlCharacters
+                )
+                throw ExitStatus.notFound
+            }
+            let shown = candidates.prefix(10).joined(separator: ", ") + (candidates.count > 10 ? ", …" : "")
+            printError(
+                "stephost: \(id) is the beginning of several operation ids (\(shown)); give more of it"
+                    .escapingControlCharacters
+            )
+            throw ExitCode.validationFailure
+        }
+
         private func show(_ store: SQLiteOperationStore) async throws {
+            let id = try await resolve(store)
             let found: OperationRecord?
             do {
                 found = try await store.operation(id: id)
