@@ -66,7 +66,8 @@ let hostTargets: [Target] = [
         name: "stephost",
         dependencies: [
             "StepHostABIText", "StepHostApplication", "StepHostCore", "StepHostEngine", "StepHostLoader",
-            "StepHostSQLite", "StepHostStorage", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "StepHostSQLite", "StepHostStorage", "StepHostSystem",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
             logging,
         ]
     ),

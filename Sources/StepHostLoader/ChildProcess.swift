@@ -88,16 +88,10 @@ final class ChildProcess: Sendable {
         var argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         var envp: [UnsafeMutablePointer<CChar>?] = Self.environment.map { strdup($0) } + [nil]
         defer { for pointer in argv + envp { free(pointer) } }
-        // Spawned and registered under one lock, which a sweep holds while it reads the host's children: a child
-        // is never seen before it is known to be the host's own.
-        let (pid, spawnErrno) = Orphans.known.withLock { known in
-            let pid = descriptors.withUnsafeBufferPointer { fds in
-                stephost_spawn(executable, &argv, &envp, fds.baseAddress, Int32(fds.count))
-            }
-            let spawnErrno = errno
-            if pid > 0 { known.insert(pid) }
-            return (pid, spawnErrno)
+        let pid = descriptors.withUnsafeBufferPointer { fds in
+            stephost_spawn(executable, &argv, &envp, fds.baseAddress, Int32(fds.count))
         }
+        let spawnErrno = errno
         for end in [requests.read, replies.write, printed.write] { close(end) }
         guard pid > 0 else {
             for end in [requests.write, replies.read, printed.read] { close(end) }
@@ -122,7 +116,6 @@ final class ChildProcess: Sendable {
     }()
 
     deinit {
-        defer { Orphans.sweep() }
         close(input)
         close(output)
         // The output thread may still be reading; it holds its own duplicate.
@@ -148,7 +141,6 @@ final class ChildProcess: Sendable {
                 signal: signal,
                 byHost: state.sent.contains(signal)
             )
-            Orphans.known.withLock { _ = $0.remove(pid) }  // reaped: its pid may be reused from now on
             return false
         }
     }
@@ -181,7 +173,8 @@ final class ChildProcess: Sendable {
                 _ = stephost_kill_descendants(pid, SIGKILL)
                 _ = kill(pid, SIGKILL)
                 _ = kill(-pid, SIGKILL)
-                result = stephost_wait(pid, 1, &exitCode, &signal)
+                result = Self.reap(pid, pidfd: pidfd, &exitCode, &signal)
+                if result == 0 { signal = SIGKILL }  // killed, but held as a zombie by a tracer
             }
             _ = kill(-pid, SIGKILL)  // anything the plugin forked into the group
             let ending = Ending(
@@ -190,7 +183,6 @@ final class ChildProcess: Sendable {
                 byHost: state.sent.contains(signal)
             )
             state.ended = ending
-            Orphans.known.withLock { _ = $0.remove(pid) }  // reaped: its pid may be reused from now on
             return ending
         }
     }
@@ -211,13 +203,29 @@ final class ChildProcess: Sendable {
                     byHost: state.sent.contains(signal)
                 )
                 state.ended = ending
-                Orphans.known.withLock { _ = $0.remove(pid) }  // reaped: its pid may be reused from now on
                 return ending
             }
             if let done { return done }
             usleep(2000)
         }
         return stop()
+    }
+
+    /// Reaps a child that was sent SIGKILL, waiting at most 5 s: a killed child that something traces cannot be
+    /// reaped until its tracer lets go, and no thread of the host (a step's, the deadline watch's) may wait for that
+    /// for ever. Returns waitpid's result (0: not reaped; it is left, a zombie, to the kernel).
+    private static func reap(_ pid: Int32, pidfd: Int32, _ exitCode: inout Int32, _ signal: inout Int32) -> Int32 {
+        let until = ContinuousClock.now + .seconds(5)
+        while true {
+            let result = stephost_wait(pid, 0, &exitCode, &signal)
+            if result != 0 || ContinuousClock.now >= until { return result }
+            if pidfd >= 0 {
+                _ = stephost_wait_data(pidfd, -1, 50)
+            } else {
+                usleep(10_000)
+            }
+            usleep(1000)
+        }
     }
 
     /// Whether the child wrote something nobody asked for (a plugin that forged frames between calls): such a
@@ -299,44 +307,5 @@ final class ChildProcess: Sendable {
             if ended >= 0 { close(ended) }
         }
         thread.start()
-    }
-}
-
-/// Processes a plugin left behind after its runner died on its own (a daemon it double-forked, which a runner that
-/// is stopped by the host takes down with it, but one that crashes cannot). When the host process is a child
-/// subreaper (the `stephost` command makes itself one; a library user may not want it), such orphans are
-/// re-parented to the host, not to init: then every child of the host that is not a runner or scanner it started
-/// is one of them, and is killed with whatever it forked, and reaped.
-public enum Orphans {
-    static let known = Mutex<Set<Int32>>([])
-    private static let enabled = Atomic<Bool>(false)
-
-    /// Makes this process a child subreaper and sweeps orphans from now on. Call it from a program's entry point,
-    /// before any runner starts, and only in a program that starts no children of its own beside the host's.
-    public static func adopt() {
-        if stephost_become_subreaper() == 0 { enabled.store(true, ordering: .releasing) }
-    }
-
-    /// Kills and reaps the host's children that it did not start (orphans of dead runners).
-    static func sweep() {
-        guard enabled.load(ordering: .acquiring) else { return }
-        let own = getpid()
-        // Read under the lock that spawning holds: no child of the host's own can be taken for an orphan.
-        let orphans = known.withLock { known in
-            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(own)/task")) ?? []
-            var children: Set<Int32> = []
-            for task in tasks {
-                let text = (try? String(contentsOfFile: "/proc/\(own)/task/\(task)/children", encoding: .utf8)) ?? ""
-                for field in text.split(separator: " ") { if let pid = Int32(field) { children.insert(pid) } }
-            }
-            return children.subtracting(known)
-        }
-        for pid in orphans {
-            _ = stephost_kill_descendants(pid, SIGKILL)
-            _ = kill(pid, SIGKILL)
-            var exitCode: Int32 = 0
-            var signal: Int32 = 0
-            _ = stephost_wait(pid, 1, &exitCode, &signal)
-        }
     }
 }

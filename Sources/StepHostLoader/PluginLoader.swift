@@ -397,6 +397,9 @@ public struct PluginLoader: Sendable {
         func broken(_ code: PluginLoadError.Code, _ message: String, fix: String) -> BrokenPlugin {
             BrokenPlugin(file: file, error: PluginLoadError(code, message, fix: fix))
         }
+        // The plugin's constructors and init run here: an exit() from them must not read as the host's success.
+        stephost_enter_plugin_code()
+        defer { stephost_leave_plugin_code() }
         guard let handle = dlopen("/proc/self/fd/\(descriptor)", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
             throw broken(
                 .loadFailed,

@@ -1,6 +1,7 @@
 import Foundation
 import StepHostABI
 public import StepHostCore
+import StepHostSystem
 
 extension PluginStep {
     /// Calls the plugin's run function for one operation and copies out what it reported.
@@ -43,6 +44,8 @@ extension PluginStep {
                         ctx: context,
                         services: services
                     )
+                    stephost_enter_plugin_code()
+                    defer { stephost_leave_plugin_code() }
                     return entry.run(entry.context, &call)
                 }
             }

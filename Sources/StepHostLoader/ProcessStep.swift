@@ -80,8 +80,6 @@ public struct ProcessStep: Step {
             if overran.load(ordering: .acquiring) {
                 return StepResult(outcome: .fault("\(overrun); its runner \(ending)"))
             }
-            // What it left behind (a daemon it forked before it crashed) went to the host: swept now.
-            Orphans.sweep()
             let runner = "the runner of plugin \(step.plugin.name)"
             guard !reason.isEmpty else {
                 return StepResult(outcome: .fault("\(runner) \(ending) while running step \(step.name)"))

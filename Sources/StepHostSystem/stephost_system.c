@@ -220,3 +220,26 @@ int stephost_kill_descendants(pid_t root, int signal_number) {
 }
 
 int stephost_become_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1); }
+
+#include <stdatomic.h>
+
+static atomic_int plugin_code_depth;
+
+static void refuse_exit_from_plugin(void) {
+    if (atomic_load(&plugin_code_depth) <= 0) return;
+    static const char message[] =
+        "stephost: an in-process plugin called exit() while the host ran its code (loading it or running one of "
+        "its steps); the host stops with status 70. Give the plugin `isolation: process`, where its runner ends "
+        "instead, or fix it.\n";
+    ssize_t written = write(2, message, sizeof message - 1);
+    (void)written;
+    _exit(70);
+}
+
+void stephost_guard_exit(void) {
+    static atomic_int installed;
+    if (atomic_exchange(&installed, 1) == 0) atexit(refuse_exit_from_plugin);
+}
+
+void stephost_enter_plugin_code(void) { atomic_fetch_add(&plugin_code_depth, 1); }
+void stephost_leave_plugin_code(void) { atomic_fetch_sub(&plugin_code_depth, 1); }

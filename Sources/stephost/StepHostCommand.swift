@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import StepHostLoader
+import StepHostSystem
 
 /// This build's version, as `stephost --version` prints it.
 enum StepHostVersion {
@@ -25,8 +26,8 @@ struct StepHostCommand: AsyncParsableCommand {
     /// The scanner and runner children are this binary too; they are told apart before any parsing.
     static func main() async {
         if let status = ChildMode.run(CommandLine.arguments) { Foundation.exit(status) }
-        // The host: what a plugin leaves behind when its runner crashes comes back to it, to be swept.
-        Orphans.adopt()
+        // The host: an in-process plugin's exit() ends it with status 70 and says so, never with the plugin's status.
+        stephost_guard_exit()
         await main(nil)
     }
 }

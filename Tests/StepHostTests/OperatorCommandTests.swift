@@ -97,4 +97,14 @@ import Testing
         #expect(bad.status == 64)
         #expect(bad.stderr.contains("--limit must be at least 1, not 0"))
     }
+
+    /// An in-process step that calls exit(3) ends the command with 70 and says why, never with the plugin's
+    /// status (3 would read as "a plugin is broken", 0 as success).
+    @Test func anInProcessPluginCallingExitEndsTheHostWith70() throws {
+        let harness = try EngineHarness()
+        try compileRunModeFixture(harness.plugins.appendingPathComponent("quitter.so"), mode: 32, name: "quitter")
+        let result = try stephost(harness, ["provision", "--parameters", #"{"name":"quit"}"#])
+        #expect(result.status == 70, "\(result.stdout)\(result.stderr)")
+        #expect(result.stderr.contains("stephost: an in-process plugin called exit() while the host ran its code"))
+    }
 }

@@ -55,48 +55,8 @@ import Testing
         #expect(again.stdout.contains("[load-crashed] the scanner that loaded it crashed with signal 11"))
     }
 
-    /// The `stephost` command is a child subreaper: a daemon that a plugin double-forked before its runner crashed
-    /// comes back to the host, which kills and reaps it, instead of living on under init.
-    @Test func aDaemonLeftByACrashedRunnerDoesNotOutliveTheCommand() throws {
-        let directory = try TemporaryDirectory()
-        let plugins = directory.file("plugins")
-        try FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: false)
-        chmod(plugins.path, 0o755)
-        let pidFile = directory.file("daemon.pid").path
-        try compileFixture(
-            plugins.appendingPathComponent("forker.so"),
-            [
-                "PLUGIN_NAME": cString("forker"), "STEP1_NAME": cString("forker_step"), "RUN_MODE": "44",
-                "DAEMON_PID_FILE": cString(pidFile),
-            ]
-        )
-        let config = try directory.write("stephost.yaml", "plugins:\n  isolation: process\n")
-        defer { IsolationTests.killDaemon(pidFile) }
-        let result = try runProcess(
-            Paths.stephost,
-            [
-                "provision", "--config", config.path, "--plugins-dir", plugins.path, "--db",
-                directory.file("s.sqlite").path, "--parameters", #"{"name":"daemon"}"#,
-            ],
-            environment: ["STEPHOST_SCAN_CACHE": "off"]
-        )
-        #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
-        #expect(result.stdout.contains("crashed with signal 11 (SIGSEGV"), "\(result.stdout)")
-        let daemon = try #require(
-            Int32(
-                (try String(contentsOfFile: pidFile, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)
-            )
-        )
-        let gone = try eventually(within: 10) {
-            guard let stat = try? String(contentsOfFile: "/proc/\(daemon)/stat", encoding: .utf8) else { return true }
-            return stat.split(separator: ")").last?.trimmingCharacters(in: .whitespaces).hasPrefix("Z") == true
-        }
-        #expect(gone, "the daemon \(daemon) outlived the command")
-    }
-
-    /// A hundred plugins scanned cold through the command (scanners run a few at a time, and the command sweeps
-    /// orphans of crashed runners while they run): every one loads, none is taken for an orphan, and the second
-    /// listing comes from the cache.
+    /// A hundred plugins scanned cold through the command (scanners run a few at a time): every one loads, and
+    /// the second listing comes from the cache.
     @Test func aHundredPluginsScanColdThroughTheCommand() throws {
         let directory = try TemporaryDirectory()
         let failures = Mutex<[String]>([])

@@ -65,6 +65,14 @@ int stephost_kill_descendants(pid_t root, int signal_number);
 /// prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants of the caller are re-parented to it, not to init.
 int stephost_become_subreaper(void);
 
+/// Makes exit() called while in-process plugin code runs (between stephost_enter_plugin_code and
+/// stephost_leave_plugin_code, on any thread) end the process with status 70 and a message on standard error,
+/// instead of the status the plugin chose: a plugin's exit(0) must not read as the host's success. Installs an
+/// atexit handler once; a host calls it at start, a runner or scanner child never does.
+void stephost_guard_exit(void);
+void stephost_enter_plugin_code(void);
+void stephost_leave_plugin_code(void);
+
 /// pipe2(fds, O_CLOEXEC), which Swift's Glibc module does not import.
 int stephost_pipe(int fds[2]);
 

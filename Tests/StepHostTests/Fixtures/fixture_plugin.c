@@ -5,6 +5,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,7 +93,10 @@
 // once it says 1, set "after_cancel", checkpoint, and write the checkpoint's status to CHECKPOINT_STATUS_FILE, 47
 // (in a runner) write a forged "result: done" frame straight to the runner's pipe (descriptor 4), then fail for
 // real: the host reads the forgery as this call's end, and the real frames come after it, 48 leave the runner's
-// process group for its parent's, clear the parent-death signal, ignore SIGTERM, then hang forever.
+// process group for its parent's, clear the parent-death signal, ignore SIGTERM, then hang forever, 49 make a
+// sibling of the runner (CLONE_PARENT: a child of the host) that leaves the session, ptrace-seizes the runner and
+// sleeps, so the runner, once killed, stays a zombie the host cannot reap; write the sibling's pid to
+// DAEMON_PID_FILE; then hang forever.
 #ifndef RUN_MODE
 #define RUN_MODE 0
 #endif
@@ -494,6 +500,25 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
     case 40:
         raise(SIGKILL);
         return STEPHOST_OUTCOME_DONE;
+    case 49: {
+        pid_t runner = getpid();
+        long sibling = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
+        if (sibling == 0) {
+            setsid();
+            ptrace(PTRACE_SEIZE, runner, 0, 0);
+            FILE *file = fopen(DAEMON_PID_FILE ".tmp", "w");
+            if (file != NULL) {
+                fprintf(file, "%d\n", (int)getpid());
+                fclose(file);
+                rename(DAEMON_PID_FILE ".tmp", DAEMON_PID_FILE);
+            }
+            sleep(3600);
+            _exit(0);
+        }
+        for (int i = 0; i < 500 && access(DAEMON_PID_FILE, F_OK) != 0; i++) usleep(10000);
+        hang_forever();
+        return STEPHOST_OUTCOME_DONE;
+    }
     case 48:
         prctl(PR_SET_PDEATHSIG, 0);
         signal(SIGTERM, SIG_IGN);
