@@ -174,7 +174,17 @@ final class ChildProcess: Sendable {
                 _ = kill(pid, SIGKILL)
                 _ = kill(-pid, SIGKILL)
                 result = Self.reap(pid, pidfd: pidfd, &exitCode, &signal)
-                if result == 0 { signal = SIGKILL }  // killed, but held as a zombie by a tracer
+                if result == 0 {
+                    // Killed, but held as a zombie by a tracer: a thread of its own reaps it once the tracer lets
+                    // go, so it does not stay the host's zombie.
+                    signal = SIGKILL
+                    let zombie = pid
+                    Thread {
+                        var code: Int32 = 0
+                        var number: Int32 = 0
+                        _ = stephost_wait(zombie, 1, &code, &number)
+                    }.start()
+                }
             }
             _ = kill(-pid, SIGKILL)  // anything the plugin forked into the group
             let ending = Ending(

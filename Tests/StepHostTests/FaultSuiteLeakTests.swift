@@ -9,7 +9,9 @@ import Testing
 /// 1,000 isolated step calls in a row leave no process and no descriptor behind: runners are reused while the
 /// host lives, the ones that crash are reaped and their pipes closed, and the idle ones end and are reaped when
 /// the host goes away.
-@Suite("FaultSuite: no leaks", .timeLimit(.minutes(1)))
+// Serialized: the traced runner below is a zombie of this process for as long as its tracer lives, which the
+// leak test would count.
+@Suite("FaultSuite: no leaks", .serialized, .timeLimit(.minutes(1)))
 struct FaultSuiteLeakTests {
     @Test func aThousandIsolatedCallsLeaveNoProcessOrDescriptorBehind() async throws {
         let harness = try EngineHarness()
@@ -75,5 +77,40 @@ struct FaultSuiteLeakTests {
         // plugin's copy stays open for the life of the process: it names the mapped plugin to the dynamic loader.)
         let copies = ChildProcesses.descriptorTargets().filter { $0.contains("stephost-plugin:leakcheck.so") }
         #expect(copies.isEmpty, "\(copies)")
+    }
+
+    /// A runner that something traces cannot be reaped once killed (the tracer holds its zombie): the host gives
+    /// it up after a bounded wait instead of blocking the step's thread for ever, and the operation still ends.
+    @Test func aRunnerHeldByATracerDoesNotHangTheHost() async throws {
+        let harness = try EngineHarness()
+        let pidFile = harness.directory.file("tracer.pid").path
+        try compileFixture(
+            harness.plugins.appendingPathComponent("traced.so"),
+            [
+                "PLUGIN_NAME": cString("traced"), "STEP1_NAME": cString("traced_step"), "RUN_MODE": "49",
+                "DAEMON_PID_FILE": cString(pidFile),
+            ]
+        )
+        defer {
+            // The tracer is this process's child (CLONE_PARENT): killed and reaped here; the runner it held is then
+            // reaped by the host's own late reaper.
+            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+                let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1
+            {
+                kill(pid, SIGKILL)
+                var status: Int32 = 0
+                waitpid(pid, &status, 0)
+            }
+        }
+        var isolation = IsolationTests.allProcess
+        isolation.defaults.deadline = .seconds(1)
+        isolation.killGrace = .milliseconds(500)
+        let operation = try await IsolationTests.provision(try harness.host(isolation: isolation))
+        #expect(operation.state == .failed)
+        #expect(
+            operation.lastError?.message.hasPrefix("step traced_step exceeded its deadline of 1 s; its runner ")
+                == true,
+            "\(operation.lastError?.message ?? "")"
+        )
     }
 }

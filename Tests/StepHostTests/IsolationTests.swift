@@ -344,29 +344,4 @@ import Testing
         let operation = try await task.value
         #expect(operation.state == .failed)
     }
-
-    /// A runner that something traces cannot be reaped once killed (the tracer holds its zombie): the host gives
-    /// it up after a bounded wait instead of blocking the step's thread for ever, and the operation still ends.
-    @Test func aRunnerHeldByATracerDoesNotHangTheHost() async throws {
-        let harness = try EngineHarness()
-        let pidFile = harness.directory.file("tracer.pid").path
-        try compileFixture(
-            harness.plugins.appendingPathComponent("traced.so"),
-            [
-                "PLUGIN_NAME": cString("traced"), "STEP1_NAME": cString("traced_step"), "RUN_MODE": "49",
-                "DAEMON_PID_FILE": cString(pidFile),
-            ]
-        )
-        defer { Self.killDaemon(pidFile) }
-        var isolation = Self.allProcess
-        isolation.defaults.deadline = .seconds(1)
-        isolation.killGrace = .milliseconds(500)
-        let operation = try await Self.provision(try harness.host(isolation: isolation))
-        #expect(operation.state == .failed)
-        #expect(
-            operation.lastError?.message.hasPrefix("step traced_step exceeded its deadline of 1 s; its runner ")
-                == true,
-            "\(operation.lastError?.message ?? "")"
-        )
-    }
 }
