@@ -19,11 +19,11 @@ struct FaultSuiteStepTests {
     /// The bytes only the "boom" operation's document holds.
     static let marker = #""boom""#
 
-    /// Every plugin in a runner, with a 1 s deadline, a short grace and init timeout, and `limits` for the plugin
-    /// named "faulty".
+    /// Every plugin in a runner, with a deadline far enough that a loaded machine never reaches it unless the fault
+    /// is a hang (those cases pass 1 s), a short grace and init timeout, and `limits` for the plugin named "faulty".
     static func processIsolation(
         limits: ResourceLimits = ResourceLimits(),
-        deadline: Duration = .seconds(1)
+        deadline: Duration = .seconds(30)
     ) -> IsolationConfiguration {
         IsolationConfiguration(
             defaults: PluginPolicy(isolation: .process, deadline: deadline),
@@ -85,7 +85,7 @@ struct FaultSuiteStepTests {
         var mode: Int
         var sleepMilliseconds: Int?
         var limits: ResourceLimits = ResourceLimits()
-        var deadline: Duration = .seconds(1)
+        var deadline: Duration = .seconds(30)
         /// Texts the failed operation's last error must contain, in order.
         var message: [String]
         /// Whether the fault holds its step until the deadline: then the calm operation must have run meanwhile.
@@ -107,8 +107,15 @@ struct FaultSuiteStepTests {
             mode: 32,
             message: ["the runner of plugin faulty exited with status 3 while running step faulty_step"]
         ),
-        StepFault(label: "hang forever", mode: 33, message: [deadline], slow: true),
-        StepFault(label: "sleep past the deadline", mode: 34, sleepMilliseconds: 3000, message: [deadline], slow: true),
+        StepFault(label: "hang forever", mode: 33, deadline: .seconds(1), message: [deadline], slow: true),
+        StepFault(
+            label: "sleep past the deadline",
+            mode: 34,
+            sleepMilliseconds: 3000,
+            deadline: .seconds(1),
+            message: [deadline],
+            slow: true
+        ),
         StepFault(
             label: "allocate without bound under a 1 GiB address-space limit",
             mode: 35,
