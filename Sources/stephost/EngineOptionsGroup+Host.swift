@@ -66,10 +66,11 @@ extension EngineOptionsGroup {
         _ database: DatabaseOptions,
         _ file: ConfigurationFile,
         access: HostConfiguration.DatabaseAccess,
-        showOperation: Bool
+        showOperation: Bool,
+        json: Bool = false
     ) throws -> ProvisioningHost {
         let configuration = try configuration(global, database, file, access: access)
-        let printer = ProgressPrinter(showOperation: showOperation)
+        let printer = ProgressPrinter(showOperation: showOperation, json: json)
         do {
             return try ProvisioningHost(configuration, logger: global.makeLogger(file), events: { printer.handle($0) })
         } catch {

@@ -14,13 +14,59 @@ final class ProgressPrinter: Sendable {
     private let state = Mutex(State())
     /// Prefix every line with the operation id (for `run`, which works on several operations).
     private let showOperation: Bool
+    /// One JSON object per line per event (`--json`), for programs.
+    private let json: Bool
     private let interactive = isatty(STDOUT_FILENO) == 1
 
-    init(showOperation: Bool) {
+    init(showOperation: Bool, json: Bool = false) {
         self.showOperation = showOperation
+        self.json = json
+    }
+
+    /// Prints one event as a JSON line: `event` names it; plugin text in it is JSON-escaped, never raw.
+    static func emitJSON(_ object: [String: Any]) {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        FileHandle.standardOutput.write(data + Data("\n".utf8))
+    }
+
+    private static let timestamps = Mutex(ISO8601DateFormatter())
+
+    static func timestamp(_ date: Date) -> String {
+        timestamps.withLock { $0.string(from: date) }
+    }
+
+    private func handleJSON(_ event: EngineEvent) {
+        switch event {
+        case .passStarted(let id, let pass, let steps):
+            Self.emitJSON(["event": "pass_started", "operation": id, "pass": pass, "steps": steps])
+        case .stepFinished(let id, let pass, let position, let steps, let run):
+            var object: [String: Any] = [
+                "event": "step_finished", "operation": id, "pass": pass, "position": position, "steps": steps,
+                "step": run.step, "outcome": run.outcome.rawValue, "duration_ms": run.durationMilliseconds,
+            ]
+            object["plugin"] = run.plugin
+            object["message"] = run.message
+            Self.emitJSON(object)
+        case .parked(let id, let until, let reason):
+            Self.emitJSON(["event": "parked", "operation": id, "until": Self.timestamp(until), "reason": reason])
+        case .waiting:
+            return
+        case .finished(let operation):
+            var object: [String: Any] = [
+                "event": "finished", "operation": operation.id, "state": operation.state.rawValue,
+                "passes": operation.passes, "description": operation.description,
+            ]
+            if let error = operation.lastError {
+                var detail: [String: Any] = ["step": error.step, "message": error.message]
+                detail["plugin"] = error.plugin
+                object["error"] = detail
+            }
+            Self.emitJSON(object)
+        }
     }
 
     func handle(_ event: EngineEvent) {
+        if json { return state.withLock { _ in handleJSON(event) } }
         state.withLock { state in
             switch event {
             case .passStarted(let id, let pass, let steps):

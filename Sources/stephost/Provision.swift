@@ -33,6 +33,9 @@ struct Provision: AsyncParsableCommand {
     @Option(help: "The service instance id (default: a new UUID).")
     var instanceID: String?
 
+    @Flag(help: "Print one JSON object per line per event (created, pass_started, step_finished, parked, finished).")
+    var json = false
+
     @Flag(help: "Only create the operation; `stephost run` processes it.")
     var detach = false
 
@@ -72,13 +75,19 @@ struct Provision: AsyncParsableCommand {
             printError("stephost: \(error)")
             throw ExitStatus.invalidParameters
         }
-        let host = try engine.makeHost(global, database, file, access: .create, showOperation: false)
+        let host = try engine.makeHost(global, database, file, access: .create, showOperation: false, json: json)
         let path = host.configuration.databasePath
         do {
             let operation = try await host.engine.createOperation(parameters: parsed, instanceID: instanceID)
-            print("operation \(operation.id) for instance \(operation.instanceID) (database \(path))")
+            if json {
+                ProgressPrinter.emitJSON([
+                    "event": "created", "operation": operation.id, "instance": operation.instanceID, "database": path,
+                ])
+            } else {
+                print("operation \(operation.id) for instance \(operation.instanceID) (database \(path))")
+            }
             if detach {
-                print("detached: `stephost run --db \(path)` processes it")
+                if !json { print("detached: `stephost run --db \(path)` processes it") }
                 return
             }
             let final = try await host.engine.runToCompletion(operationID: operation.id)

@@ -23,12 +23,15 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var engine: EngineOptionsGroup
     @OptionGroup var config: ConfigFileOptions
 
+    @Flag(help: "Print one JSON object per line per event (pass_started, step_finished, parked, finished, summary).")
+    var json = false
+
     @Flag(help: "Run one pass of each operation due now and exit; parked operations stay parked (for cron).")
     var once = false
 
     func run() async throws {
         let file = try config.load()
-        let host = try engine.makeHost(global, database, file, access: .existing, showOperation: true)
+        let host = try engine.makeHost(global, database, file, access: .existing, showOperation: true, json: json)
         let report: RunReport
         do {
             report = once ? try await host.engine.runDue() : try await host.engine.runUntilIdle()
@@ -40,16 +43,28 @@ struct Run: AsyncParsableCommand {
         }
         let operations = report.operations
         for operation in report.unreadable {
-            print("failed: operation \(operation.id) cannot be read: \(operation.reason)".escapingControlCharacters)
+            if json {
+                ProgressPrinter.emitJSON([
+                    "event": "unreadable", "operation": operation.id, "reason": operation.reason,
+                ])
+            } else {
+                print("failed: operation \(operation.id) cannot be read: \(operation.reason)".escapingControlCharacters)
+            }
         }
         let succeeded = operations.filter { $0.state == .succeeded }.count
         let failed = operations.filter { $0.state == .failed }.count + report.unreadable.count
         let waiting = operations.count - succeeded - (failed - report.unreadable.count)
         let count = operations.count + report.unreadable.count
-        print(
-            "processed \(count) unfinished operation(s): \(succeeded) succeeded, \(failed) failed"
-                + (waiting > 0 ? ", \(waiting) still waiting" : "")
-        )
+        if json {
+            ProgressPrinter.emitJSON([
+                "event": "summary", "processed": count, "succeeded": succeeded, "failed": failed, "waiting": waiting,
+            ])
+        } else {
+            print(
+                "processed \(count) unfinished operation(s): \(succeeded) succeeded, \(failed) failed"
+                    + (waiting > 0 ? ", \(waiting) still waiting" : "")
+            )
+        }
         if failed > 0 { throw ExitStatus.failed }
     }
 }

@@ -107,4 +107,40 @@ import Testing
         #expect(result.status == 70, "\(result.stdout)\(result.stderr)")
         #expect(result.stderr.contains("stephost: an in-process plugin called exit() while the host ran its code"))
     }
+
+    /// `provision --json` and `run --json` print one JSON object per line per event, in order, and nothing else on
+    /// standard output.
+    @Test func provisionAndRunPrintOneJSONObjectPerEvent() throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        let result = try stephost(harness, ["provision", "--json", "--parameters", #"{"name":"json-events"}"#])
+        #expect(result.status == 0, "\(result.stderr)")
+        let events = try result.stdout.split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        }
+        let names = events.compactMap { $0["event"] as? String }
+        #expect(names.count == events.count)
+        #expect(names.first == "created")
+        #expect(names.last == "finished")
+        #expect(names.filter { $0 == "pass_started" }.count == 2)
+        #expect(names.contains("parked"))
+        #expect(events.last?["state"] as? String == "succeeded")
+        let steps = events.filter { $0["event"] as? String == "step_finished" }
+        #expect(steps.count == 13)  // pass 1 ends at verify_monitoring's retry (6), pass 2 runs all 7
+        #expect(steps.first?["step"] as? String == "allocate_subnet")
+        #expect(steps.first?["plugin"] as? String == "network")
+        #expect(steps.allSatisfy { $0["duration_ms"] is Double && $0["outcome"] is String })
+
+        let detached = try stephost(harness, ["provision", "--json", "--detach", "--parameters", #"{"name":"later"}"#])
+        #expect(detached.stdout.split(separator: "\n").count == 1)
+        let run = try stephost(harness, ["run", "--json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let last = try #require(
+            try JSONSerialization.jsonObject(with: Data((run.stdout.split(separator: "\n").last ?? "").utf8))
+                as? [String: Any]
+        )
+        #expect(last["event"] as? String == "summary")
+        #expect(last["processed"] as? Int == 1)
+        #expect(last["succeeded"] as? Int == 1)
+    }
 }
