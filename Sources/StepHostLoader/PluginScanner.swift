@@ -46,13 +46,13 @@ struct PluginScanner {
     func records(for files: [PluginLoader.CheckedFile]) -> [String: ScanRecord] {
         var records: [String: ScanRecord] = [:]
         let cached = cache?.load() ?? [:]
-        var pending: [(file: PluginLoader.CheckedFile, alone: Bool)] = []
+        var pending: [PluginLoader.CheckedFile] = []
         var seen: Set<String> = []
         for file in files {
             if let record = cached[file.fileHash] {
                 records[file.fileHash] = record
             } else if seen.insert(file.fileHash).inserted {
-                pending.append((file, true))
+                pending.append(file)
             }
         }
         guard !pending.isEmpty else { return records }
@@ -60,7 +60,7 @@ struct PluginScanner {
         // loaded in the same child as others could forge their reports (say a crashing plugin is fine, and have
         // the host map it), and the forgery would be cached under their hashes. Children run a few at a time.
         let found = Mutex<[String: ScanRecord]>([:])
-        let files = pending.map(\.file)
+        let files = pending
         DispatchQueue.concurrentPerform(iterations: files.count) { index in
             let file = files[index]
             let (results, blame) = scanBatch([file])
@@ -119,22 +119,25 @@ struct PluginScanner {
         }
         var results: [Int: ScanRecord] = [:]
         var loading: Int?
-        /// The scanner is stopped; the plugin it was loading hung, as `what` says.
-        func hung(_ what: String) -> ([Int: ScanRecord], (Int, ScanRecord)?) {
+        /// Stops the scanner and blames the plugin it was loading (or was about to) with `message(ending)`.
+        func stopAndBlame(
+            _ code: PluginLoadError.Code,
+            _ message: (ChildProcess.Ending) -> String,
+            fix: String
+        ) -> ([Int: ScanRecord], (Int, ScanRecord)?) {
             let ending = child.stop()
             let index = loading ?? results.count
-            return (
-                results,
-                (
-                    index,
-                    failure(
-                        index,
-                        .loadHung,
-                        "\(what) within \(environment.initTimeout.humanText) (a constructor or stephost_plugin_init "
-                            + "does not return or stalls it); the scanner \(ending)",
-                        "fix the plugin's initialization, or raise plugins.init-timeout if it is only slow"
-                    )
-                )
+            return (results, (index, failure(index, code, message(ending), fix)))
+        }
+        /// The plugin it was loading hung, as `what` says.
+        func hung(_ what: String) -> ([Int: ScanRecord], (Int, ScanRecord)?) {
+            stopAndBlame(
+                .loadHung,
+                {
+                    "\(what) within \(environment.initTimeout.humanText) (a constructor or stephost_plugin_init "
+                        + "does not return or stalls it); the scanner \($0)"
+                },
+                fix: "fix the plugin's initialization, or raise plugins.init-timeout if it is only slow"
             )
         }
         while true {
@@ -247,19 +250,10 @@ struct PluginScanner {
                     throw RunnerProtocol.ProtocolError("it sent an unexpected message")
                 }
             } catch {
-                let ending = child.stop()
-                let index = loading ?? results.count
-                return (
-                    results,
-                    (
-                        index,
-                        failure(
-                            index,
-                            .loadCrashed,
-                            "while loading it, the scanner sent a malformed report (\(error)); it \(ending)",
-                            "the plugin corrupts the process that loads it: fix it or ask its authors"
-                        )
-                    )
+                return stopAndBlame(
+                    .loadCrashed,
+                    { "while loading it, the scanner sent a malformed report (\(error)); it \($0)" },
+                    fix: "the plugin corrupts the process that loads it: fix it or ask its authors"
                 )
             }
         }
@@ -276,7 +270,11 @@ struct PluginScanner {
             return try blob.withPointer { Names.validate($0, $1) }.get()
         }
         let plugin = try name(try reader.blob())
-        let version = String(try reader.blob().string.prefix(128))
+        // As the loader reads a plugin's own: 1 to 128 bytes of UTF-8, else the report is refused.
+        let versionBlob = try reader.blob()
+        try versionBlob.check(readLimit: 128)
+        guard case .success(let version) = versionBlob.withPointer({ Names.read($0, $1, limit: 128) }), !version.isEmpty
+        else { throw RunnerProtocol.ProtocolError("it reported a version the loader would have refused") }
         let abi = try reader.u32()
         let count = Int(try reader.u32())
         guard count >= 1, count <= PluginNegotiation.maximumSteps else {

@@ -85,4 +85,30 @@ import Testing
         let cached = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: cache)))
         #expect(((cached as? [String: Any])?["plugins"] as? [String: Any])?.count == 100)
     }
+
+    /// What a scanner reports is read as the loader reads a plugin's own descriptor: a forged report whose
+    /// version is empty is refused as malformed, and the plugin is broken, not accepted.
+    @Test func aForgedReportWithAnInvalidVersionIsRefused() throws {
+        let directory = try TemporaryDirectory()
+        try compileFixture(
+            directory.file("forger.so"),
+            [
+                "PLUGIN_NAME": cString("forger"), "STEP1_NAME": cString("forger_step"),
+                "CTOR_FORGES_THEN_EXITS0": "", "FORGED_VERSION": cString(""),
+            ]
+        )
+        let result = try runProcess(
+            Paths.stephost,
+            ["list-plugins", "--plugins-dir", directory.path],
+            environment: ["STEPHOST_SCAN_CACHE": "off"]
+        )
+        #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
+        #expect(
+            result.stdout.contains(
+                "[load-crashed] while loading it, the scanner sent a malformed report (it reported a version the "
+                    + "loader would have refused)"
+            ),
+            "\(result.stdout)"
+        )
+    }
 }

@@ -123,7 +123,11 @@ __attribute__((constructor)) static void exit_when_opened(void) { exit(0); }
 #endif
 // CTOR_FORGES_THEN_CRASHES: a constructor that, inside stephost's scanner, writes a forged "this plugin loaded fine"
 // report to the scanner's pipe (descriptor 4), then crashes, as it crashes in every other process that opens it.
-#ifdef CTOR_FORGES_THEN_CRASHES
+// CTOR_FORGES_THEN_EXITS0: the same report, with FORGED_VERSION as the version, then _exit(0) in the scanner only.
+#if defined(CTOR_FORGES_THEN_CRASHES) || defined(CTOR_FORGES_THEN_EXITS0)
+#ifndef FORGED_VERSION
+#define FORGED_VERSION PLUGIN_VERSION
+#endif
 static void put_u32(unsigned char **at, uint32_t value) {
     for (int i = 0; i < 4; i++) *(*at)++ = (unsigned char)(value >> (8 * i));
 }
@@ -149,7 +153,7 @@ __attribute__((constructor)) static void forge_then_crash(void) {
         put_u32(&at, 1);  // protocol version
         put_u32(&at, 0);  // plugin 0 of the child
         put_text(&at, PLUGIN_NAME);
-        put_text(&at, PLUGIN_VERSION);
+        put_text(&at, FORGED_VERSION);
         put_u32(&at, STEPHOST_ABI_VERSION(1, 0));
         put_u32(&at, 1);
         put_text(&at, STEP1_NAME);
@@ -158,49 +162,25 @@ __attribute__((constructor)) static void forge_then_crash(void) {
         put_u32(&start, (uint32_t)(at - frame - 4));
         ssize_t written = write(4, frame, (size_t)(at - frame));
         (void)written;
+#ifdef CTOR_FORGES_THEN_EXITS0
+        _exit(0);
+#endif
     }
+#ifdef CTOR_FORGES_THEN_EXITS0
+    return;
+#endif
     volatile uintptr_t null = 0;
     *(volatile int *)null = 1;
 }
 #endif
 
-// ABI 1.1 appends `int32_t (*is_cancelled)(void *ctx)` to stephost_call_services. A header that has it defines
-// STEPHOST_HAS_IS_CANCELLED; against an older one the fixture uses a copy of the grown struct for the field's
-// offset, so it builds with either header and reads the field whenever the host's table is large enough.
-#ifdef STEPHOST_HAS_IS_CANCELLED
-typedef stephost_call_services fixture_call_services_1_1;
-#else
-typedef struct fixture_call_services_1_1 {
-    uint32_t struct_size;
-    stephost_status (*set_field)(void *ctx, const char *key, size_t key_len, const char *json, size_t json_len);
-    stephost_status (*remove_field)(void *ctx, const char *key, size_t key_len);
-    stephost_status (*add_component_override)(
-        void *ctx, const char *component, size_t component_len, const char *key, size_t key_len, const char *value,
-        size_t value_len, int32_t secret);
-    stephost_status (*add_global_override)(
-        void *ctx, const char *key, size_t key_len, const char *value, size_t value_len, int32_t secret);
-    stephost_status (*add_label)(void *ctx, const char *key, size_t key_len, const char *value, size_t value_len);
-    void (*log)(void *ctx, stephost_log_level level, const char *message, size_t message_len);
-    stephost_status (*checkpoint)(void *ctx);
-    void (*set_retry_after)(void *ctx, uint64_t milliseconds);
-    void (*set_error)(void *ctx, const char *message, size_t message_len);
-    int32_t (*is_cancelled)(void *ctx);
-} fixture_call_services_1_1;
-// The copy's 1.0 part must lie exactly where the header's does.
-_Static_assert(
-    offsetof(fixture_call_services_1_1, set_error) == offsetof(stephost_call_services, set_error) &&
-        STEPHOST_SIZE_THROUGH(fixture_call_services_1_1, set_error) ==
-            STEPHOST_SIZE_THROUGH(stephost_call_services, set_error),
-    "the fixture's copy of stephost_call_services no longer matches stephost.h");
-#endif
+// ABI 1.1 appends is_cancelled to stephost_call_services; a 1.0 host's table is smaller and lacks it.
 typedef int32_t (*fixture_is_cancelled_fn)(void *ctx);
 
 // The host's is_cancelled, or NULL when its services table is too small to hold it or it offers none.
 static fixture_is_cancelled_fn offered_is_cancelled(const stephost_call_services *services) {
-    if (services->struct_size < STEPHOST_SIZE_THROUGH(fixture_call_services_1_1, is_cancelled)) return NULL;
-    fixture_is_cancelled_fn function;
-    memcpy(&function, (const char *)services + offsetof(fixture_call_services_1_1, is_cancelled), sizeof function);
-    return function;
+    if (services->struct_size < STEPHOST_SIZE_THROUGH(stephost_call_services, is_cancelled)) return NULL;
+    return services->is_cancelled;
 }
 
 // Sleeps `milliseconds`, resuming after a signal handler interrupts it.
