@@ -29,7 +29,7 @@ let hostTargets: [Target] = [
         name: "StepHostLoader",
         dependencies: [
             "StepHostCore", "StepHostABI", "StepHostSystem", .product(name: "Crypto", package: "swift-crypto"),
-            logging,
+            logging, .product(name: "Metrics", package: "swift-metrics"),
         ]
     ),
 
@@ -43,6 +43,7 @@ let hostTargets: [Target] = [
         name: "StepHostSQLite",
         dependencies: [
             "StepHostCore", "StepHostStorage", "StepHostSystem", .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Metrics", package: "swift-metrics"),
         ]
     ),
 
@@ -61,12 +62,31 @@ let hostTargets: [Target] = [
         ]
     ),
 
+    // The service: the Open Service Broker API, /metrics and the status page over Hummingbird, run with the engine
+    // by swift-service-lifecycle.
+    .target(
+        name: "StepHostServer",
+        dependencies: [
+            "StepHostApplication", "StepHostCore", "StepHostEngine", "StepHostLoader", "StepHostSQLite",
+            "StepHostStorage", logging,
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Mustache", package: "swift-mustache"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]
+    ),
+
     // Front ends: the CLI, and the throughput benchmark (scripts/bench runs it against a baseline).
     .executableTarget(
         name: "stephost",
         dependencies: [
             "StepHostABIText", "StepHostApplication", "StepHostCore", "StepHostEngine", "StepHostLoader",
-            "StepHostSQLite", "StepHostStorage", "StepHostSystem",
+            "StepHostServer", "StepHostSQLite", "StepHostStorage", "StepHostSystem",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             logging,
         ]
@@ -135,6 +155,13 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         // The host configuration file (stephost.yaml): YAML parsed to nodes with their line numbers.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // The service (`stephost serve`): HTTP, lifecycle and graceful shutdown, metrics, the status page.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: hostTargets + pluginTargets + testTargets
 )

@@ -62,6 +62,9 @@ extension SettingRange {
     public static let lease = number(1...86_400, unit: "seconds")
     public static let workers = wholeNumber(1...256)
     public static let maximumHostDeaths = wholeNumber(1...100)
+    /// `stephost serve`: the port (0: any free one) and the grace period of a shutdown.
+    public static let port = wholeNumber(0...65_535)
+    public static let shutdownGrace = number(0...3_600, unit: "seconds")
 }
 
 /// The ranges of the isolation settings (`plugins:` in the file).

@@ -82,6 +82,17 @@ extension Engine {
             if keeper.isLost {
                 throw StorageError.claimLost(operationID: operation.id, owner: owner, holder: nil)
             }
+            // A shutdown: the step that ran has ended and is saved with the pass; the operation is due again at once
+            // and its claim released, so the next start resumes it from the first step (the step contract allows it).
+            if isShuttingDown {
+                return try await park(
+                    operation,
+                    after: .zero,
+                    reason: "the host shut down before step \(identity.name) (\(index + 1) of \(steps)); the next "
+                        + "start resumes it",
+                    runs: runs
+                )
+            }
             let started = clock.now
             // Recorded with the claim (renewing it) before the step is called: if the host dies inside the step,
             // the next host to take the operation knows which step it was.

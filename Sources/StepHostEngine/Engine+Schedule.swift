@@ -22,6 +22,8 @@ extension Engine {
             try Task.checkCancellation()
             let ran = try await runDueBatches(only: id)
             passes += ran
+            // A shutdown: the passes that ran have ended (parked, due at once); the rest waits for the next start.
+            if isShuttingDown { break }
             if ran > 0 { continue }
             guard let due = try await store.nextDue(id: id) else { break }
             // Due but held by a live host: look again shortly. Otherwise sleep until it is due.
@@ -79,9 +81,11 @@ extension Engine {
             var alone: [ClaimedOperation] = []
             var runningAlone = false
             while true {
+                // A shutdown stops new claims as if nothing more were due.
+                if isShuttingDown { drained = true }
                 if failure == nil && !drained && alone.isEmpty && !runningAlone && running < workers {
                     do {
-                        // Cancellation (a shutdown) stops new claims; a running pass always ends with a write.
+                        // Cancellation stops new claims; a running pass always ends with a write.
                         try Task.checkCancellation()
                         if let reason = admission() { throw EngineStopped(reason: reason) }
                         // Due as of the batch's start, but leased from now: a claim taken late in the batch must not
@@ -112,7 +116,7 @@ extension Engine {
                         failure = error
                     }
                 }
-                if running == 0, !alone.isEmpty, failure == nil {
+                if running == 0, !alone.isEmpty, failure == nil, !isShuttingDown {
                     let operation = alone.removeFirst()
                     group.addTask(executorPreference: passExecutor) {
                         try await self.runClaimed(operation, alone: true)
@@ -128,7 +132,13 @@ extension Engine {
                         }
                         throw failure
                     }
-                    if drained && alone.isEmpty { return passes }
+                    if drained && (alone.isEmpty || isShuttingDown) {
+                        // Claimed but never started (a shutdown came first): released for the next start.
+                        for operation in alone {
+                            try? await store.releaseClaim(operationID: operation.id, owner: owner)
+                        }
+                        return passes
+                    }
                     continue
                 }
                 do {
@@ -186,8 +196,10 @@ extension Engine {
 
     /// One pass; `false` when it was abandoned because someone else wrote the operation or took it over.
     /// `alone`: no other pass of this host can run while this one does (see ``RunningStep/alone``).
-    private func runClaimed(_ claimed: ClaimedOperation, alone: Bool) async throws -> Bool {
+    func runClaimed(_ claimed: ClaimedOperation, alone: Bool) async throws -> Bool {
         let operation = claimed.operation
+        active.withLock { _ = $0.insert(operation.id) }
+        defer { active.withLock { _ = $0.remove(operation.id) } }
         do {
             _ = try await runPass(operation, interrupted: claimed.interrupted, alone: alone)
             return true

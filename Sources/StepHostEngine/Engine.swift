@@ -3,6 +3,7 @@ public import Logging
 public import StepHostCore
 public import StepHostPipeline
 public import StepHostStorage
+import Synchronization
 
 /// Runs provisioning operations through the pipeline and owns their final state.
 ///
@@ -31,6 +32,12 @@ public final class Engine: Sendable {
     let hostDied: @Sendable (_ step: RunningStep, _ alone: Bool) async -> Void
     /// Why the host must take no new work now, or `nil`; asked before every claim.
     let admission: @Sendable () -> String?
+    /// Set by ``beginShutdown()``: no new claims, and each running pass ends after its current step.
+    let stopping = Atomic<Bool>(false)
+    /// Wakes ``serve()`` when an operation was created or the host shuts down.
+    let wakeup = Wakeup()
+    /// The operations this host runs a pass of now, so a shutdown whose grace period ran out can release them.
+    let active = Mutex<Set<String>>([])
 
     public init(
         pipeline: Pipeline,
@@ -57,15 +64,45 @@ public final class Engine: Sendable {
         self.events = events
     }
 
-    /// Stores a new pending operation for `parameters`, due now.
+    /// Asks the engine to take no new work: ``serve()``, ``runUntilIdle(only:)`` and ``runDue(only:)`` claim
+    /// nothing more, and each running pass ends after the step it runs now, parked due at once and its claim
+    /// released, so the next start resumes it without waiting for a lease. They return once those passes ended.
+    public func beginShutdown() {
+        stopping.store(true, ordering: .releasing)
+        wakeup.poke()
+    }
+
+    /// Whether ``beginShutdown()`` was called.
+    public var isShuttingDown: Bool { stopping.load(ordering: .acquiring) }
+
+    /// How many passes this host runs now.
+    public var busyWorkers: Int { active.withLock { $0.count } }
+
+    /// Releases the claims of the passes still running (a shutdown whose grace period ran out, just before the
+    /// process exits): the next start takes those operations at once instead of after their leases. Their steps
+    /// may still be running; whatever they would write later is refused, as for any host that lost its claim.
     ///
-    /// - Throws: a ``StorageError``; nothing is written then.
-    public func createOperation(
-        parameters: ProvisioningParameters,
-        instanceID: String? = nil
-    ) async throws -> OperationRecord {
+    /// - Returns: the ids of the operations released.
+    @discardableResult
+    public func releaseRunningClaims() async -> [String] {
+        let ids = active.withLock { Array($0) }.sorted()
+        for id in ids {
+            do {
+                try await store.releaseClaim(operationID: id, owner: owner)
+            } catch {
+                logger.error("releasing the claim failed", metadata: ["operation": "\(id)", "error": "\(error)"])
+            }
+        }
+        return ids
+    }
+
+    /// Tells ``serve()`` that an operation may be due now (one was just created).
+    public func wake() { wakeup.poke() }
+
+    /// A new pending operation for `parameters`, due now, with the engine's deadline; not stored yet.
+    public func newOperation(parameters: ProvisioningParameters, instanceID: String? = nil) -> OperationRecord {
         let now = clock.now
-        let operation = OperationRecord(
+        return OperationRecord(
             id: UUID().uuidString.lowercased(),
             instanceID: instanceID ?? UUID().uuidString.lowercased(),
             description: "waiting for its first pass",
@@ -73,6 +110,16 @@ public final class Engine: Sendable {
             deadline: now.addingTimeInterval(options.deadline.timeInterval),
             parameters: parameters
         )
+    }
+
+    /// Stores a new pending operation for `parameters`, due now.
+    ///
+    /// - Throws: a ``StorageError``; nothing is written then.
+    public func createOperation(
+        parameters: ProvisioningParameters,
+        instanceID: String? = nil
+    ) async throws -> OperationRecord {
+        let operation = newOperation(parameters: parameters, instanceID: instanceID)
         try await store.create(operation)
         logger.info(
             "created operation",

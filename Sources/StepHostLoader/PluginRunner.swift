@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import Metrics
 import StepHostCore
 import Synchronization
 
@@ -318,6 +319,9 @@ public final class RunnerPool: Sendable {
     let environment: ChildEnvironment
     private let idle = Mutex<[PluginRunner]>([])
     private let startedCount = Atomic<Int>(0)
+    /// Runners started, and runners lost (died idle, crashed, hung, broke the protocol) that a later call replaces.
+    private let starts: Counter
+    private let restarts: Counter
 
     /// Whether the pool closes the plugin's sealed copy when it goes: a plugin that runs only in runners was never
     /// mapped here, so its copy is the pool's alone. (An in-process plugin's copy stays open for the life of the
@@ -329,7 +333,12 @@ public final class RunnerPool: Sendable {
         self.limits = limits
         self.environment = environment
         self.ownsSealedCopy = ownsSealedCopy
+        starts = Counter(label: "stephost_runner_starts_total", dimensions: [("plugin", plugin.name)])
+        restarts = Counter(label: "stephost_runner_restarts_total", dimensions: [("plugin", plugin.name)])
     }
+
+    /// Counts a runner that was lost and is replaced by the next call.
+    func lost() { restarts.increment() }
 
     deinit {
         if ownsSealedCopy && plugin.sealedCopy >= 0 { close(plugin.sealedCopy) }
@@ -345,8 +354,10 @@ public final class RunnerPool: Sendable {
             if runner.child.isRunning, !runner.child.hasUnreadOutput { return runner }
             // Dead, or out of step (it wrote frames after its last call ended): never handed a call.
             runner.child.stop()
+            lost()
         }
         startedCount.add(1, ordering: .relaxed)
+        starts.increment()
         return try PluginRunner(plugin, limits: limits, environment: environment)
     }
 

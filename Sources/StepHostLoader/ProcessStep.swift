@@ -67,8 +67,10 @@ public struct ProcessStep: Step {
             return recorder.result(for: code)
         case .finished:
             runner.child.stop()
+            pool.lost()
             return StepResult(outcome: .fault(overrun))
         case .broken(let reason):
+            pool.lost()
             // Reaped and never used again. A runner that closed its pipe is ending by itself (its pipe closes before
             // it can be reaped): it gets a moment, so its own signal or status is what is reported. One that sent
             // garbage or an oversized message is stopped at once.

@@ -1,4 +1,5 @@
 import GRDB
+import Metrics
 import StepHostCore
 import StepHostStorage
 import Synchronization
@@ -83,6 +84,11 @@ extension SQLiteOperationStore {
     /// Commits `requests` in one transaction; the result of each, in order.
     private func commitBatch(_ requests: [SaveRequest]) async -> [Result<OperationRecord, any Error>] {
         let durable = requests.contains(where: \.durable)
+        let started = ContinuousClock.now
+        defer {
+            let elapsed = (ContinuousClock.now - started).components
+            Self.commitLatency.recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
+        }
         do {
             let results = try await pool.writeWithoutTransaction { db in
                 var results: [Result<OperationRecord, any Error>] = []
@@ -121,6 +127,9 @@ extension SQLiteOperationStore {
             return requests.map { _ in .failure(failure) }
         }
     }
+
+    /// How long a batch of saves takes to commit (to disk when durable), for `stephost_commit_seconds`.
+    static let commitLatency = Metrics.Timer(label: "stephost_commit_seconds")
 
     /// Errors that refuse one write (its values), not the database: the others in the batch go on.
     static func refusesOnlyThisWrite(_ error: DatabaseError) -> Bool {

@@ -6,23 +6,26 @@ public import StepHostStorage
 extension SQLiteOperationStore {
     public func create(_ operation: OperationRecord) async throws {
         try await guarded {
-            try await durableWrite { db in
-                try db.execute(
-                    sql: """
-                        INSERT INTO operations (\(Self.columns.joined(separator: ", ")))
-                        VALUES (\(Array(repeating: "?", count: Self.columns.count).joined(separator: ", ")))
-                        """,
-                    arguments: StatementArguments(try Self.values(operation))
-                )
-                try db.execute(
-                    sql: """
-                        INSERT INTO operation_documents (operation_id, parameters, provisioning_request)
-                        VALUES (?, ?, ?)
-                        """,
-                    arguments: [operation.id, operation.parameters.json, operation.runtime.provisioningRequest]
-                )
-            }
+            try await durableWrite { db in try Self.insert(operation, db) }
         }
+    }
+
+    /// Inserts a new operation's row and its documents.
+    static func insert(_ operation: OperationRecord, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO operations (\(Self.columns.joined(separator: ", ")))
+                VALUES (\(Array(repeating: "?", count: Self.columns.count).joined(separator: ", ")))
+                """,
+            arguments: StatementArguments(try Self.values(operation))
+        )
+        try db.execute(
+            sql: """
+                INSERT INTO operation_documents (operation_id, parameters, provisioning_request)
+                VALUES (?, ?, ?)
+                """,
+            arguments: [operation.id, operation.parameters.json, operation.runtime.provisioningRequest]
+        )
     }
 
     public func operation(id: String) async throws -> OperationRecord? {

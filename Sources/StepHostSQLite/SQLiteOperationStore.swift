@@ -12,7 +12,7 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
     RunningStepRecorder
 {
     /// The schema versions this build knows, oldest first.
-    static let migrations = ["v1", "v2", "v3", "v4", "v5", "v6"]
+    static let migrations = ["v1", "v2", "v3", "v4", "v5", "v6", "v7"]
 
     let pool: DatabasePool
     /// Write transactions committed durably (synchronous=FULL) through this store, for the benchmark's
@@ -423,6 +423,23 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
                         reason TEXT NOT NULL,
                         since INTEGER NOT NULL,
                         PRIMARY KEY (plugin, file_hash)
+                    );
+                    """
+            )
+        }
+        // v7: service instances created through the broker (one each, with the request that created it), and an index
+        // for finding an instance's operations.
+        migrator.registerMigration("v7") { db in
+            try db.execute(
+                sql: """
+                    CREATE INDEX operations_instance ON operations (instance_id, created_at);
+                    CREATE TABLE broker_instances (
+                        instance_id TEXT PRIMARY KEY,
+                        service_id TEXT NOT NULL,
+                        plan_id TEXT NOT NULL,
+                        parameters TEXT NOT NULL,
+                        operation_id TEXT NOT NULL REFERENCES operations (id) ON DELETE CASCADE,
+                        created_at INTEGER NOT NULL
                     );
                     """
             )

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import StepHostApplication
 import StepHostCore
 import StepHostEngine
@@ -60,6 +61,11 @@ extension EngineOptionsGroup {
         )
     }
 
+    /// The grace period of a graceful stop: the flag, else the file's `engine.shutdown-grace`, else 30 seconds.
+    func shutdownGrace(_ file: ConfigurationFile) -> Duration {
+        .seconds(fractional: shutdownGrace ?? file.engine.shutdownGrace ?? 30)
+    }
+
     /// Builds the host with progress output, or prints why not and returns the matching exit status.
     func makeHost(
         _ global: GlobalOptions,
@@ -67,12 +73,18 @@ extension EngineOptionsGroup {
         _ file: ConfigurationFile,
         access: HostConfiguration.DatabaseAccess,
         showOperation: Bool,
-        json: Bool = false
+        json: Bool = false,
+        logger: Logger? = nil,
+        events: (@Sendable (EngineEvent) -> Void)? = nil
     ) throws -> ProvisioningHost {
         let configuration = try configuration(global, database, file, access: access)
         let printer = ProgressPrinter(showOperation: showOperation, json: json)
         do {
-            return try ProvisioningHost(configuration, logger: global.makeLogger(file), events: { printer.handle($0) })
+            return try ProvisioningHost(
+                configuration,
+                logger: logger ?? global.makeLogger(file),
+                events: events ?? { printer.handle($0) }
+            )
         } catch {
             switch error {
             case .pluginDirectory(let error):

@@ -81,6 +81,15 @@ struct EngineOptionsGroup: ParsableArguments {
     )
     var maxHostDeaths: Int?
 
+    @Option(
+        help: ArgumentHelp(
+            "Seconds a stopping host (SIGTERM, SIGINT) gives running steps to finish before it releases their "
+                + "operations for the next start and exits (0 to 3600; default 30).",
+            valueName: "seconds"
+        )
+    )
+    var shutdownGrace: Double?
+
     /// Checks the flags that were given, with the ranges the configuration file's keys share (``SettingRange``).
     /// `--provisioner http` without a URL is checked once the file is merged: the file may hold the URL.
     func validate() throws {
@@ -93,6 +102,7 @@ struct EngineOptionsGroup: ParsableArguments {
         try Self.check("--default-retry-delay", defaultRetryDelay, .defaultRetryDelay)
         try Self.check("--minimum-retry-delay", minimumRetryDelay, .minimumRetryDelay)
         try Self.check("--lease", lease, .lease)
+        try Self.check("--shutdown-grace", shutdownGrace, .shutdownGrace)
         if let workers, let problem = SettingRange.workers.problem(workers) {
             throw ValidationError("--workers \(problem)")
         }

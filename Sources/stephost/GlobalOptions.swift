@@ -20,6 +20,15 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: "Log level on standard error (default: the configuration file's log-level, else warning).")
     var logLevel: LogLevelOption?
 
+    @Option(
+        help: ArgumentHelp(
+            "Log lines as text, or as JSON objects, one per line, with timestamp, level, message, operation, step and "
+                + "plugin (default: the configuration file's log-format, else text).",
+            valueName: "text|json"
+        )
+    )
+    var logFormat: LogFormatOption?
+
     /// The plugin directory: the flag, else the environment, else the configuration file, else `./plugins`.
     func resolvedPluginsDirectory(_ file: ConfigurationFile) -> String {
         resolve(pluginsDirectory, environment: "STEPHOST_PLUGINS_DIR", file: file.plugins.directory, default: "plugins")
@@ -29,10 +38,18 @@ struct GlobalOptions: ParsableArguments {
     /// warning. Called once, by the executable only.
     func makeLogger(_ file: ConfigurationFile) -> Logger {
         let level = logLevel.flatMap { Logger.Level(rawValue: $0.rawValue) } ?? file.logLevel ?? .warning
+        let format = logFormat.flatMap { LogFormat(rawValue: $0.rawValue) } ?? file.logFormat ?? .text
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            switch format {
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
         }
         return Logger(label: "stephost")
     }
@@ -41,6 +58,11 @@ struct GlobalOptions: ParsableArguments {
 /// The log levels `--log-level` accepts (swift-log's).
 enum LogLevelOption: String, CaseIterable, ExpressibleByArgument {
     case trace, debug, info, notice, warning, error, critical
+}
+
+/// The formats `--log-format` accepts.
+enum LogFormatOption: String, CaseIterable, ExpressibleByArgument {
+    case text, json
 }
 
 /// A setting from its flag, else from a non-empty environment variable, else from the configuration file, else

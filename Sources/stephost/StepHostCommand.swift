@@ -1,12 +1,8 @@
 import ArgumentParser
 import Foundation
+import StepHostApplication
 import StepHostLoader
 import StepHostSystem
-
-/// This build's version, as `stephost --version` prints it.
-enum StepHostVersion {
-    static let current = "0.9.0"
-}
 
 /// The `stephost` command: a provisioning step host that loads step plugins and runs operations.
 @main
@@ -18,9 +14,10 @@ struct StepHostCommand: AsyncParsableCommand {
             Plugins are shared objects that export stephost_plugin_init (see `stephost plugin-header`). \
             Their steps run in the order of their weights around the built-in create_runtime step (weight 100).
             """,
-        version: "stephost \(StepHostVersion.current) (plugin ABI \(PluginLoader.supportedVersions.lowerBound) to "
-            + "\(PluginLoader.supportedVersions.upperBound))",
-        subcommands: [Provision.self, Run.self, Operations.self, ListPlugins.self, Plugins.self, PluginHeader.self]
+        version: StepHostVersion.text,
+        subcommands: [
+            Provision.self, Run.self, Serve.self, Operations.self, ListPlugins.self, Plugins.self, PluginHeader.self,
+        ]
     )
 
     /// The scanner and runner children are this binary too; they are told apart before any parsing.

@@ -3,7 +3,11 @@ import StepHostLoader
 
 /// The keys a configuration file may hold, and what each one's value is. Engine keys are spelled as their flags.
 extension ConfigurationFile {
-    static let topKeys = ["plugins", "database", "engine", "log-level"]
+    static let topKeys = ["plugins", "database", "engine", "log-level", "log-format", "server", "catalog"]
+    static let serverKeys = ["host", "port", "credentials-file"]
+    static let catalogKeys = ["services"]
+    static let serviceKeys = ["id", "description", "plans"]
+    static let planKeys = ["id", "description"]
     static let pluginsKeys = [
         "directory", "isolation", "deadline", "limits", "quarantine", "max-stuck-threads", "init-timeout", "kill-grace",
         "settings",
@@ -13,11 +17,16 @@ extension ConfigurationFile {
     static let engineKeys = [
         "provisioner", "provisioner-url", "poll-interval", "provisioner-timeout", "provisioner-idempotent",
         "deadline-hours", "default-retry-delay", "minimum-retry-delay", "lease", "workers", "max-host-deaths",
+        "shutdown-grace",
     ]
 
     /// Every key, each under its own name, for the example file's test.
     package static var allKeys: Set<String> {
-        Set(topKeys + pluginsKeys + limitsKeys + pluginSettingsKeys + engineKeys)
+        Set(
+            topKeys + pluginsKeys + limitsKeys + pluginSettingsKeys + engineKeys + serverKeys + catalogKeys
+                + serviceKeys
+                + planKeys
+        )
     }
 
     /// Parses the YAML `text` of the file named `file` (the name only labels errors; relative paths are kept as
@@ -31,6 +40,9 @@ extension ConfigurationFile {
             case "plugins": result.plugins = try reader.plugins(entry)
             case "database": result.database = try reader.nonEmptyText(entry)
             case "engine": result.engine = try reader.engine(entry)
+            case "server": result.server = try reader.server(entry)
+            case "catalog": result.catalog = try reader.catalog(entry)
+            case "log-format": result.logFormat = try reader.choice(entry, LogFormat.self)
             default: result.logLevel = try reader.choice(entry, Logger.Level.self)
             }
         }
@@ -114,9 +126,70 @@ extension ConfigurationReader {
             case "minimum-retry-delay": engine.minimumRetryDelay = try seconds(entry, .minimumRetryDelay)
             case "lease": engine.lease = try seconds(entry, .lease)
             case "workers": engine.workers = try wholeNumber(entry, .workers)
+            case "shutdown-grace": engine.shutdownGrace = try seconds(entry, .shutdownGrace)
             default: engine.maxHostDeaths = try wholeNumber(entry, .maximumHostDeaths)
             }
         }
         return engine
+    }
+}
+
+extension ConfigurationReader {
+    fileprivate func server(_ parent: Entry) throws(ConfigurationFileError) -> ConfigurationFile.Server {
+        var server = ConfigurationFile.Server()
+        for entry in try entries(of: parent.value, at: parent.path, known: ConfigurationFile.serverKeys) {
+            switch entry.key {
+            case "host": server.host = try nonEmptyText(entry)
+            case "port": server.port = try wholeNumber(entry, .port)
+            default: server.credentialsFile = try nonEmptyText(entry)
+            }
+        }
+        return server
+    }
+
+    /// `catalog: services: NAME: {id, description, plans: NAME: {id, description}}`: keyed by name, so a name is
+    /// never given twice.
+    fileprivate func catalog(_ parent: Entry) throws(ConfigurationFileError) -> BrokerCatalog {
+        var services: [BrokerCatalog.Service] = []
+        for entry in try entries(of: parent.value, at: parent.path, known: ConfigurationFile.catalogKeys) {
+            for service in try entries(of: entry.value, at: entry.path, known: nil) {
+                var id: String?
+                var description = service.key
+                var plans: [BrokerCatalog.Plan] = []
+                for field in try entries(of: service.value, at: service.path, known: ConfigurationFile.serviceKeys) {
+                    switch field.key {
+                    case "id": id = try nonEmptyText(field)
+                    case "description": description = try nonEmptyText(field)
+                    default:
+                        for plan in try entries(of: field.value, at: field.path, known: nil) {
+                            var planID: String?
+                            var planDescription = plan.key
+                            for item in try entries(of: plan.value, at: plan.path, known: ConfigurationFile.planKeys) {
+                                if item.key == "id" {
+                                    planID = try nonEmptyText(item)
+                                } else {
+                                    planDescription = try nonEmptyText(item)
+                                }
+                            }
+                            guard let planID else {
+                                throw failure(.invalidValue, at: plan.keyNode, plan.path, "a plan needs an id")
+                            }
+                            plans.append(.init(id: planID, name: plan.key, description: planDescription))
+                        }
+                    }
+                }
+                guard let id else {
+                    throw failure(.invalidValue, at: service.keyNode, service.path, "a service needs an id")
+                }
+                guard !plans.isEmpty else {
+                    throw failure(.invalidValue, at: service.keyNode, service.path, "a service needs at least one plan")
+                }
+                services.append(.init(id: id, name: service.key, description: description, plans: plans))
+            }
+        }
+        guard !services.isEmpty else {
+            throw failure(.invalidValue, at: parent.keyNode, parent.path, "the catalog needs at least one service")
+        }
+        return BrokerCatalog(services: services)
     }
 }

@@ -53,15 +53,31 @@ public struct ConfigurationFile: Sendable, Hashable {
         public var lease: Double?
         public var workers: Int?
         public var maxHostDeaths: Int?
+        /// Seconds a stopping host (`serve`, `run`) gives running steps to finish.
+        public var shutdownGrace: Double?
+
+        public init() {}
+    }
+
+    /// `server:`: how `stephost serve` listens and stops.
+    public struct Server: Sendable, Hashable {
+        public var host: String?
+        public var port: Int?
+        /// A file with one line `username:password` for the broker's basic authentication.
+        public var credentialsFile: String?
 
         public init() {}
     }
 
     public var plugins = Plugins()
+    public var server = Server()
+    /// `catalog:`: the services and plans `GET /v2/catalog` offers; `nil` for the built-in one.
+    public var catalog: BrokerCatalog?
     /// The SQLite database file.
     public var database: String?
     public var engine = Engine()
     public var logLevel: Logger.Level?
+    public var logFormat: LogFormat?
 
     public init() {}
 

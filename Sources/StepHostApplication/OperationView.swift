@@ -1,12 +1,12 @@
-import Foundation
-import StepHostCore
-import StepHostStorage
+public import Foundation
+public import StepHostCore
+public import StepHostStorage
 
 /// Renders operations for `operations list` and `operations show`, as text or JSON.
 ///
 /// Secret values never get here: overrides are not persisted and the stored request is redacted.
-enum OperationView {
-    static func summary(_ operation: OperationRecord) -> [String: Any] {
+public enum OperationView {
+    public static func summary(_ operation: OperationRecord) -> [String: Any] {
         var object: [String: Any] = [
             "id": operation.id,
             "instance_id": operation.instanceID,
@@ -32,7 +32,7 @@ enum OperationView {
         return object
     }
 
-    static func detail(_ operation: OperationRecord, runs: [StepRun], claim: Claim? = nil) -> [String: Any] {
+    public static func detail(_ operation: OperationRecord, runs: [StepRun], claim: Claim? = nil) -> [String: Any] {
         var object = summary(operation)
         if let deaths = operation.hostDeaths {
             object["host_deaths"] = [
@@ -84,14 +84,14 @@ enum OperationView {
     }
 
     /// What the claim says about the step running now, or the one its host died in.
-    static func runningLine(_ running: RunningStep, claim: Claim, died: Bool) -> String {
+    public static func runningLine(_ running: RunningStep, claim: Claim, died: Bool) -> String {
         died
             ? "the host died while running \(running.described), pass \(running.pass) (host \(claim.owner)); the next "
                 + "`stephost run` takes the operation over"
             : "\(running.described), pass \(running.pass), since \(timestamp(running.startedAt)) on host \(claim.owner)"
     }
 
-    static func text(_ operation: OperationRecord, runs: [StepRun], claim: Claim? = nil) -> String {
+    public static func text(_ operation: OperationRecord, runs: [StepRun], claim: Claim? = nil) -> String {
         var lines = [
             "operation    \(operation.id)",
             "instance     \(operation.instanceID)",
@@ -157,7 +157,7 @@ enum OperationView {
         return lines.map(\.escapingControlCharacters).joined(separator: "\n")
     }
 
-    static func render(_ value: Any) throws -> String {
+    public static func render(_ value: Any) throws -> String {
         let data = try JSONSerialization.data(
             withJSONObject: value,
             options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -166,18 +166,18 @@ enum OperationView {
     }
 
     /// Stands for the custom fields in ``detail(_:runs:claim:)`` until ``render(_:fields:)`` writes them.
-    static let fieldsPlaceholder = "\u{1}stephost-fields\u{1}"
+    public static let fieldsPlaceholder = "\u{1}stephost-fields\u{1}"
 
     /// `value` (a ``detail(_:runs:claim:)``) as pretty JSON, with the custom fields written member by member:
     /// each key exactly as the plugin sent it (bytes), each value as stored.
-    static func render(_ value: [String: Any], fields: [FieldKey: String]) throws -> String {
+    public static func render(_ value: [String: Any], fields: [FieldKey: String]) throws -> String {
         let text = try render(value)
         let members = fields.sorted { $0.key < $1.key }.map { "    \(JSONText.quote($0.key.string)) : \($0.value)" }
         let object = members.isEmpty ? "{\n\n  }" : "{\n" + members.joined(separator: ",\n") + "\n  }"
         return text.replacingOccurrences(of: "\"\\u0001stephost-fields\\u0001\"", with: object)
     }
 
-    static func timestamp(_ date: Date) -> String {
+    public static func timestamp(_ date: Date) -> String {
         date.formatted(
             .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)
         )

@@ -1,78 +1,84 @@
 import Foundation
-import StepHostApplication
-import StepHostCore
-import StepHostLoader
+public import StepHostCore
+public import StepHostLoader
 
 /// Renders the pipeline, the broken plugins and the disabled ones as a table for people or as JSON for
 /// programs.
-struct ListPluginsReport {
-    let selection: PluginSelection
+public struct ListPluginsReport: Sendable {
+    public let selection: PluginSelection
     /// Quarantined plugin builds from the database, when there is one to read.
-    var quarantined: [QuarantineRecord] = []
+    public var quarantined: [QuarantineRecord] = []
     /// Why the quarantined builds could not be read, if they could not.
-    var quarantineNote: String?
+    public var quarantineNote: String?
     var catalog: PluginCatalog { selection.catalog }
 
+    public init(selection: PluginSelection, quarantined: [QuarantineRecord] = [], quarantineNote: String? = nil) {
+        self.selection = selection
+        self.quarantined = quarantined
+        self.quarantineNote = quarantineNote
+    }
+
     /// The quarantine record of a loaded plugin's build, if it has one.
-    func quarantine(of plugin: LoadedPlugin) -> QuarantineRecord? {
+    public func quarantine(of plugin: LoadedPlugin) -> QuarantineRecord? {
         quarantined.first { $0.plugin == plugin.name && $0.fileHash == plugin.fileHash }
     }
 
     /// Where a plugin's steps run now: its isolation, or `process` once it is quarantined (with the quarantine
     /// action `process`).
-    func isolation(of plugin: LoadedPlugin) -> String {
+    public func isolation(of plugin: LoadedPlugin) -> String {
         guard quarantine(of: plugin) != nil, plugin.isolation == .inProcess else { return "\(plugin.isolation)" }
         return selection.isolation.quarantine == .process ? "process (quarantined)" : "refused (quarantined)"
     }
 
     /// The JSON document: `steps` in order, `plugins` (used), `broken`, `disabled`.
-    struct Document: Encodable {
-        struct Step: Encodable {
-            var position: Int
-            var name: String
-            var weight: Int
-            var plugin: String?
-            var plugin_version: String?
-            var file: String?
-            var builtin: Bool
+    public struct Document: Encodable, Sendable {
+        public struct Step: Encodable, Sendable {
+            public var position: Int
+            public var name: String
+            public var weight: Int
+            public var plugin: String?
+            public var plugin_version: String?
+            public var file: String?
+            public var builtin: Bool
         }
-        struct Plugin: Encodable {
-            var name: String
-            var version: String
-            var file: String
-            var abi_version: String
-            var steps: [String]
-            var isolation: String
-            var deadline_seconds: Double
-            var quarantine: Quarantine?
+        public struct Plugin: Encodable, Sendable {
+            public var name: String
+            public var version: String
+            public var file: String
+            public var file_sha256: String
+            public var abi_version: String
+            public var steps: [String]
+            public var isolation: String
+            public var deadline_seconds: Double
+            public var quarantine: Quarantine?
         }
-        struct Quarantine: Encodable {
-            var reason: String
-            var since: String
+        public struct Quarantine: Encodable, Sendable {
+            public var reason: String
+            public var since: String
         }
-        struct Broken: Encodable {
-            var file: String
-            var plugin: String?
-            var check: String
-            var error: String
-            var fix: String
+        public struct Broken: Encodable, Sendable {
+            public var file: String
+            public var plugin: String?
+            public var check: String
+            public var error: String
+            public var fix: String
         }
-        struct Disabled: Encodable {
-            var file: String
-            var plugin: String?
+        public struct Disabled: Encodable, Sendable {
+            public var file: String
+            public var plugin: String?
             /// False for a file disabled by its file name: it was never opened.
-            var opened: Bool
+            public var opened: Bool
         }
-        var plugins_dir: String
-        var steps: [Step]
-        var plugins: [Plugin]
-        var broken: [Broken]
-        var disabled: [Disabled]
-        var quarantine_note: String?
+        public var plugins_dir: String
+        public var steps: [Step]
+        public var plugins: [Plugin]
+        public var broken: [Broken]
+        public var disabled: [Disabled]
+        public var quarantine_note: String?
     }
 
     /// Disabled plugins: the files never opened, those loaded and then left out, and broken ones disabled.
-    var disabled: [Document.Disabled] {
+    public var disabled: [Document.Disabled] {
         let skipped = catalog.skipped.map { Document.Disabled(file: $0, plugin: nil, opened: false) }
         let loaded = selection.disabled.map { Document.Disabled(file: $0.file, plugin: $0.name, opened: true) }
         let broken = catalog.broken.filter { report in !selection.broken.contains { $0.file == report.file } }
@@ -80,7 +86,7 @@ struct ListPluginsReport {
         return (skipped + loaded + broken).sorted { $0.file < $1.file }
     }
 
-    var document: Document {
+    public var document: Document {
         Document(
             plugins_dir: catalog.directory,
             steps: selection.order.enumerated().map { offset, step in
@@ -99,6 +105,7 @@ struct ListPluginsReport {
                     name: $0.name,
                     version: $0.version,
                     file: $0.file,
+                    file_sha256: $0.fileHash,
                     abi_version: $0.abiVersion.description,
                     steps: $0.steps.map(\.name),
                     isolation: isolation(of: $0),
@@ -122,11 +129,11 @@ struct ListPluginsReport {
         )
     }
 
-    func json() throws -> String {
+    public func json() throws -> String {
         try Self.encode(document)
     }
 
-    static func directoryErrorJSON(_ error: PluginDirectoryError) throws -> String {
+    public static func directoryErrorJSON(_ error: PluginDirectoryError) throws -> String {
         struct DirectoryError: Encodable {
             var plugins_dir: String
             var error: String
@@ -141,7 +148,7 @@ struct ListPluginsReport {
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
-    func table() -> String {
+    public func table() -> String {
         var rows = [["#", "WEIGHT", "STEP", "PLUGIN", "VERSION", "FILE"]]
         for (offset, step) in selection.order.enumerated() {
             rows.append([

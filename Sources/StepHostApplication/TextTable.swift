@@ -1,9 +1,9 @@
 import Foundation
 
 /// Plain-text tables for people: columns padded to their widest cell, two spaces apart.
-enum TextTable {
+public enum TextTable {
     /// The rows as lines, every column but the last padded, trailing spaces removed.
-    static func lines(_ rows: [[String]]) -> [String] {
+    public static func lines(_ rows: [[String]]) -> [String] {
         guard let header = rows.first else { return [] }
         let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         return rows.map { row in

@@ -1,0 +1,167 @@
+import Foundation
+import Hummingbird
+import Mustache
+import StepHostApplication
+import StepHostCore
+import StepHostLoader
+import StepHostSQLite
+import StepHostStorage
+
+/// The read-only status page: `GET /` (the pipeline and the operations, filterable by state) and
+/// `GET /ui/operations/{id}` (one operation's timeline of passes and step runs). Server-rendered with Mustache
+/// (every value HTML-escaped: plugin names, messages and descriptions are plugin text); the one script,
+/// `/ui/status.js`, reloads the page's content every 2 seconds while an operation on it is unfinished.
+struct StatusPage: Sendable {
+    let host: ProvisioningHost
+    private let library: MustacheLibrary
+
+    init(host: ProvisioningHost) throws {
+        self.host = host
+        var library = MustacheLibrary()
+        try library.register(Self.layout, named: "layout")
+        try library.register(Self.header, named: "header")
+        try library.register(Self.footer, named: "footer")
+        try library.register(Self.index, named: "index")
+        try library.register(Self.operation, named: "operation")
+        self.library = library
+    }
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/") { request, _ in try await index(state: request.uri.queryParameters.get("state")) }
+        router.get("ui/operations/:id") { _, context in try await operation(try context.parameters.require("id")) }
+        router.get("ui/status.js") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "no-store"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: Self.script))
+            )
+        }
+    }
+
+    private func html(_ name: String, _ object: [String: Any]) throws -> Response {
+        guard let page = library.render(object, withTemplate: name) else {
+            throw APIError(.internalServerError, "InternalError", "the status page template \(name) is missing")
+        }
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
+                .contentSecurityPolicy: "default-src 'self'; style-src 'self' 'unsafe-inline'",
+            ],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: page))
+        )
+    }
+
+    // MARK: - The pipeline and the operations
+
+    private func index(state filter: String?) async throws -> Response {
+        var state: OperationState?
+        if let filter, !filter.isEmpty {
+            guard let known = OperationState(rawValue: filter) else {
+                throw APIError.badRequest(
+                    "state must be one of \(OperationState.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
+            }
+            state = known
+        }
+        let quarantined = (try? host.store.quarantinedPluginsNow()) ?? []
+        let report = ListPluginsReport(selection: host.plugins, quarantined: quarantined)
+        let document = report.document
+        let plugins = Dictionary(document.plugins.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let steps: [[String: Any]] = document.steps.map { step in
+            let plugin = step.plugin.flatMap { plugins[$0] }
+            return [
+                "position": step.position, "weight": step.weight, "name": step.name,
+                "plugin": step.plugin ?? "built-in", "version": step.plugin_version ?? "-",
+                "sha": plugin.map { String($0.file_sha256.prefix(12)) } ?? "-",
+                "sha_full": plugin?.file_sha256 ?? "",
+                "isolation": plugin?.isolation ?? "in-process (host)",
+                "health": plugin?.quarantine.map { "quarantined: \($0.reason)" } ?? "ok",
+                "healthy": plugin?.quarantine == nil,
+            ]
+        }
+        let page = try await host.store.operations(state: state, limit: 100, after: nil)
+        let now = Date()
+        let operations: [[String: Any]] = page.operations.map { operation in
+            [
+                "id": operation.id, "short": String(operation.id.prefix(8)), "instance": operation.instanceID,
+                "state": operation.state.rawValue, "age": Self.age(now.timeIntervalSince(operation.createdAt)),
+                "passes": operation.passes, "description": operation.description,
+            ]
+        }
+        let running = page.operations.contains { !$0.state.isFinal }
+        let filters: [[String: Any]] = ([nil] + OperationState.allCases.map(\.rawValue)).map { name in
+            [
+                "label": name ?? "all", "href": name.map { "/?state=\($0)" } ?? "/",
+                "current": name == state?.rawValue,
+            ]
+        }
+        return try html(
+            "index",
+            [
+                "title": "stephost", "running": running, "steps": steps, "operations": operations,
+                "hasOperations": !operations.isEmpty, "filters": filters, "filter": state?.rawValue ?? "all",
+                "broken": document.broken.map { ["file": $0.file, "error": $0.error] },
+                "disabled": document.disabled.map { ["file": $0.file, "plugin": $0.plugin ?? "-"] },
+                "hasBroken": !document.broken.isEmpty, "hasDisabled": !document.disabled.isEmpty,
+                "pluginsDir": document.plugins_dir, "version": StepHostVersion.text,
+                "generated": OperationView.timestamp(now),
+            ]
+        )
+    }
+
+    // MARK: - One operation's timeline
+
+    private func operation(_ id: String) async throws -> Response {
+        guard let operation = try await host.store.operation(id: id) else {
+            throw APIError.notFound("no operation \(id)")
+        }
+        let runs = try await host.store.stepRuns(operationID: id)
+        let byPass = Dictionary(grouping: runs, by: \.pass)
+        let passes: [[String: Any]] = byPass.keys.sorted().map { pass in
+            let steps = byPass[pass]!.sorted { $0.position < $1.position }
+            let total = max(steps.reduce(0) { $0 + $1.durationMilliseconds }, 0.001)
+            return [
+                "pass": pass,
+                "total": String(format: "%.1f", total),
+                "started": steps.first.map { OperationView.timestamp($0.startedAt) } ?? "-",
+                "steps": steps.map { run -> [String: Any] in
+                    [
+                        "position": run.position, "step": run.step, "plugin": run.plugin ?? "built-in",
+                        "outcome": run.outcome.rawValue, "ms": String(format: "%.1f", run.durationMilliseconds),
+                        "width": String(format: "%.1f", max(0.5, run.durationMilliseconds / total * 100)),
+                        "message": run.message ?? "",
+                    ]
+                },
+            ]
+        }
+        let retries = runs.filter { $0.outcome == .retry }.count
+        var object: [String: Any] = [
+            "title": "operation \(operation.id)", "id": operation.id, "instance": operation.instanceID,
+            "state": operation.state.rawValue, "description": operation.description,
+            "created": OperationView.timestamp(operation.createdAt),
+            "updated": OperationView.timestamp(operation.updatedAt),
+            "age": Self.age(Date().timeIntervalSince(operation.createdAt)), "passes": operation.passes,
+            "retries": retries, "nextPass": operation.nextPassAt.map(OperationView.timestamp) ?? "-",
+            "running": !operation.state.isFinal, "timeline": passes, "hasTimeline": !passes.isEmpty,
+            "dropped": operation.droppedStepRuns,
+            "runtime": operation.runtime.runtimeID ?? "-", "version": StepHostVersion.text,
+            "generated": OperationView.timestamp(Date()),
+        ]
+        if let error = operation.lastError {
+            object["lastError"] = [
+                "step": error.step, "plugin": error.plugin ?? "built-in", "message": error.message,
+            ]
+        }
+        return try html("operation", object)
+    }
+
+    /// "42s", "3m 12s", "2h 5m", "3d 4h".
+    static func age(_ seconds: TimeInterval) -> String {
+        let total = max(0, Int(seconds))
+        if total < 60 { return "\(total)s" }
+        if total < 3600 { return "\(total / 60)m \(total % 60)s" }
+        if total < 86400 { return "\(total / 3600)h \(total % 3600 / 60)m" }
+        return "\(total / 86400)d \(total % 86400 / 3600)h"
+    }
+}
