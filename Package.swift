@@ -86,7 +86,7 @@ let hostTargets: [Target] = [
         dependencies: [
             "StepHostABIText", "StepHostApplication", "StepHostCore", "StepHostEngine", "StepHostLoader",
             "StepHostServer", "StepHostSQLite", "StepHostStorage", "StepHostSystem",
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             logging,
         ]

@@ -35,13 +35,13 @@ extension StatusPage {
         """
 
     static let header = """
-        <body data-running="{{#running}}true{{/running}}{{^running}}false{{/running}}" data-refreshes="0">
+        <body data-running="{{#running}}true{{/running}}{{^running}}false{{/running}}" data-refreshes="0"{{#operationVersion}} data-version="{{operationVersion}}"{{/operationVersion}}>
         <header><a href="/">stephost</a><small>{{version}}</small></header>
         <main id="content">
         """
 
     static let footer = """
-        <p class="muted" id="generated">generated {{generated}}{{#running}} · refreshing every 2 s while an operation runs{{/running}}</p>
+        <p class="muted" id="generated">generated {{generated}}{{#running}} · refreshing while an operation runs{{/running}}</p>
         </main>
         <script src="/ui/status.js"></script>
         </body>
@@ -103,29 +103,38 @@ extension StatusPage {
         {{> footer}}
         """
 
-    /// Reloads `#content` from the same address every 2 seconds while `data-running` is true; counts each reload in
-    /// `data-refreshes` (the browser test reads it). Stops once nothing on the page runs.
+    /// Reloads `#content` while `data-running` is true and counts each reload in `data-refreshes` (the browser test
+    /// reads it): an operation's page asks for the version after the one it shows (`?after=`, which the server
+    /// holds until the operation changes), the index asks again every 2 seconds. Stops once nothing on the page runs.
     static let script = """
         "use strict";
         (function () {
-          function schedule() {
+          function schedule(delay) {
             if (document.body.dataset.running !== "true") return;
-            setTimeout(refresh, 2000);
+            setTimeout(refresh, delay);
+          }
+          function address() {
+            var version = document.body.dataset.version;
+            if (!version) return window.location.href;
+            var url = new URL(window.location.href);
+            url.searchParams.set("after", version);
+            return url.toString();
           }
           function refresh() {
-            fetch(window.location.href, { credentials: "same-origin", cache: "no-store" })
+            fetch(address(), { credentials: "same-origin", cache: "no-store" })
               .then(function (answer) { if (!answer.ok) throw new Error(answer.status); return answer.text(); })
               .then(function (text) {
                 var page = new DOMParser().parseFromString(text, "text/html");
                 var content = page.getElementById("content");
                 if (content) document.getElementById("content").innerHTML = content.innerHTML;
                 document.body.dataset.running = page.body.dataset.running;
+                if (page.body.dataset.version) document.body.dataset.version = page.body.dataset.version;
                 document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || "0") + 1);
-                schedule();
+                schedule(document.body.dataset.version ? 0 : 2000);
               })
               .catch(function () { setTimeout(refresh, 5000); });
           }
-          schedule();
+          schedule(document.body.dataset.version ? 0 : 2000);
         })();
         """
 }

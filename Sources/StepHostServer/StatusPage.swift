@@ -3,6 +3,7 @@ import Hummingbird
 import Mustache
 import StepHostApplication
 import StepHostCore
+import StepHostEngine
 import StepHostLoader
 import StepHostSQLite
 import StepHostStorage
@@ -10,7 +11,8 @@ import StepHostStorage
 /// The read-only status page: `GET /` (the pipeline and the operations, filterable by state) and
 /// `GET /ui/operations/{id}` (one operation's timeline of passes and step runs). Server-rendered with Mustache
 /// (every value HTML-escaped: plugin names, messages and descriptions are plugin text); the one script,
-/// `/ui/status.js`, reloads the page's content every 2 seconds while an operation on it is unfinished.
+/// `/ui/status.js`, reloads the page's content while an operation on it is unfinished: the operation page as soon as
+/// the operation changes (a long poll), the index every 2 seconds.
 struct StatusPage: Sendable {
     let host: ProvisioningHost
     private let library: MustacheLibrary
@@ -28,7 +30,12 @@ struct StatusPage: Sendable {
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/") { request, _ in try await index(state: request.uri.queryParameters.get("state")) }
-        router.get("ui/operations/:id") { _, context in try await operation(try context.parameters.require("id")) }
+        router.get("ui/operations/:id") { request, context in
+            try await operation(
+                try context.parameters.require("id"),
+                after: request.uri.queryParameters.get("after").flatMap { Int64($0) }
+            )
+        }
         router.get("ui/status.js") { _, _ in
             Response(
                 status: .ok,
@@ -112,9 +119,21 @@ struct StatusPage: Sendable {
 
     // MARK: - One operation's timeline
 
-    private func operation(_ id: String) async throws -> Response {
-        guard let operation = try await host.store.operation(id: id) else {
+    /// With `after` (the version the page shows), the answer waits until the operation changed, up to 20 seconds:
+    /// the page's refresh is a long poll, so it shows a change the moment it is saved and asks nothing meanwhile.
+    private func operation(_ id: String, after version: Int64?) async throws -> Response {
+        guard var operation = try await host.store.operation(id: id) else {
             throw APIError.notFound("no operation \(id)")
+        }
+        if let version {
+            let deadline = ContinuousClock.now + .seconds(20)
+            while Int64(operation.version) == version, !operation.state.isFinal, ContinuousClock.now < deadline,
+                !host.engine.isShuttingDown
+            {
+                try await Task.sleep(for: .milliseconds(200))
+                guard let latest = try await host.store.operation(id: id) else { break }
+                operation = latest
+            }
         }
         let runs = try await host.store.stepRuns(operationID: id)
         let byPass = Dictionary(grouping: runs, by: \.pass)
@@ -138,6 +157,7 @@ struct StatusPage: Sendable {
         let retries = runs.filter { $0.outcome == .retry }.count
         var object: [String: Any] = [
             "title": "operation \(operation.id)", "id": operation.id, "instance": operation.instanceID,
+            "operationVersion": operation.version,
             "state": operation.state.rawValue, "description": operation.description,
             "created": OperationView.timestamp(operation.createdAt),
             "updated": OperationView.timestamp(operation.updatedAt),

@@ -1,9 +1,12 @@
 import ArgumentParser
 import Foundation
+import Logging
 import StepHostApplication
 import StepHostCore
 import StepHostEngine
+import StepHostServer
 import StepHostStorage
+import UnixSignals
 
 /// `stephost run`: processes every unfinished operation in the database until none is left.
 struct Run: AsyncParsableCommand {
@@ -13,8 +16,10 @@ struct Run: AsyncParsableCommand {
             Finishes detached operations and those a stopped or killed host left behind: each is resumed \
             from its first step when due, with every persisted field kept; create_runtime sends its request \
             at most once: an attempt recorded without an answer fails the operation (see \
-            --provisioner-idempotent). Parked operations are picked up when their retry is due. Exit status: 0 when \
-            every operation processed succeeded, 1 when any failed.
+            --provisioner-idempotent). Parked operations are picked up when their retry is due. SIGTERM or SIGINT \
+            stops it gracefully: nothing new starts, running steps get --shutdown-grace seconds to finish, and their \
+            operations are left due for the next run (a second signal stops at once). Exit status: 0 when every \
+            operation processed succeeded (or was left for the next run by a stop), 1 when any failed.
             """
     )
 
@@ -33,7 +38,21 @@ struct Run: AsyncParsableCommand {
         let file = try config.load()
         let host = try engine.makeHost(global, database, file, access: .existing, showOperation: true, json: json)
         let report: RunReport
+        let stop = GracefulStop(
+            engine: host.engine,
+            grace: engine.shutdownGrace(file),
+            logger: Logger(label: "stephost"),
+            exit: {
+                fflush(nil)
+                _exit(0)
+            }
+        )
+        let signals = Task {
+            for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) { stop.signalled("\(signal)") }
+        }
+        defer { signals.cancel() }
         do {
+            defer { stop.finished() }
             report = once ? try await host.engine.runDue() : try await host.engine.runUntilIdle()
         } catch let error as StorageError {
             throw fail(error)
@@ -51,6 +70,7 @@ struct Run: AsyncParsableCommand {
                 print("failed: operation \(operation.id) cannot be read: \(operation.reason)".escapingControlCharacters)
             }
         }
+        if host.engine.isShuttingDown && !json { print("stopped by a signal: the operations left are due for the next run") }
         let succeeded = operations.filter { $0.state == .succeeded }.count
         let failed = operations.filter { $0.state == .failed }.count + report.unreadable.count
         let waiting = operations.count - succeeded - (failed - report.unreadable.count)

@@ -75,7 +75,7 @@ struct BadInput: Sendable, CustomTestStringConvertible {
             let queue = try DatabaseQueue(path: database)
             try queue.write { db in
                 try db.execute(sql: "CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)")
-                try db.execute(sql: "INSERT INTO grdb_migrations VALUES ('v1'), ('v7')")
+                try db.execute(sql: "INSERT INTO grdb_migrations VALUES ('v1'), ('v99')")
             }
             return ["provision", "--parameters", #"{"name":"x"}"#]
         },

@@ -16,7 +16,8 @@ struct ModuleGraphTests {
         "StepHostSQLite": 6, "StepHostRuntime": 6,
         "StepHostEngine": 7,
         "StepHostApplication": 8,
-        "stephost": 9, "stephost-bench": 9,
+        "StepHostServer": 9,
+        "stephost": 10, "stephost-bench": 10,
     ]
 
     /// `import X` lines of every Swift file of a module (any access level), X one of ours.

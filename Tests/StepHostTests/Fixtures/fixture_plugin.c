@@ -96,7 +96,8 @@
 // process group for its parent's, clear the parent-death signal, ignore SIGTERM, then hang forever, 49 make a
 // sibling of the runner (CLONE_PARENT: a child of the host) that leaves the session, ptrace-seizes the runner and
 // sleeps, so the runner, once killed, stays a zombie the host cannot reap; write the sibling's pid to
-// DAEMON_PID_FILE; then hang forever.
+// DAEMON_PID_FILE; then hang forever. 50 wait until the file RELEASE_FILE exists (checked every 10 ms, up to 60 s),
+// then done: a step the test lets finish when it wants.
 #ifndef RUN_MODE
 #define RUN_MODE 0
 #endif
@@ -206,6 +207,9 @@ static void hang_forever(void) {
 #endif
 #ifndef DAEMON_PID_FILE
 #define DAEMON_PID_FILE "/tmp/stephost-fixture-daemon.pid"
+#endif
+#ifndef RELEASE_FILE
+#define RELEASE_FILE "/tmp/stephost-fixture-release"
 #endif
 // Double-forks a daemon in a session of its own that keeps every inherited descriptor open for an hour.
 static void start_daemon(void) {
@@ -435,6 +439,9 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
         return STEPHOST_OUTCOME_DONE;
     case 34:
         sleep_ms(SLEEP_MS);
+        return STEPHOST_OUTCOME_DONE;
+    case 50:
+        for (int i = 0; i < 6000 && access(RELEASE_FILE, F_OK) != 0; i++) sleep_ms(10);
         return STEPHOST_OUTCOME_DONE;
     case 35: {
         // Every chunk is touched, so it is really resident, and kept, so nothing is ever given back.
