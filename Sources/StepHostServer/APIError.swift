@@ -74,6 +74,8 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 default: ("\(error.status.code)", error.body ?? error.status.reasonPhrase)
                 }
             throw APIError(error.status, code, text, headers: error.headers)
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            throw APIError(error.status, "BodyTooLarge", "the request body is larger than the limit")
         } catch let error as any HTTPResponseError {
             throw APIError(error.status, "\(error.status.code)", error.status.reasonPhrase)
         } catch {

@@ -49,13 +49,19 @@ struct BrokerAPI: Sendable {
         return try JSONBody.response(object: ["services": services])
     }
 
+    /// OSB instance ids are GUIDs: letters, digits and `.`, `_`, `~`, `-` (URI characters that need no escaping),
+    /// 1 to 256 of them. Anything else is refused before it reaches the database or a log line.
     private func instanceID(_ context: BasicRequestContext) throws -> String {
         let id = try context.parameters.require("instance_id")
         guard (1...256).contains(id.utf8.count),
-            id.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F && !(0x80...0x9F ~= $0.value) })
+            id.utf8.allSatisfy({ byte in
+                (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
+                    || byte == 0x2E || byte == 0x5F || byte == 0x7E || byte == 0x2D
+            })
         else {
             throw APIError.badRequest(
-                "the instance id must be 1 to 256 bytes of printable text without spaces (a UUID, for example)"
+                "the instance id must be 1 to 256 characters of A-Z, a-z, 0-9, '.', '_', '~' and '-' (a GUID, for "
+                    + "example)"
             )
         }
         return id
@@ -211,7 +217,7 @@ struct BrokerAPI: Sendable {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: limit)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
             throw APIError(.contentTooLarge, "BodyTooLarge", "the request body is larger than \(limit) bytes")
         }
         let data = Data(buffer.readableBytesView)

@@ -100,11 +100,14 @@ struct EngineService: Service {
     let stop: GracefulStop
 
     func run() async throws {
-        defer { stop.finished() }
         try await withGracefulShutdownHandler {
             try await engine.serve()
         } onGracefulShutdown: {
             engine.beginShutdown()
         }
+        stop.finished()
+        // A stop signal ends the engine's work at once (the HTTP server first finishes its requests): the service
+        // ends when the group's graceful shutdown reaches it, as the group expects.
+        try await gracefulShutdown()
     }
 }

@@ -70,7 +70,9 @@ struct Run: AsyncParsableCommand {
                 print("failed: operation \(operation.id) cannot be read: \(operation.reason)".escapingControlCharacters)
             }
         }
-        if host.engine.isShuttingDown && !json { print("stopped by a signal: the operations left are due for the next run") }
+        if host.engine.isShuttingDown && !json {
+            print("stopped by a signal: the operations left are due for the next run")
+        }
         let succeeded = operations.filter { $0.state == .succeeded }.count
         let failed = operations.filter { $0.state == .failed }.count + report.unreadable.count
         let waiting = operations.count - succeeded - (failed - report.unreadable.count)
