@@ -117,7 +117,8 @@ enum LoopbackHTTP {
 }
 
 /// `stephost serve` in a child process on a free loopback port, with a plugin directory and a database of its own.
-final class ServedHost {
+/// Its state is set once at start; `Process` is safe to ask from any thread.
+final class ServedHost: @unchecked Sendable {
     static let username = "osb-platform"
     static let password = "correct horse battery staple"
 
