@@ -69,7 +69,7 @@ extension StatusPage {
         <tr class="operation" data-id="{{id}}" data-state="{{state}}"><td><a class="mono" href="/ui/operations/{{id}}">{{short}}</a></td><td class="mono">{{instance}}</td><td><span class="state {{state}}">{{state}}</span></td><td>{{age}}</td><td>{{passes}}</td><td>{{description}}</td></tr>
         {{/operations}}
         </table>
-        {{^hasOperations}}<p class="muted">No operations{{#filter}} in state {{filter}}{{/filter}}.</p>{{/hasOperations}}
+        {{^hasOperations}}<p class="muted">No operations{{#filterState}} in state {{filterState}}{{/filterState}}.</p>{{/hasOperations}}
         {{> footer}}
         """
 
@@ -89,7 +89,7 @@ extension StatusPage {
         </dl>
         {{#lastError}}<h2>Last error</h2><p class="error" id="last-error">step <code>{{step}}</code> ({{plugin}}): {{message}}</p>{{/lastError}}
         <h2>Timeline</h2>
-        {{#dropped}}<p class="muted">{{dropped}} step runs of middle passes are not kept.</p>{{/dropped}}
+        {{#hasDropped}}<p class="muted">{{dropped}} step runs of middle passes are not kept.</p>{{/hasDropped}}
         {{^hasTimeline}}<p class="muted">No step has run yet.</p>{{/hasTimeline}}
         {{#timeline}}
         <h3>Pass {{pass}} <small class="muted">started {{started}}, {{total}} ms</small></h3>

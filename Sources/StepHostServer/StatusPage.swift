@@ -103,18 +103,17 @@ struct StatusPage: Sendable {
                 "current": name == state?.rawValue,
             ]
         }
-        return try html(
-            "index",
-            [
-                "title": "stephost", "running": running, "steps": steps, "operations": operations,
-                "hasOperations": !operations.isEmpty, "filters": filters, "filter": state?.rawValue ?? "all",
-                "broken": document.broken.map { ["file": $0.file, "error": $0.error] },
-                "disabled": document.disabled.map { ["file": $0.file, "plugin": $0.plugin ?? "-"] },
-                "hasBroken": !document.broken.isEmpty, "hasDisabled": !document.disabled.isEmpty,
-                "pluginsDir": document.plugins_dir, "version": StepHostVersion.text,
-                "generated": OperationView.timestamp(now),
-            ]
-        )
+        var object: [String: Any] = [
+            "title": "stephost", "running": running, "steps": steps, "operations": operations,
+            "hasOperations": !operations.isEmpty, "filters": filters, "filter": state?.rawValue ?? "all",
+            "broken": document.broken.map { ["file": $0.file, "error": $0.error] },
+            "disabled": document.disabled.map { ["file": $0.file, "plugin": $0.plugin ?? "-"] },
+            "hasBroken": !document.broken.isEmpty, "hasDisabled": !document.disabled.isEmpty,
+            "pluginsDir": document.plugins_dir, "version": StepHostVersion.text,
+            "generated": OperationView.timestamp(now),
+        ]
+        if let state { object["filterState"] = state.rawValue }
+        return try html("index", object)
     }
 
     // MARK: - One operation's timeline
@@ -164,7 +163,7 @@ struct StatusPage: Sendable {
             "age": Self.age(Date().timeIntervalSince(operation.createdAt)), "passes": operation.passes,
             "retries": retries, "nextPass": operation.nextPassAt.map(OperationView.timestamp) ?? "-",
             "running": !operation.state.isFinal, "timeline": passes, "hasTimeline": !passes.isEmpty,
-            "dropped": operation.droppedStepRuns,
+            "dropped": operation.droppedStepRuns, "hasDropped": operation.droppedStepRuns > 0,
             "runtime": operation.runtime.runtimeID ?? "-", "version": StepHostVersion.text,
             "generated": OperationView.timestamp(Date()),
         ]
