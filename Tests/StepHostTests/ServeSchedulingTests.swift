@@ -40,6 +40,16 @@ struct ServeSchedulingTests {
             return succeeded.count == count
         }
         #expect(finished, "\(succeeded.count) of \(count) succeeded")
+        // Paged 64 at a time through `next`: every operation once, newest first.
+        var paged: [String] = []
+        var cursor: String?
+        repeat {
+            let path = "/operations?limit=64" + (cursor.map { "&cursor=\($0)" } ?? "")
+            let page = try server.request("GET", path).json()
+            paged += (page["operations"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+            cursor = page["next"] as? String
+        } while cursor != nil && paged.count <= count
+        #expect(paged.count == count && Set(paged).count == count, "paging gave \(paged.count) ids")
         let passes = Dictionary(
             uniqueKeysWithValues: succeeded.map { ($0["id"] as? String ?? "", $0["passes"] as? Int ?? 0) }
         )
