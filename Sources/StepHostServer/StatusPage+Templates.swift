@@ -85,6 +85,7 @@ extension StatusPage {
         <dt>passes</dt><dd id="passes">{{passes}}</dd>
         <dt>retries</dt><dd id="retries">{{retries}}</dd>
         <dt>next pass</dt><dd>{{nextPass}}</dd>
+        {{#runningStep}}<dt>running now</dt><dd id="running-step">{{runningStep}}</dd>{{/runningStep}}
         <dt>runtime</dt><dd class="mono">{{runtime}}</dd>
         </dl>
         {{#lastError}}<h2>Last error</h2><p class="error" id="last-error">step <code>{{step}}</code> ({{plugin}}): {{message}}</p>{{/lastError}}

@@ -135,6 +135,7 @@ struct StatusPage: Sendable {
             }
         }
         let runs = try await host.store.stepRuns(operationID: id)
+        let claim = try await host.store.claim(operationID: id)
         let byPass = Dictionary(grouping: runs, by: \.pass)
         let passes: [[String: Any]] = byPass.keys.sorted().map { pass in
             let steps = byPass[pass]!.sorted { $0.position < $1.position }
@@ -161,12 +162,17 @@ struct StatusPage: Sendable {
             "created": OperationView.timestamp(operation.createdAt),
             "updated": OperationView.timestamp(operation.updatedAt),
             "age": Self.age(Date().timeIntervalSince(operation.createdAt)), "passes": operation.passes,
-            "retries": retries, "nextPass": operation.nextPassAt.map(OperationView.timestamp) ?? "-",
+            "retries": retries,
+            // Only a time still ahead is a next pass; a due one is running now or about to.
+            "nextPass": operation.nextPassAt.flatMap { $0 > Date() ? OperationView.timestamp($0) : nil } ?? "-",
             "running": !operation.state.isFinal, "timeline": passes, "hasTimeline": !passes.isEmpty,
             "dropped": operation.droppedStepRuns, "hasDropped": operation.droppedStepRuns > 0,
             "runtime": operation.runtime.runtimeID ?? "-", "version": StepHostVersion.text,
             "generated": OperationView.timestamp(Date()),
         ]
+        if let claim, let running = claim.running, !operation.state.isFinal {
+            object["runningStep"] = OperationView.runningLine(running, claim: claim, died: claim.isFree(at: Date()))
+        }
         if let error = operation.lastError {
             object["lastError"] = [
                 "step": error.step, "plugin": error.plugin ?? "built-in", "message": error.message,

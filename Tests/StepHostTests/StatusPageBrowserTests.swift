@@ -157,11 +157,13 @@ struct StatusPageBrowserTests {
         #expect(try server.provision("held", ["name": "waiting"]).status == 202)
         let held = try setup.operationID("held")
         let running = try eventually(within: 30) {
-            try server.request("GET", "/operations/\(held)").json()["running_step"] != nil
+            let step = try server.request("GET", "/operations/\(held)").json()["running_step"] as? [String: Any]
+            return step?["step"] as? String == "gate_step"
         }
         #expect(running)
         let before = try server.request("GET", "/ui/operations/\(held)", broker: false)
         #expect(before.text.contains(#"data-running="true""#) && before.text.contains(#"id="state">in_progress"#))
+        #expect(before.text.contains(#"<dd id="running-step">step gate_step of plugin gate"#), "\(before.text)")
 
         let profile = try TemporaryDirectory("stephost-chromium")
         let output = directoryFile(setup.directory, "dom.html")
