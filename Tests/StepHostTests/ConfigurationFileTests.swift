@@ -123,6 +123,38 @@ struct ConfigurationFileTests {
 
     static let mistakes: [Mistake] = [
         Mistake(
+            label: "a catalog service without an id",
+            yaml: "catalog:\n  services:\n    runtime:\n      description: x\n      plans:\n        a: { id: p }\n",
+            code: .invalidValue,
+            line: 3,
+            key: "catalog.services.runtime",
+            message: "a service needs an id"
+        ),
+        Mistake(
+            label: "a catalog plan without an id",
+            yaml: "catalog:\n  services:\n    runtime:\n      id: s\n      plans:\n        gold: { description: x }\n",
+            code: .invalidValue,
+            line: 6,
+            key: "catalog.services.runtime.plans.gold",
+            message: "a plan needs an id"
+        ),
+        Mistake(
+            label: "a port out of range",
+            yaml: "server:\n  port: 70000\n",
+            code: .invalidValue,
+            line: 2,
+            key: "server.port",
+            message: "70000"
+        ),
+        Mistake(
+            label: "an unknown log format",
+            yaml: "log-format: xml\n",
+            code: .invalidValue,
+            line: 1,
+            key: "log-format",
+            message: "xml"
+        ),
+        Mistake(
             label: "a duration that is not one",
             yaml: "plugins:\n  settings:\n    network:\n      isolation: process\n\n\n      deadline: 30 parsecs\n",
             code: .invalidValue,
