@@ -79,11 +79,11 @@ struct StatusPage: Sendable {
             let plugin = step.plugin.flatMap { plugins[$0] }
             return [
                 "position": step.position, "weight": step.weight, "name": step.name,
-                "plugin": step.plugin ?? "built-in", "version": step.plugin_version ?? "-",
+                "plugin": step.plugin ?? "built-in", "version": (step.plugin_version ?? "-").escapingControlCharacters,
                 "sha": plugin.map { String($0.file_sha256.prefix(12)) } ?? "-",
                 "sha_full": plugin?.file_sha256 ?? "",
                 "isolation": plugin?.isolation ?? "in-process (host)",
-                "health": plugin?.quarantine.map { "quarantined: \($0.reason)" } ?? "ok",
+                "health": plugin?.quarantine.map { "quarantined: \($0.reason)".escapingControlCharacters } ?? "ok",
                 "healthy": plugin?.quarantine == nil,
             ]
         }
@@ -93,7 +93,7 @@ struct StatusPage: Sendable {
             [
                 "id": operation.id, "short": String(operation.id.prefix(8)), "instance": operation.instanceID,
                 "state": operation.state.rawValue, "age": Self.age(now.timeIntervalSince(operation.createdAt)),
-                "passes": operation.passes, "description": operation.description,
+                "passes": operation.passes, "description": operation.description.escapingControlCharacters,
             ]
         }
         let running = page.operations.contains { !$0.state.isFinal }
@@ -106,8 +106,12 @@ struct StatusPage: Sendable {
         var object: [String: Any] = [
             "title": "stephost", "running": running, "steps": steps, "operations": operations,
             "hasOperations": !operations.isEmpty, "filters": filters, "filter": state?.rawValue ?? "all",
-            "broken": document.broken.map { ["file": $0.file, "error": $0.error] },
-            "disabled": document.disabled.map { ["file": $0.file, "plugin": $0.plugin ?? "-"] },
+            "broken": document.broken.map {
+                ["file": $0.file.escapingControlCharacters, "error": $0.error.escapingControlCharacters]
+            },
+            "disabled": document.disabled.map {
+                ["file": $0.file.escapingControlCharacters, "plugin": ($0.plugin ?? "-").escapingControlCharacters]
+            },
             "hasBroken": !document.broken.isEmpty, "hasDisabled": !document.disabled.isEmpty,
             "pluginsDir": document.plugins_dir, "version": StepHostVersion.text,
             "generated": OperationView.timestamp(now),
@@ -149,7 +153,7 @@ struct StatusPage: Sendable {
                         "position": run.position, "step": run.step, "plugin": run.plugin ?? "built-in",
                         "outcome": run.outcome.rawValue, "ms": String(format: "%.1f", run.durationMilliseconds),
                         "width": String(format: "%.1f", max(0.5, run.durationMilliseconds / total * 100)),
-                        "message": run.message ?? "",
+                        "message": (run.message ?? "").escapingControlCharacters,
                     ]
                 },
             ]
@@ -158,7 +162,7 @@ struct StatusPage: Sendable {
         var object: [String: Any] = [
             "title": "operation \(operation.id)", "id": operation.id, "instance": operation.instanceID,
             "operationVersion": operation.version,
-            "state": operation.state.rawValue, "description": operation.description,
+            "state": operation.state.rawValue, "description": operation.description.escapingControlCharacters,
             "created": OperationView.timestamp(operation.createdAt),
             "updated": OperationView.timestamp(operation.updatedAt),
             "age": Self.age(Date().timeIntervalSince(operation.createdAt)), "passes": operation.passes,
@@ -171,11 +175,14 @@ struct StatusPage: Sendable {
             "generated": OperationView.timestamp(Date()),
         ]
         if let claim, let running = claim.running, !operation.state.isFinal {
-            object["runningStep"] = OperationView.runningLine(running, claim: claim, died: claim.isFree(at: Date()))
+            object["runningStep"] =
+                OperationView.runningLine(running, claim: claim, died: claim.isFree(at: Date()))
+                .escapingControlCharacters
         }
         if let error = operation.lastError {
             object["lastError"] = [
-                "step": error.step, "plugin": error.plugin ?? "built-in", "message": error.message,
+                "step": error.step, "plugin": error.plugin ?? "built-in",
+                "message": error.message.escapingControlCharacters,
             ]
         }
         return try html("operation", object)

@@ -121,4 +121,44 @@ struct ServeObservabilityTests {
         #expect(step["step"] as? String == "allocate_subnet" && step["plugin"] as? String == "network")
         #expect(!server.logText.contains("dns-key-logged"))
     }
+
+    /// A plugin's text (HTML with a script, Mustache, quotes, a newline, a terminal escape) stays text everywhere
+    /// the service shows it: escaped in the status page, valid JSON in answers and in every JSON log line.
+    @Test func hostilePluginTextStaysText() throws {
+        let directory = try TemporaryDirectory("stephost-serve")
+        let plugins = try servePlugins(directory)
+        try addServeFixture(plugins, "hostile", mode: 51)
+        let server = try ServedHost(
+            directory,
+            plugins: plugins,
+            arguments: ["--log-format", "json", "--log-level", "info"]
+        )
+        let operation = try #require(
+            try server.provision("hostile", ["name": "hostile"]).json()["operation"] as? String
+        )
+        #expect(try server.waitForFinal("hostile") == "failed")
+        let last = try server.request("GET", "/v2/service_instances/hostile/last_operation").json()
+        #expect((last["description"] as? String)?.contains("<script>alert('stephost')</script>") == true)
+        let shown = try server.request("GET", "/operations/\(operation)")
+        #expect((try? shown.json()) != nil, "not JSON: \(shown)")
+        for path in ["/", "/ui/operations/\(operation)"] {
+            let page = try server.request("GET", path, broker: false).text
+            #expect(!page.contains("<script>alert"), "\(path) carries the plugin's script as HTML")
+            #expect(!page.contains("\u{1b}"), "\(path) carries a terminal escape")
+            #expect(page.contains("&lt;script&gt;alert("), "\(path) does not show the plugin's text")
+        }
+        #expect(try server.stop().status == 0)
+        let lines = server.logText.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        var seen = false
+        for line in lines {
+            let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object != nil, "a log line that is not one JSON object: \(line)")
+            if (object?["message"] as? String)?.contains("<script>alert('stephost')</script>") == true {
+                seen = true
+                #expect((object?["message"] as? String)?.contains("forged line") == true)
+            }
+            #expect(!line.contains("\u{1b}"), "a raw terminal escape in the log")
+        }
+        #expect(seen, "the plugin's log line is missing")
+    }
 }

@@ -97,7 +97,8 @@
 // sibling of the runner (CLONE_PARENT: a child of the host) that leaves the session, ptrace-seizes the runner and
 // sleeps, so the runner, once killed, stays a zombie the host cannot reap; write the sibling's pid to
 // DAEMON_PID_FILE; then hang forever. 50 wait until the file RELEASE_FILE exists (checked every 10 ms, up to 60 s),
-// then done: a step the test lets finish when it wants.
+// then done: a step the test lets finish when it wants. 51 log HOSTILE_TEXT (HTML with a script, Mustache, a quote,
+// an ampersand, a newline and a terminal escape) and fail with it: text a service must show as text.
 #ifndef RUN_MODE
 #define RUN_MODE 0
 #endif
@@ -207,6 +208,9 @@ static void hang_forever(void) {
 #endif
 #ifndef DAEMON_PID_FILE
 #define DAEMON_PID_FILE "/tmp/stephost-fixture-daemon.pid"
+#endif
+#ifndef HOSTILE_TEXT
+#define HOSTILE_TEXT "<script>alert('stephost')</script>{{title}} & \"quoted\"\nforged line\x1b[2J"
 #endif
 #ifndef RELEASE_FILE
 #define RELEASE_FILE "/tmp/stephost-fixture-release"
@@ -440,6 +444,10 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
     case 34:
         sleep_ms(SLEEP_MS);
         return STEPHOST_OUTCOME_DONE;
+    case 51:
+        s->log(call->ctx, STEPHOST_LOG_ERROR, HOSTILE_TEXT, strlen(HOSTILE_TEXT));
+        s->set_error(call->ctx, HOSTILE_TEXT, strlen(HOSTILE_TEXT));
+        return STEPHOST_OUTCOME_FAIL;
     case 50:
         for (int i = 0; i < 6000 && access(RELEASE_FILE, F_OK) != 0; i++) sleep_ms(10);
         return STEPHOST_OUTCOME_DONE;
