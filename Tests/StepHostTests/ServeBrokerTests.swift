@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 
 /// A plugin directory in `directory` (mode 0755), optionally with the example plugins.
@@ -355,5 +356,25 @@ struct ServeBrokerTests {
         #expect(try insecure.request("GET", "/v2/catalog", authenticated: false).status == 200)
         #expect(try insecure.stop().status == 0)
         #expect(insecure.logText.contains("WITHOUT authentication"))
+    }
+
+    /// Fifty identical PUTs for one instance at once, over fifty connections: one operation, and every answer
+    /// names it.
+    @Test func concurrentPutsForOneInstanceMakeOneOperation() throws {
+        let directory = try TemporaryDirectory("stephost-serve")
+        let server = try ServedHost(directory, plugins: try servePlugins(directory))
+        let answers = Mutex<[HTTPAnswer]>([])
+        concurrently(50, width: 50) { _ in
+            if let answer = try? server.provision("contended", ["name": "contended"]) {
+                answers.withLock { $0.append(answer) }
+            }
+        }
+        let all = answers.withLock { $0 }
+        #expect(all.count == 50 && all.allSatisfy { [200, 202].contains($0.status) }, "\(all.map(\.status))")
+        let operations = Set(all.compactMap { try? $0.json()["operation"] as? String })
+        #expect(operations.count == 1, "\(operations)")
+        let listed = try server.request("GET", "/operations?instance=contended").json()["operations"] as? [Any]
+        #expect(listed?.count == 1)
+        #expect(try server.stop().status == 0)
     }
 }

@@ -30,13 +30,16 @@ struct ServeShutdownTests {
         }
     }
 
-    /// Eight operations whose step takes 2 s, four workers: SIGTERM while they run. The running steps finish, the
-    /// host exits 0 within the grace period with no claim left and nothing failed, and a restart (with a lease far
-    /// longer than the test) finishes all eight, create_runtime once each.
+    /// Eight operations whose first step takes 2 s, four workers: SIGTERM while they run. The running steps finish
+    /// and their passes end there: the next step (a gate that would hold its pass past the grace period) never
+    /// starts. The host exits 0 within the grace period with no claim left and nothing failed, and a restart (with
+    /// a lease far longer than the test) finishes all eight, create_runtime once each.
     @Test func sigtermLetsRunningStepsFinishAndTheNextStartFinishesEverything() throws {
         let directory = try TemporaryDirectory("stephost-serve")
         let plugins = try servePlugins(directory)
+        let release = directory.file("release")
         try addServeFixture(plugins, "sleepy", mode: 34, ["SLEEP_MS": "2000"])
+        try addServeFixture(plugins, "gate", mode: 50, weight: 20, ["RELEASE_FILE": cString(release.path)])
         let arguments = ["--workers", "4", "--shutdown-grace", "30", "--lease", "3600", "--log-level", "notice"]
         let server = try ServedHost(directory, plugins: plugins, arguments: arguments)
         for index in 0..<8 {
@@ -59,7 +62,12 @@ struct ServeShutdownTests {
         #expect(after.states["failed"] == nil, "\(after.states)")
         #expect(after.states.values.reduce(0, +) == 8)
         #expect(after.stepRuns > 0, "the steps that ran were not saved")
+        let gateRuns = try DatabaseQueue(path: server.databasePath).read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM step_runs WHERE step = 'gate_step'") ?? -1
+        }
+        #expect(gateRuns == 0, "a pass went on to its next step after SIGTERM")
 
+        try Data().write(to: release)
         let restarted = try ServedHost(directory, plugins: plugins, arguments: arguments, logName: "restart.log")
         // Well inside the lease of an hour: the stopped host's operations were released, not left to expire.
         for index in 0..<8 { #expect(try restarted.waitForFinal("sleepy-\(index)", within: 90) == "succeeded") }
