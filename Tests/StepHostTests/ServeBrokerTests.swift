@@ -364,10 +364,19 @@ struct ServeBrokerTests {
         let directory = try TemporaryDirectory("stephost-serve")
         let server = try ServedHost(directory, plugins: try servePlugins(directory))
         let answers = Mutex<[HTTPAnswer]>([])
+        // Every request is sent but its last byte; once all 50 are, the last bytes go together.
+        let ready = DispatchSemaphore(value: 0)
+        let go = DispatchSemaphore(value: 0)
+        Thread {
+            for _ in 0..<50 { ready.wait() }
+            for _ in 0..<50 { go.signal() }
+        }.start()
         concurrently(50, width: 50) { _ in
-            if let answer = try? server.provision("contended", ["name": "contended"]) {
-                answers.withLock { $0.append(answer) }
+            let answer = try? server.provision("contended", ["name": "contended"]) {
+                ready.signal()
+                go.wait()
             }
+            if let answer { answers.withLock { $0.append(answer) } }
         }
         let all = answers.withLock { $0 }
         #expect(all.count == 50 && all.allSatisfy { [200, 202].contains($0.status) }, "\(all.map(\.status))")

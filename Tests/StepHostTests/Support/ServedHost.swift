@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 
 /// An answer from ``LoopbackHTTP``.
@@ -32,7 +33,8 @@ enum LoopbackHTTP {
         _ path: String,
         headers: [(String, String)] = [],
         body: Data? = nil,
-        timeout: Int = 60
+        timeout: Int = 60,
+        beforeLastByte: (() -> Void)? = nil
     ) throws -> HTTPAnswer {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
@@ -59,8 +61,18 @@ enum LoopbackHTTP {
         if let body { request.append(body) }
         try request.withUnsafeBytes { bytes in
             var sent = 0
+            // All but the last byte, then wait: requests from many threads then reach the server together.
+            var holding = beforeLastByte != nil
             while sent < bytes.count {
-                let written = write(socket, bytes.baseAddress! + sent, bytes.count - sent)
+                if holding && sent == bytes.count - 1 {
+                    holding = false
+                    beforeLastByte?()
+                }
+                let written = write(
+                    socket,
+                    bytes.baseAddress! + sent,
+                    (holding ? bytes.count - 1 : bytes.count) - sent
+                )
                 // The server may answer and close before reading a body it refuses (413): what it said is read below.
                 if written <= 0 {
                     if errno == EPIPE || errno == ECONNRESET { return }
@@ -197,7 +209,8 @@ final class ServedHost: @unchecked Sendable {
         json: Any? = nil,
         headers: [(String, String)] = [],
         authenticated: Bool = true,
-        broker: Bool = true
+        broker: Bool = true,
+        beforeLastByte: (() -> Void)? = nil
     ) throws -> HTTPAnswer {
         var all = headers
         if authenticated { all.append(("Authorization", Self.authorization)) }
@@ -207,17 +220,22 @@ final class ServedHost: @unchecked Sendable {
             body = try JSONSerialization.data(withJSONObject: json)
             all.append(("Content-Type", "application/json"))
         }
-        return try LoopbackHTTP.send(port: port, method, path, headers: all, body: body)
+        return try LoopbackHTTP.send(port: port, method, path, headers: all, body: body, beforeLastByte: beforeLastByte)
     }
 
     /// `PUT /v2/service_instances/{instance}?accepts_incomplete=true` with the built-in catalog's plan.
-    func provision(_ instance: String, _ parameters: [String: Any]) throws -> HTTPAnswer {
+    func provision(
+        _ instance: String,
+        _ parameters: [String: Any],
+        beforeLastByte: (() -> Void)? = nil
+    ) throws -> HTTPAnswer {
         try request(
             "PUT",
             "/v2/service_instances/\(instance)?accepts_incomplete=true",
             json: [
                 "service_id": "stephost-runtime", "plan_id": "stephost-runtime-default", "parameters": parameters,
-            ]
+            ],
+            beforeLastByte: beforeLastByte
         )
     }
 
@@ -248,18 +266,25 @@ final class ServedHost: @unchecked Sendable {
     }
 }
 
-/// Runs `body` for 0..<count on `width` threads at once; returns when all finished.
+/// Runs `body` for 0..<count on `width` threads of their own (not GCD's pool, which adds threads slowly while
+/// others block); returns when all finished.
 func concurrently(_ count: Int, width: Int, _ body: @escaping @Sendable (Int) -> Void) {
-    let group = DispatchGroup()
-    let gate = DispatchSemaphore(value: width)
-    for index in 0..<count {
-        gate.wait()
-        group.enter()
-        DispatchQueue.global().async {
-            body(index)
-            gate.signal()
-            group.leave()
+    let next = Mutex(0)
+    let done = DispatchGroup()
+    for _ in 0..<min(width, count) {
+        done.enter()
+        let thread = Thread {
+            while true {
+                let index = next.withLock { value -> Int in
+                    defer { value += 1 }
+                    return value
+                }
+                guard index < count else { break }
+                body(index)
+            }
+            done.leave()
         }
+        thread.start()
     }
-    group.wait()
+    done.wait()
 }
