@@ -13,10 +13,17 @@ public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
     private let label: String
+    private let write: @Sendable (String) -> Void
 
-    public init(label: String, metadataProvider: Logger.MetadataProvider? = nil) {
+    /// - Parameter write: where each line goes (default: standard error, one write per line).
+    public init(
+        label: String,
+        metadataProvider: Logger.MetadataProvider? = nil,
+        write: (@Sendable (String) -> Void)? = nil
+    ) {
         self.label = label
         self.metadataProvider = metadataProvider
+        self.write = write ?? { FileHandle.standardError.write(Data($0.utf8)) }
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -37,7 +44,7 @@ public struct JSONLogHandler: LogHandler {
         }
         line += "}\n"
         // One write per line, so lines from several threads never interleave.
-        FileHandle.standardError.write(Data(line.utf8))
+        write(line)
     }
 
     /// `text` as a JSON string literal with every control character escaped.
