@@ -16,6 +16,10 @@ import Synchronization
 ///                        [--isolation in-process|process]
 ///     stephost-bench enqueue --database PATH --operations N [--parameters-bytes B]
 ///     stephost-bench document [--parameters-bytes B] [--fields F]
+///     stephost-bench provision --plugins DIR --operations N --clients C --workers W [--parameters-bytes B]
+///                              [--database PATH]
+///     stephost-bench http-provision --port P --database PATH --operations N --clients C [--parameters-bytes B]
+///                                   [--server-pid PID]
 @main
 struct StepHostBench {
     static let usage = """
@@ -23,11 +27,22 @@ struct StepHostBench {
                                   [--isolation in-process|process]
                stephost-bench enqueue --database PATH --operations N [--parameters-bytes B]
                stephost-bench document [--parameters-bytes B] [--fields F]
+               stephost-bench provision --plugins DIR --operations N --clients C --workers W [--parameters-bytes B]
+                                        [--database PATH]
+               stephost-bench http-provision --port P --database PATH --operations N --clients C
+                                             [--parameters-bytes B] [--server-pid PID]
 
         run       creates N operations in a fresh SQLite file and runs them all; prints ops/s, durable commits,
                   commits per operation, the stored row size, bytes written per commit and RSS
         enqueue   creates N pending operations in PATH, for timing `stephost run` on a long queue
         document  prints the operation document a plugin receives for such an operation
+        provision creates N broker instances from C concurrent callers, as the broker's PUT does but without HTTP,
+                  while the engine serves them as `stephost serve` does; prints requests/s and the ops/s until
+                  all N succeeded
+        http-provision
+                  the same through a running `stephost serve` on 127.0.0.1:P (whose database is PATH): N PUTs
+                  over C keep-alive connections; prints the same figures, the client's CPU time and, with
+                  --server-pid, the server's
 
         """
 
@@ -60,6 +75,38 @@ struct StepHostBench {
                     fail("stephost-bench enqueue needs --database and --operations\n\n\(usage)", status: 64)
                 }
                 try await enqueue(database: database, count: count, parameterBytes: bytes)
+            case "provision":
+                guard let plugins = options["plugins"], let count = Int(options["operations"] ?? ""),
+                    let clients = Int(options["clients"] ?? ""), clients > 0
+                else {
+                    fail("stephost-bench provision needs --plugins, --operations and --clients\n\n\(usage)", status: 64)
+                }
+                try await provision(
+                    plugins: plugins,
+                    count: count,
+                    clients: clients,
+                    workers: Int(options["workers"] ?? "4") ?? 4,
+                    parameterBytes: bytes,
+                    database: options["database"]
+                )
+            case "http-provision":
+                guard let port = Int(options["port"] ?? ""), let database = options["database"],
+                    let count = Int(options["operations"] ?? ""), let clients = Int(options["clients"] ?? ""),
+                    clients > 0
+                else {
+                    fail(
+                        "stephost-bench http-provision needs --port, --database, --operations and --clients\n\n\(usage)",
+                        status: 64
+                    )
+                }
+                try await httpProvision(
+                    port: port,
+                    database: database,
+                    count: count,
+                    clients: clients,
+                    parameterBytes: bytes,
+                    serverPID: options["server-pid"].flatMap { Int($0) }
+                )
             case "document":
                 var operation = OperationRecord(
                     id: UUID().uuidString.lowercased(),
@@ -107,6 +154,11 @@ struct StepHostBench {
 
     /// Parameters of about `bytes` bytes: a name and labels that pad the rest.
     static func parameters(index: Int, bytes: Int) throws -> ProvisioningParameters {
+        try ProvisioningParameters(json: parametersJSON(index: index, bytes: bytes))
+    }
+
+    /// The text of ``parameters(index:bytes:)``, with sorted keys (as the broker stores them).
+    static func parametersJSON(index: Int, bytes: Int) -> String {
         // Written by hand: Foundation's sorted-key writer would cost the benchmark's setup more than the host's work.
         var labels: [String] = []
         var size = 40
@@ -118,9 +170,7 @@ struct StepHostBench {
             )
             size += 68
         }
-        return try ProvisioningParameters(
-            json: #"{"labels":{\#(labels.joined(separator: ","))},"name":"bench-\#(index)","region":"europe-west4"}"#
-        )
+        return #"{"labels":{\#(labels.joined(separator: ","))},"name":"bench-\#(index)","region":"europe-west4"}"#
     }
 
     static func host(
