@@ -22,7 +22,10 @@ struct JSONLogHandlerTests {
         let line = try #require(written.first)
         #expect(line.hasSuffix("}\n") && line.dropLast().allSatisfy { $0 != "\n" && $0 != "\r" })
         for scalar in line.unicodeScalars.dropLast() {
-            #expect(scalar.value >= 0x20 && !(0x7F...0x9F).contains(scalar.value), "a raw control character \(scalar.value)")
+            #expect(
+                scalar.value >= 0x20 && !(0x7F...0x9F).contains(scalar.value),
+                "a raw control character \(scalar.value)"
+            )
         }
         let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         #expect(object["message"] as? String == hostile)
