@@ -103,8 +103,8 @@ public final class Engine: Sendable {
     public func newOperation(parameters: ProvisioningParameters, instanceID: String? = nil) -> OperationRecord {
         let now = clock.now
         return OperationRecord(
-            id: UUID().uuidString.lowercased(),
-            instanceID: instanceID ?? UUID().uuidString.lowercased(),
+            id: UUID.random().uuidString.lowercased(),
+            instanceID: instanceID ?? UUID.random().uuidString.lowercased(),
             description: "waiting for its first pass",
             createdAt: now,
             deadline: now.addingTimeInterval(options.deadline.timeInterval),

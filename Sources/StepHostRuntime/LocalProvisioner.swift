@@ -1,4 +1,5 @@
 import Foundation
+import StepHostCore
 public import StepHostStorage
 
 /// The embedded provisioner: records each request in the database, with every secret value redacted,
@@ -24,8 +25,8 @@ public struct LocalProvisioner: ProvisionerBackend {
             let recorded = try await records.recordLocalProvisioning(
                 operationID: operationID,
                 request: try request.redacted.json(),
-                provisionerOperationID: "local-\(UUID().uuidString.lowercased())",
-                runtimeID: UUID().uuidString.lowercased(),
+                provisionerOperationID: "local-\(UUID.random().uuidString.lowercased())",
+                runtimeID: UUID.random().uuidString.lowercased(),
                 at: Date()
             )
             return ProvisionerOperation(

@@ -11,6 +11,8 @@ import StepHostStorage
 struct AdminAPI: Sendable {
     let host: ProvisioningHost
     let metrics: HostMetrics
+    /// The database file as it was when the server started.
+    let databaseIdentity: DatabaseIdentity?
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("healthz") { _, _ in try JSONBody.response(object: ["status": "ok"]) }
@@ -23,7 +25,7 @@ struct AdminAPI: Sendable {
             )
         }
         router.get("plugins") { _, _ in
-            let quarantined = (try? host.store.quarantinedPluginsNow()) ?? []
+            let quarantined = (try? await host.store.quarantinedPlugins()) ?? []
             return JSONBody.response(try ListPluginsReport(selection: host.plugins, quarantined: quarantined).json())
         }
         router.get("operations") { request, _ in try await operations(request) }
@@ -34,6 +36,11 @@ struct AdminAPI: Sendable {
     /// engine takes work (not stopping, not refusing for stuck steps).
     private func ready() async throws -> Response {
         var problems: [String] = []
+        let path = host.configuration.databasePath
+        if let databaseIdentity, DatabaseIdentity(path) != databaseIdentity {
+            // The open connections still write, to a file no one will open again: every write would be lost.
+            problems.append("the database file \(path) was removed or replaced while the host ran; restart the host")
+        }
         do {
             try await host.store.checkWritable()
         } catch {
@@ -109,5 +116,18 @@ struct AdminAPI: Sendable {
                 fields: operation.fields
             )
         )
+    }
+}
+
+/// A file's device and inode: which file a path names now.
+struct DatabaseIdentity: Equatable, Sendable {
+    let device: UInt64
+    let inode: UInt64
+
+    init?(_ path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
     }
 }

@@ -7,6 +7,7 @@ public import StepHostEngine
 import StepHostLoader
 import StepHostSQLite
 import StepHostStorage
+import Synchronization
 
 /// The host's metrics through swift-metrics, exported by swift-prometheus at `GET /metrics`.
 ///
@@ -35,6 +36,12 @@ public final class HostMetrics: Sendable {
     init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
     }
+
+    /// The database file as the server found it when it started (see ``DatabaseIdentity``).
+    private let identity = Mutex<DatabaseIdentity?>(nil)
+
+    /// Remembers which file the database is now, so a scrape can tell when it was removed or replaced.
+    func noteDatabase(_ path: String) { identity.withLock { $0 = DatabaseIdentity(path) } }
 
     private let passes = Counter(label: "stephost_passes_total")
     private let retries = Counter(label: "stephost_retries_total")
@@ -76,7 +83,9 @@ public final class HostMetrics: Sendable {
             let unfinished = (counts.byState[.pending] ?? 0) + (counts.byState[.inProgress] ?? 0)
             Gauge(label: "stephost_operations_queued").record(max(0, counts.due - host.engine.busyWorkers))
             Gauge(label: "stephost_operations_unfinished").record(unfinished)
-            Gauge(label: "stephost_database_up").record(1)
+            let path = host.configuration.databasePath
+            let unchanged = DatabaseIdentity(path) == identity.withLock { $0 }
+            Gauge(label: "stephost_database_up").record(unchanged ? 1 : 0)
         } catch {
             Gauge(label: "stephost_database_up").record(0)
         }

@@ -7,6 +7,7 @@ import StepHostEngine
 import StepHostLoader
 import StepHostSQLite
 import StepHostStorage
+import Synchronization
 
 /// The read-only status page: `GET /` (the pipeline and the operations, filterable by state) and
 /// `GET /ui/operations/{id}` (one operation's timeline of passes and step runs). Server-rendered with Mustache
@@ -16,6 +17,10 @@ import StepHostStorage
 struct StatusPage: Sendable {
     let host: ProvisioningHost
     private let library: MustacheLibrary
+    /// Long polls waiting now. A client that abandons its polls leaves them running until they end (at most 20 s
+    /// each): past ``maximumLongPolls`` a poll is answered at once, so abandoned ones cost a bounded number of tasks.
+    private let longPolls = LongPollCount()
+    static let maximumLongPolls = 64
 
     init(host: ProvisioningHost) throws {
         self.host = host
@@ -71,7 +76,7 @@ struct StatusPage: Sendable {
             }
             state = known
         }
-        let quarantined = (try? host.store.quarantinedPluginsNow()) ?? []
+        let quarantined = (try? await host.store.quarantinedPlugins()) ?? []
         let report = ListPluginsReport(selection: host.plugins, quarantined: quarantined)
         let document = report.document
         let plugins = Dictionary(document.plugins.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
@@ -128,7 +133,8 @@ struct StatusPage: Sendable {
         guard var operation = try await host.store.operation(id: id) else {
             throw APIError.notFound("no operation \(id)")
         }
-        if let version {
+        if let version, longPolls.enter(limit: Self.maximumLongPolls) {
+            defer { longPolls.leave() }
             let deadline = ContinuousClock.now + .seconds(20)
             while Int64(operation.version) == version, !operation.state.isFinal, ContinuousClock.now < deadline,
                 !host.engine.isShuttingDown
@@ -196,4 +202,20 @@ struct StatusPage: Sendable {
         if total < 86400 { return "\(total / 3600)h \(total % 3600 / 60)m" }
         return "\(total / 86400)d \(total % 86400 / 3600)h"
     }
+}
+
+/// How many long polls wait now.
+final class LongPollCount: Sendable {
+    private let count = Mutex(0)
+
+    /// Counts one more unless `limit` wait already; `false` then.
+    func enter(limit: Int) -> Bool {
+        count.withLock { count in
+            guard count < limit else { return false }
+            count += 1
+            return true
+        }
+    }
+
+    func leave() { count.withLock { $0 -= 1 } }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 public import Logging
 import NIOCore
 import ServiceLifecycle
@@ -21,6 +22,11 @@ public struct ServerSettings: Sendable {
     public var maximumBodyBytes = 256 * 1024
     /// The largest request line and headers together.
     public var maximumHeaderBytes = 16 * 1024
+    /// Connections open at once; more wait in the kernel's backlog until one closes.
+    public var maximumConnections = 512
+    /// A connection with no request in progress (one that never sends one, or sends its headers a byte at a time)
+    /// is closed after this long.
+    public var idleTimeout: Duration = .seconds(30)
     /// Paths that need no credentials: the probes and the metrics.
     public var openPaths: Set<String> = ["/healthz", "/readyz", "/metrics"]
 
@@ -51,12 +57,28 @@ public enum StepHostServer {
         router.add(middleware: BasicAuthMiddleware(credentials: settings.credentials, open: settings.openPaths))
         BrokerAPI(host: host, catalog: settings.catalog, maximumBodyBytes: settings.maximumBodyBytes)
             .register(on: router)
-        AdminAPI(host: host, metrics: metrics).register(on: router)
+        metrics.noteDatabase(host.configuration.databasePath)
+        AdminAPI(host: host, metrics: metrics, databaseIdentity: DatabaseIdentity(host.configuration.databasePath))
+            .register(on: router)
         try StatusPage(host: host).register(on: router)
 
+        let http1 = HTTP1Channel.Configuration(
+            idleTimeout: .nanoseconds(Int64(settings.idleTimeout.components.seconds) * 1_000_000_000),
+            // The parser's own cap, above the limit the middleware answers with a JSON error (431).
+            httpDecoderConfiguration: .init(
+                maxHeaderFieldSize: settings.maximumHeaderBytes * 4,
+                maxHeaderListSize: settings.maximumHeaderBytes * 4,
+                maxHeaderFieldCount: 200
+            )
+        )
         let application = Application(
             router: router,
-            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "stephost"),
+            server: .http1(configuration: http1),
+            configuration: .init(
+                address: .hostname(settings.host, port: settings.port),
+                serverName: "stephost",
+                availableConnectionsDelegate: MaximumAvailableConnections(settings.maximumConnections)
+            ),
             onServerRunning: { channel in
                 listening(settings.host, channel.localAddress?.port ?? settings.port)
             },

@@ -85,6 +85,7 @@ struct Serve: AsyncParsableCommand {
                 metadata: ["host": "\(settings.host)"]
             )
         }
+        Self.raiseOpenFileLimit(logger)
         let metrics = HostMetrics.bootstrap()
         let provisioning = try engine.makeHost(
             global,
@@ -122,5 +123,17 @@ struct Serve: AsyncParsableCommand {
             throw ExitStatus.hostStopped
         }
         print("stephost serve: stopped")
+    }
+
+    /// A server holds a descriptor per connection: the soft limit on open files is raised to the hard one (often
+    /// 1024 against 524288), so the connection limit, not the descriptor limit, is what a flood of clients meets.
+    private static func raiseOpenFileLimit(_ logger: Logger) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        let before = limit.rlim_cur
+        limit.rlim_cur = limit.rlim_max
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 {
+            logger.debug("raised the open-file limit", metadata: ["from": "\(before)", "to": "\(limit.rlim_max)"])
+        }
     }
 }
