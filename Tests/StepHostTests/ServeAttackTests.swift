@@ -1,0 +1,105 @@
+import Foundation
+import Glibc
+import Synchronization
+import Testing
+
+/// Failures found by attacking `stephost serve` from the outside (attack10). Each test states what should hold.
+@Suite("Serve: attacks from outside", .serialized)
+struct ServeAttackTests {
+    /// GET /plugins and GET / read the quarantine list with a synchronous GRDB read (`quarantinedPluginsNow()`) on a
+    /// cooperative-pool thread. GRDB's async reads release their reader only once their continuation runs on the
+    /// cooperative pool; when every pool thread is parked in the synchronous read waiting for a reader, no reader is
+    /// ever released: the whole process (HTTP and engine) stops for good. Ordinary traffic does it: a platform
+    /// polling last_operation while an operator or two look at /plugins.
+    @Test func concurrentPluginListingsAndPollsDoNotWedgeTheServer() throws {
+        let directory = try TemporaryDirectory("stephost-attack")
+        let plugins = try servePlugins(directory)
+        let server = try ServedHost(directory, plugins: plugins)
+        let created = try server.provision("poll-1", ["name": "poll-1"])
+        #expect(created.status == 202, "\(created)")
+
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let stop = Date().addingTimeInterval(20)
+        let timeouts = HungRequests()
+        // 12 pollers (async reads: more than GRDB's 5 readers) and more /plugins readers than the pool has threads.
+        let paths =
+            Array(repeating: "/v2/service_instances/poll-1/last_operation", count: 12)
+            + Array(repeating: "/plugins", count: cores + 4)
+        // Threads of their own: Dispatch's global queue runs only about as many blocking items at once as there are
+        // cores, too few to load the server.
+        let finished = DispatchGroup()
+        for path in paths {
+            finished.enter()
+            let thread = Thread {
+                defer { finished.leave() }
+                while Date() < stop {
+                    do {
+                        _ = try LoopbackHTTP.send(
+                            port: server.port,
+                            "GET",
+                            path,
+                            headers: [("Authorization", ServedHost.authorization), ("X-Broker-API-Version", "2.16")],
+                            timeout: 10
+                        )
+                    } catch {
+                        timeouts.count.add(1, ordering: .relaxed)
+                        return
+                    }
+                }
+            }
+            thread.start()
+        }
+        finished.wait()
+        #expect(timeouts.count.load(ordering: .relaxed) == 0, "requests hung")
+        let health = try? LoopbackHTTP.send(port: server.port, "GET", "/healthz", timeout: 5)
+        #expect(health?.status == 200, "the server no longer answers /healthz: \(String(describing: health))")
+    }
+
+    /// /readyz says "ready" (and stephost_database_up is 1) while the database file has been deleted: every
+    /// operation accepted from then on (202) is written to an unlinked file and gone at the next start.
+    @Test func readinessNoticesTheDatabaseFileIsGone() throws {
+        let directory = try TemporaryDirectory("stephost-attack")
+        let plugins = try servePlugins(directory)
+        let server = try ServedHost(directory, plugins: plugins)
+        #expect(try server.request("GET", "/readyz", authenticated: false, broker: false).status == 200)
+        for suffix in ["", "-wal", "-shm"] { unlink(server.databasePath + suffix) }
+        let ready = try server.request("GET", "/readyz", authenticated: false, broker: false)
+        #expect(ready.status == 503, "/readyz with the database file deleted: \(ready)")
+    }
+
+    /// HTTP connections that never send a request (or send their headers one byte at a time) are kept forever: no
+    /// idle or header timeout. A client that holds enough of them exhausts the process's descriptors; then runner
+    /// processes cannot be started (their operations fail for good: "no pipe could be made") and UUID() returns
+    /// 00000000-0000-4000-8000-000000000000 for every new operation (the second PUT is a 500 UNIQUE constraint).
+    @Test func idleConnectionsAreClosedEventually() throws {
+        let directory = try TemporaryDirectory("stephost-attack")
+        let plugins = try servePlugins(directory)
+        let server = try ServedHost(directory, plugins: plugins)
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(server.port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        try #require(connected == 0)
+        // Half a request line, then silence: a slowloris client.
+        _ = "GET /healthz HTTP/1.1\r\nHost: x\r\n".withCString { write(socket, $0, strlen($0)) }
+        var wait = timeval(tv_sec: 90, tv_usec: 0)
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+        var byte: UInt8 = 0
+        let started = Date()
+        let count = read(socket, &byte, 1)
+        // 0 (closed) or an answer (408) within 90 s; -1 with EAGAIN means the server still holds it.
+        #expect(count >= 0, "the server still held a silent half-request after \(Date().timeIntervalSince(started)) s")
+    }
+}
+
+/// How many requests got no answer.
+private final class HungRequests: Sendable {
+    let count = Atomic<Int>(0)
+}
