@@ -65,6 +65,7 @@ extension SettingRange {
     /// `stephost serve`: the port (0: any free one) and the grace period of a shutdown.
     public static let port = wholeNumber(0...65_535)
     public static let shutdownGrace = number(0...3_600, unit: "seconds")
+    public static let idleTimeout = number(1...3_600, unit: "seconds")
 }
 
 /// The ranges of the isolation settings (`plugins:` in the file).

@@ -51,6 +51,9 @@ struct RunnerPlugin: Sendable {
 /// Why a runner could not be used; the step that wanted it faults with this.
 struct RunnerFailure: Error, CustomStringConvertible {
     var description: String
+    /// The host could not start a process at all (no descriptors, no pipe, no process slot): a matter of the host's
+    /// resources at that moment, not of the plugin, so the step is retried instead of failing its operation.
+    var transient = false
 }
 
 /// One runner child of one plugin, serving one step call at a time.
@@ -78,7 +81,7 @@ final class PluginRunner: Sendable {
                 logger: environment.logger
             )
         } catch {
-            throw RunnerFailure(description: "its runner could not be started: \(error)")
+            throw RunnerFailure(description: "its runner could not be started: \(error)", transient: true)
         }
         let started = ContinuousClock.now
         guard child.readable(within: environment.initTimeout) else {

@@ -31,11 +31,18 @@ public struct ProcessStep: Step {
         return await executor.run(work)
     }
 
+    /// When a step whose runner could not be started (the host was out of descriptors or processes) runs again.
+    static let retryAfterSpawnFailure: Duration = .seconds(10)
+
     private func call(_ document: [UInt8], context: StepContext) -> StepResult {
         let what = "step \(step.name) of plugin \(step.plugin.name)"
         let runner: PluginRunner
         do {
             runner = try pool.acquire()
+        } catch  where error.transient {
+            var result = StepResult(outcome: .retry(after: Self.retryAfterSpawnFailure))
+            result.logs.append(StepLogLine(.warning, "\(what) could not run, retrying: \(error)"))
+            return result
         } catch {
             return StepResult(outcome: .fault("\(what) could not run: \(error)"))
         }

@@ -106,11 +106,17 @@ extension SQLiteOperationStore {
 }
 
 extension SQLiteOperationStore {
-    /// Throws unless the database takes writes now: a write transaction that changes nothing (for `/readyz`).
-    public func checkWritable() async throws {
+    /// Throws unless the database takes writes now (for `/readyz`): it records `owner`'s heartbeat, a real write
+    /// that must reach the file (a write that changes nothing commits even on a file that can no longer be
+    /// written), committed without waiting for the disk.
+    public func checkWritable(owner: String, now: Date) async throws {
+        let milliseconds = Int64((now.timeIntervalSince1970 * 1000).rounded(.down))
         try await guarded {
-            try await pool.write { db in
-                try db.execute(sql: "UPDATE broker_instances SET plan_id = plan_id WHERE 0")
+            try await unsyncedWrite { db in
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO host_heartbeats (owner, at) VALUES (?, ?)",
+                    arguments: [owner, milliseconds]
+                )
             }
         }
     }

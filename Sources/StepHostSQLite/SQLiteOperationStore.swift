@@ -427,8 +427,8 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
                     """
             )
         }
-        // v7: service instances created through the broker (one each, with the request that created it), and an index
-        // for finding an instance's operations.
+        // v7: service instances created through the broker (one each, with the request that created it), an index for
+        // finding an instance's operations, and each host's last readiness write.
         migrator.registerMigration("v7") { db in
             try db.execute(
                 sql: """
@@ -440,6 +440,10 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
                         parameters TEXT NOT NULL,
                         operation_id TEXT NOT NULL REFERENCES operations (id) ON DELETE CASCADE,
                         created_at INTEGER NOT NULL
+                    );
+                    CREATE TABLE host_heartbeats (
+                        owner TEXT PRIMARY KEY,
+                        at INTEGER NOT NULL
                     );
                     """
             )

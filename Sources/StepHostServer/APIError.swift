@@ -1,6 +1,5 @@
 import Foundation
 import Hummingbird
-import HummingbirdAuth
 import Logging
 import StepHostCore
 
@@ -99,7 +98,7 @@ struct BasicAuthMiddleware<Context: RequestContext>: RouterMiddleware {
         next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         guard let credentials, !open.contains(request.uri.path) else { return try await next(request, context) }
-        guard let given = request.headers.basic,
+        guard let header = request.headers[.authorization], let given = Self.basic(header),
             credentials.accepts(username: given.username, password: given.password)
         else {
             throw APIError(
@@ -112,6 +111,17 @@ struct BasicAuthMiddleware<Context: RequestContext>: RouterMiddleware {
             )
         }
         return try await next(request, context)
+    }
+
+    /// The user and password of a `Basic` authorization (RFC 7617): the scheme in any case, then the base64 of
+    /// `user:password`, which must be UTF-8 (bytes that are not would be replaced, and two different passwords
+    /// could then compare equal).
+    static func basic(_ header: String) -> (username: String, password: String)? {
+        let parts = header.split(separator: " ")
+        guard parts.count == 2, parts[0].lowercased() == "basic", let data = Data(base64Encoded: String(parts[1])),
+            let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":")
+        else { return nil }
+        return (String(text[..<colon]), String(text[text.index(after: colon)...]))
     }
 }
 

@@ -42,7 +42,7 @@ struct AdminAPI: Sendable {
             problems.append("the database file \(path) was removed or replaced while the host ran; restart the host")
         }
         do {
-            try await host.store.checkWritable()
+            try await host.store.checkWritable(owner: ClaimOwner.current.description, now: Date())
         } catch {
             problems.append("the database does not take writes: \(error)")
         }

@@ -63,7 +63,10 @@ public enum StepHostServer {
         try StatusPage(host: host).register(on: router)
 
         let http1 = HTTP1Channel.Configuration(
-            idleTimeout: .nanoseconds(Int64(settings.idleTimeout.components.seconds) * 1_000_000_000),
+            idleTimeout: .nanoseconds(
+                settings.idleTimeout.components.seconds * 1_000_000_000 + settings.idleTimeout.components.attoseconds
+                    / 1_000_000_000
+            ),
             // The parser's own cap, above the limit the middleware answers with a JSON error (431).
             httpDecoderConfiguration: .init(
                 maxHeaderFieldSize: settings.maximumHeaderBytes * 4,

@@ -48,6 +48,15 @@ struct Serve: AsyncParsableCommand {
     )
     var credentialsFile: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Seconds a connection with no request in progress stays open, 1 to 3600 (default: server.idle-timeout, "
+                + "else 30).",
+            valueName: "seconds"
+        )
+    )
+    var idleTimeout: Double?
+
     @Flag(
         help: "Serve without authentication. Only for a trusted loopback setup: anyone who can connect can provision."
     )
@@ -55,6 +64,9 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         if let port, let problem = SettingRange.port.problem(port) { throw ValidationError("--port \(problem)") }
+        if let idleTimeout, let problem = SettingRange.idleTimeout.problem(idleTimeout) {
+            throw ValidationError("--idle-timeout \(problem)")
+        }
     }
 
     func run() async throws {
@@ -65,6 +77,7 @@ struct Serve: AsyncParsableCommand {
         settings.port = port ?? file.server.port ?? 8080
         settings.shutdownGrace = engine.shutdownGrace(file)
         settings.catalog = file.catalog ?? .builtIn
+        settings.idleTimeout = .seconds(fractional: idleTimeout ?? file.server.idleTimeout ?? 30)
         do {
             settings.credentials = try BrokerCredentials.load(file: credentialsFile ?? file.server.credentialsFile)
         } catch {

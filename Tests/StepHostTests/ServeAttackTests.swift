@@ -67,6 +67,28 @@ struct ServeAttackTests {
         #expect(ready.status == 503, "/readyz with the database file deleted: \(ready)")
     }
 
+    /// /readyz says "not ready" when the database file can no longer be written (made immutable here, as a full or
+    /// read-only file system would), and "ready" again once it can: its check is a real write.
+    @Test func readinessNoticesTheDatabaseNoLongerTakesWrites() throws {
+        let directory = try TemporaryDirectory("stephost-attack")
+        let plugins = try servePlugins(directory)
+        let server = try ServedHost(directory, plugins: plugins)
+        #expect(try server.request("GET", "/readyz", authenticated: false, broker: false).status == 200)
+        // The database and its WAL, not the -shm file: SQLite maps that one into memory, and a write to a mapped page
+        // of an immutable file is a SIGBUS in any process that uses SQLite.
+        let files = ["", "-wal"].map { server.databasePath + $0 }
+        let frozen = try runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["chattr", "+i"] + files)
+        try #require(frozen.status == 0, "chattr +i failed (root on ext4 is needed): \(frozen.stderr)")
+        defer { _ = try? runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["chattr", "-i"] + files) }
+        let ready = try server.request("GET", "/readyz", authenticated: false, broker: false)
+        #expect(ready.status == 503, "/readyz with an immutable database: \(ready)")
+        _ = try runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["chattr", "-i"] + files)
+        let again = try eventually(within: 30) {
+            try server.request("GET", "/readyz", authenticated: false, broker: false).status == 200
+        }
+        #expect(again, "not ready again once the file can be written")
+    }
+
     /// HTTP connections that never send a request (or send their headers one byte at a time) are kept forever: no
     /// idle or header timeout. A client that holds enough of them exhausts the process's descriptors; then runner
     /// processes cannot be started (their operations fail for good: "no pipe could be made") and UUID() returns
@@ -74,7 +96,7 @@ struct ServeAttackTests {
     @Test func idleConnectionsAreClosedEventually() throws {
         let directory = try TemporaryDirectory("stephost-attack")
         let plugins = try servePlugins(directory)
-        let server = try ServedHost(directory, plugins: plugins)
+        let server = try ServedHost(directory, plugins: plugins, arguments: ["--idle-timeout", "2"])
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(socket) }
         var address = sockaddr_in()
@@ -89,12 +111,13 @@ struct ServeAttackTests {
         try #require(connected == 0)
         // Half a request line, then silence: a slowloris client.
         _ = "GET /healthz HTTP/1.1\r\nHost: x\r\n".withCString { write(socket, $0, strlen($0)) }
-        var wait = timeval(tv_sec: 90, tv_usec: 0)
+        var wait = timeval(tv_sec: 60, tv_usec: 0)
         setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
         var byte: UInt8 = 0
         let started = Date()
         let count = read(socket, &byte, 1)
-        // 0 (closed) or an answer (408) within 90 s; -1 with EAGAIN means the server still holds it.
+        // 0 (closed) or an answer (408) within 60 s (its idle timeout is 2 s); -1 with EAGAIN means the server
+        // still holds it.
         #expect(count >= 0, "the server still held a silent half-request after \(Date().timeIntervalSince(started)) s")
     }
 }

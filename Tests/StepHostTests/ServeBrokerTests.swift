@@ -242,6 +242,23 @@ struct ServeBrokerTests {
             error: "Unauthorized"
         ),
         BadRequest(
+            label: "credentials that are not UTF-8",
+            headers: ["Authorization": "Basic " + Data([0x6F, 0x73, 0x62, 0xFF, 0x3A, 0x78]).base64EncodedString()],
+            authenticated: false,
+            status: 401,
+            error: "Unauthorized"
+        ),
+        BadRequest(
+            label: "a Bearer token",
+            headers: [
+                "Authorization": "Bearer "
+                    + Data("osb-platform:correct horse battery staple".utf8).base64EncodedString()
+            ],
+            authenticated: false,
+            status: 401,
+            error: "Unauthorized"
+        ),
+        BadRequest(
             label: "the status page without credentials",
             method: "GET",
             path: "/",
@@ -296,6 +313,14 @@ struct ServeBrokerTests {
             }
             if bad.status == 401 { #expect(answer.headers["www-authenticate"]?.hasPrefix("Basic") == true) }
         }
+        // The scheme is case-insensitive (RFC 7617).
+        let lowercase = try server.request(
+            "GET",
+            "/v2/catalog",
+            headers: [("Authorization", "basic " + ServedHost.authorization.dropFirst("Basic ".count))],
+            authenticated: false
+        )
+        #expect(lowercase.status == 200, "\(lowercase)")
         // The probes and the metrics need no credentials.
         for path in ["/healthz", "/readyz", "/metrics"] {
             #expect(try server.request("GET", path, authenticated: false).status == 200, "\(path)")

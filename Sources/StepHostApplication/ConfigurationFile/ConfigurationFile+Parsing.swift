@@ -4,7 +4,7 @@ import StepHostLoader
 /// The keys a configuration file may hold, and what each one's value is. Engine keys are spelled as their flags.
 extension ConfigurationFile {
     static let topKeys = ["plugins", "database", "engine", "log-level", "log-format", "server", "catalog"]
-    static let serverKeys = ["host", "port", "credentials-file"]
+    static let serverKeys = ["host", "port", "credentials-file", "idle-timeout"]
     static let catalogKeys = ["services"]
     static let serviceKeys = ["id", "description", "plans"]
     static let planKeys = ["id", "description"]
@@ -141,6 +141,7 @@ extension ConfigurationReader {
             switch entry.key {
             case "host": server.host = try nonEmptyText(entry)
             case "port": server.port = try wholeNumber(entry, .port)
+            case "idle-timeout": server.idleTimeout = try seconds(entry, .idleTimeout)
             default: server.credentialsFile = try nonEmptyText(entry)
             }
         }

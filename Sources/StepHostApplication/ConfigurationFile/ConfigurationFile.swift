@@ -65,6 +65,8 @@ public struct ConfigurationFile: Sendable, Hashable {
         public var port: Int?
         /// A file with one line `username:password` for the broker's basic authentication.
         public var credentialsFile: String?
+        /// Seconds a connection with no request in progress is kept open.
+        public var idleTimeout: Double?
 
         public init() {}
     }
