@@ -51,6 +51,11 @@ final class ChildProcess: Sendable {
 
     struct SpawnError: Error, CustomStringConvertible {
         var description: String
+        /// The `errno` of the call that failed.
+        var code: Int32 = 0
+
+        /// The host was short of descriptors, memory or processes at that moment: worth trying again later.
+        var isResourceShortage: Bool { [EMFILE, ENFILE, EAGAIN, ENOMEM].contains(code) }
     }
 
     /// Starts `executable` with `arguments`; `extra` descriptors become the child's 5, 6, …
@@ -64,7 +69,8 @@ final class ChildProcess: Sendable {
         func pipe() throws(SpawnError) -> (read: Int32, write: Int32) {
             var ends: [Int32] = [-1, -1]
             guard stephost_pipe(&ends) == 0 else {
-                throw SpawnError(description: "no pipe could be made (\(String(cString: strerror(errno))))")
+                let code = errno
+                throw SpawnError(description: "no pipe could be made (\(String(cString: strerror(code))))", code: code)
             }
             return (ends[0], ends[1])
         }
@@ -96,7 +102,8 @@ final class ChildProcess: Sendable {
         guard pid > 0 else {
             for end in [requests.write, replies.read, printed.read] { close(end) }
             throw SpawnError(
-                description: "\(executable) could not be started (\(String(cString: strerror(spawnErrno))))"
+                description: "\(executable) could not be started (\(String(cString: strerror(spawnErrno))))",
+                code: spawnErrno
             )
         }
         self.pid = pid

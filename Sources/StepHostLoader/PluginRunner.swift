@@ -51,8 +51,9 @@ struct RunnerPlugin: Sendable {
 /// Why a runner could not be used; the step that wanted it faults with this.
 struct RunnerFailure: Error, CustomStringConvertible {
     var description: String
-    /// The host could not start a process at all (no descriptors, no pipe, no process slot): a matter of the host's
-    /// resources at that moment, not of the plugin, so the step is retried instead of failing its operation.
+    /// The host was short of descriptors, memory or processes when it started the runner: a matter of the host's
+    /// resources at that moment, not of the plugin, so the step is retried instead of failing its operation. (A
+    /// runner executable that is missing, or a plugin that does not load in it, still fails the step.)
     var transient = false
 }
 
@@ -81,7 +82,10 @@ final class PluginRunner: Sendable {
                 logger: environment.logger
             )
         } catch {
-            throw RunnerFailure(description: "its runner could not be started: \(error)", transient: true)
+            throw RunnerFailure(
+                description: "its runner could not be started: \(error)",
+                transient: error.isResourceShortage
+            )
         }
         let started = ContinuousClock.now
         guard child.readable(within: environment.initTimeout) else {
