@@ -89,6 +89,25 @@ struct ServeAttackTests {
         #expect(again, "not ready again once the file can be written")
     }
 
+    /// A server holds a descriptor per connection: it raises its soft open-file limit to the hard one at start (read
+    /// back from /proc), and headers past the parser's own cap (4 × 16 KiB) are refused before any handler runs.
+    @Test func theServerRaisesItsDescriptorLimitAndCapsHeaders() throws {
+        let directory = try TemporaryDirectory("stephost-attack")
+        let server = try ServedHost(directory, plugins: try servePlugins(directory))
+        let limits = try String(contentsOfFile: "/proc/\(server.process.processIdentifier)/limits", encoding: .utf8)
+        let line = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })
+        let numbers = line.split(separator: " ").compactMap { Int($0) }
+        #expect(numbers.count == 2 && numbers[0] == numbers[1], "soft and hard open-file limits differ: \(line)")
+        let huge = try LoopbackHTTP.send(
+            port: server.port,
+            "GET",
+            "/healthz",
+            headers: [("X-Padding", String(repeating: "p", count: 70 * 1024))]
+        )
+        #expect(huge.status == 400 || huge.status == 431, "\(huge)")
+        #expect(try server.request("GET", "/healthz", authenticated: false, broker: false).status == 200)
+    }
+
     /// HTTP connections that never send a request (or send their headers one byte at a time) are kept forever: no
     /// idle or header timeout. A client that holds enough of them exhausts the process's descriptors; then runner
     /// processes cannot be started (their operations fail for good: "no pipe could be made") and UUID() returns
