@@ -93,11 +93,16 @@ struct ServeAttackTests {
     /// back from /proc), and headers past the parser's own cap (4 × 16 KiB) are refused before any handler runs.
     @Test func theServerRaisesItsDescriptorLimitAndCapsHeaders() throws {
         let directory = try TemporaryDirectory("stephost-attack")
-        let server = try ServedHost(directory, plugins: try servePlugins(directory))
+        // Started with a soft limit below the hard one, as a login shell's 1024 would be.
+        let server = try ServedHost(
+            directory,
+            plugins: try servePlugins(directory),
+            launcher: ["prlimit", "--nofile=512:8192"]
+        )
         let limits = try String(contentsOfFile: "/proc/\(server.process.processIdentifier)/limits", encoding: .utf8)
         let line = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })
         let numbers = line.split(separator: " ").compactMap { Int($0) }
-        #expect(numbers.count == 2 && numbers[0] == numbers[1], "soft and hard open-file limits differ: \(line)")
+        #expect(numbers == [8192, 8192], "the soft open-file limit was not raised to the hard one: \(line)")
         let huge = try LoopbackHTTP.send(
             port: server.port,
             "GET",

@@ -149,16 +149,19 @@ final class ServedHost: @unchecked Sendable {
         plugins: URL? = nil,
         arguments: [String] = [],
         environment: [String: String] = [:],
-        logName: String = "serve.log"
+        logName: String = "serve.log",
+        launcher: [String] = []
     ) throws {
         self.directory = directory
         self.plugins = plugins ?? directory.file("plugins")
         databasePath = directory.file("stephost.sqlite").path
         log = directory.file(logName)
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        process.executableURL = Paths.stephost
+        // A launcher (`prlimit …`) execs the host in its own process: the pid stays the host's.
+        process.executableURL = launcher.isEmpty ? Paths.stephost : URL(fileURLWithPath: "/usr/bin/env")
         process.arguments =
-            ["serve", "--plugins-dir", self.plugins.path, "--db", databasePath, "--port", "0"] + arguments
+            (launcher.isEmpty ? [] : launcher + [Paths.stephost.path])
+            + ["serve", "--plugins-dir", self.plugins.path, "--db", databasePath, "--port", "0"] + arguments
         process.environment = ProcessInfo.processInfo.environment.merging(
             ["STEPHOST_BROKER_USERNAME": Self.username, "STEPHOST_BROKER_PASSWORD": Self.password].merging(
                 environment
