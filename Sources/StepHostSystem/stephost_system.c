@@ -224,9 +224,10 @@ int stephost_become_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1); }
 #include <stdatomic.h>
 
 static atomic_int plugin_code_depth;
+static atomic_int host_exits;
 
 static void refuse_exit_from_plugin(void) {
-    if (atomic_load(&plugin_code_depth) <= 0) return;
+    if (atomic_load(&host_exits) || atomic_load(&plugin_code_depth) <= 0) return;
     static const char message[] =
         "stephost: an in-process plugin called exit() while the host ran its code (loading it or running one of "
         "its steps); the host stops with status 70. Give the plugin `isolation: process`, where its runner ends "
@@ -241,5 +242,6 @@ void stephost_guard_exit(void) {
     if (atomic_exchange(&installed, 1) == 0) atexit(refuse_exit_from_plugin);
 }
 
+void stephost_host_exits(void) { atomic_store(&host_exits, 1); }
 void stephost_enter_plugin_code(void) { atomic_fetch_add(&plugin_code_depth, 1); }
 void stephost_leave_plugin_code(void) { atomic_fetch_sub(&plugin_code_depth, 1); }

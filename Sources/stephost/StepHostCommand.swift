@@ -25,6 +25,20 @@ struct StepHostCommand: AsyncParsableCommand {
         if let status = ChildMode.run(CommandLine.arguments) { Foundation.exit(status) }
         // The host: an in-process plugin's exit() ends it with status 70 and says so, never with the plugin's status.
         stephost_guard_exit()
-        await main(nil)
+        // As AsyncParsableCommand.main does, but the host says when it exits by itself: a step stuck in plugin code on
+        // another thread (the reason `run` or `serve` stops with 75) must not turn that exit into the 70 of a plugin
+        // that called exit().
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            stephost_host_exits()
+            exit(withError: error)
+        }
+        stephost_host_exits()
     }
 }

@@ -152,4 +152,31 @@ struct ServeShutdownTests {
         let final = try Self.snapshot(database)
         #expect(final.states == ["succeeded": 6] && final.localRequests == 6, "\(final)")
     }
+
+    /// A step stuck in plugin code past its deadline with no stuck thread allowed: `serve` and `run` stop taking work
+    /// and exit 75 with the reason, not the 70 that an in-process plugin's own exit() gets (the stuck thread is still
+    /// in plugin code when the host exits).
+    @Test func aStuckStepStopsTheHostWithStatus75() throws {
+        let directory = try TemporaryDirectory("stephost-serve")
+        let plugins = try servePlugins(directory)
+        try addServeFixture(plugins, "hang", mode: 33)
+        let config = try directory.write("stephost.yaml", "plugins:\n  deadline: 1s\n  max-stuck-threads: 0\n")
+        let server = try ServedHost(directory, plugins: plugins, arguments: ["--config", config.path])
+        #expect(try server.provision("stuck", ["name": "stuck"]).status == 202)
+        let ended = try eventually(within: 60) { !server.process.isRunning }
+        #expect(ended, "the host kept taking work with a stuck step")
+        server.process.waitUntilExit()
+        #expect(server.process.terminationStatus == 75, "\(server.logText)")
+        #expect(server.logText.contains("stuck past their deadlines"), "\(server.logText)")
+
+        // The stuck operation failed at its step's deadline; `run` gets a new one.
+        let common = ["--config", config.path, "--plugins-dir", plugins.path, "--db", server.databasePath]
+        let created = try runProcess(
+            Paths.stephost,
+            ["provision", "--detach", "--parameters", #"{"name":"stuck-again"}"#] + common
+        )
+        #expect(created.status == 0, "\(created.stderr)")
+        let run = try runProcess(Paths.stephost, ["run"] + common)
+        #expect(run.status == 75 && run.stderr.contains("stuck past their deadlines"), "\(run.status) \(run.stderr)")
+    }
 }

@@ -70,6 +70,9 @@ int stephost_become_subreaper(void);
 /// instead of the status the plugin chose: a plugin's exit(0) must not read as the host's success. Installs an
 /// atexit handler once; a host calls it at start, a runner or scanner child never does.
 void stephost_guard_exit(void);
+/// The host itself exits now (its command ended): the exit guard lets it, even while a stuck in-process step still
+/// runs plugin code on another thread.
+void stephost_host_exits(void);
 void stephost_enter_plugin_code(void);
 void stephost_leave_plugin_code(void);
 
