@@ -149,7 +149,8 @@ public struct ListPluginsReport: Sendable {
     }
 
     public func table() -> String {
-        var rows = [["#", "WEIGHT", "STEP", "PLUGIN", "VERSION", "FILE"]]
+        let hashes = Dictionary(selection.used.map { ($0.file, $0.fileHash) }, uniquingKeysWith: { first, _ in first })
+        var rows = [["#", "WEIGHT", "STEP", "PLUGIN", "VERSION", "SHA-256", "FILE"]]
         for (offset, step) in selection.order.enumerated() {
             rows.append([
                 "\(offset + 1)",
@@ -157,6 +158,8 @@ public struct ListPluginsReport: Sendable {
                 step.name,
                 step.plugin?.name ?? "(built-in)",
                 step.plugin?.version ?? "-",
+                // The first 12 digits; `--json` has the whole hash as file_sha256.
+                step.plugin.flatMap { hashes[$0.file] }.map { String($0.prefix(12)) } ?? "-",
                 step.plugin.map { ($0.file as NSString).lastPathComponent } ?? "-",
             ])
         }

@@ -130,10 +130,12 @@ public enum OperationView {
                 : "steps (\(operation.droppedStepRuns) runs of passes between the first and the last "
                     + "\(StepHistory.keptPasses) are not kept)"
         )
-        var rows = [["PASS", "#", "STEP", "PLUGIN", "OUTCOME", "MS", "MESSAGE"]]
+        // The plugin file's SHA-256, its first 12 digits (as `list-plugins` shows it; `--json` has it whole).
+        var rows = [["PASS", "#", "STEP", "PLUGIN", "SHA-256", "OUTCOME", "MS", "MESSAGE"]]
         for run in runs {
             rows.append([
-                "\(run.pass)", "\(run.position)", run.step, run.plugin ?? "built-in", run.outcome.rawValue,
+                "\(run.pass)", "\(run.position)", run.step, run.plugin ?? "built-in",
+                run.pluginFileHash.map { String($0.prefix(12)) } ?? "-", run.outcome.rawValue,
                 String(format: "%.1f", run.durationMilliseconds), run.message ?? "",
             ])
         }

@@ -22,9 +22,16 @@ struct ListPluginsCommandTests {
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
         #expect(lines.first == ["Pipeline", "(plugins", "from", "\(directory.path)):"])
-        #expect(lines[1] == ["#", "WEIGHT", "STEP", "PLUGIN", "VERSION", "FILE"])
-        #expect(lines[6] == ["5", "100", "create_runtime", "(built-in)", "-", "-"])
-        #expect(lines[3] == ["2", "30", "configure_monitoring", "monitoring", "2.0.0", "libExampleCPlugin.so"])
+        #expect(lines[1] == ["#", "WEIGHT", "STEP", "PLUGIN", "VERSION", "SHA-256", "FILE"])
+        #expect(lines[6] == ["5", "100", "create_runtime", "(built-in)", "-", "-", "-"])
+        // The plugin file's SHA-256, its first 12 digits, as sha256sum computes it.
+        let digest = try runProcess(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            ["sha256sum", directory.file("libExampleCPlugin.so").path]
+        )
+        let short = String(digest.stdout.prefix(12))
+        #expect(short.count == 12)
+        #expect(lines[3] == ["2", "30", "configure_monitoring", "monitoring", "2.0.0", short, "libExampleCPlugin.so"])
         #expect(lines.last == ["All", "3", "plugins", "loaded."])
     }
 

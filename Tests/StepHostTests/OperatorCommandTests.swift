@@ -74,6 +74,27 @@ import Testing
     }
 
     /// `operations list --instance ID --limit N`.
+    /// The text of `operations show` names each step run's plugin build by its file's SHA-256 (the first 12
+    /// digits), as the README says; built-in steps show "-".
+    @Test func operationsShowNamesEachStepRunsPluginFile() throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        let created = try stephost(harness, ["provision", "--parameters", #"{"name":"hashed"}"#])
+        #expect(created.status == 0, "\(created.stderr)")
+        let id = try #require(created.stdout.split(separator: " ").dropFirst().first.map(String.init))
+        let shown = try stephost(harness, ["operations", "show", id])
+        #expect(shown.status == 0, "\(shown.stderr)")
+        let digest = try runProcess(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            ["sha256sum", harness.plugins.appendingPathComponent("libExampleNetworkPlugin.so").path]
+        )
+        let short = String(digest.stdout.prefix(12))
+        let rows = shown.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        #expect(rows.contains(["PASS", "#", "STEP", "PLUGIN", "SHA-256", "OUTCOME", "MS", "MESSAGE"]))
+        #expect(rows.contains { $0.count >= 6 && $0[2] == "allocate_subnet" && $0[3] == "network" && $0[4] == short })
+        #expect(rows.contains { $0.count >= 6 && $0[2] == "create_runtime" && $0[3] == "built-in" && $0[4] == "-" })
+    }
+
     @Test func operationsListFiltersByInstanceAndLimits() throws {
         let harness = try EngineHarness()
         try harness.addExamples()
