@@ -144,7 +144,15 @@ struct EngineTests {
     /// writer's change stands, and the operation still finishes in a later pass.
     @Test func concurrentWriteIsDetectedAndNeverOverwritten() async throws {
         let harness = try EngineHarness()
-        try harness.addFixture("slowpoke", mode: 10, weight: 10)
+        // The step blocks until the intruder has written (a fixed second was missed once on a loaded machine).
+        let release = harness.directory.file("release")
+        try compileFixture(
+            harness.plugins.appendingPathComponent("slowpoke.so"),
+            [
+                "PLUGIN_NAME": cString("slowpoke"), "STEP1_NAME": cString("slowpoke_step"), "STEP1_WEIGHT": "10",
+                "RUN_MODE": "10", "MODE10_RELEASE_FILE": cString(release.path),
+            ]
+        )
         let host = try harness.host()
         let store = host.store
         let created = try await host.engine.createOperation(
@@ -163,6 +171,7 @@ struct EngineTests {
         var intruder = try #require(checkpointed, "the step never checkpointed")
         intruder.fields["intruder"] = #""was here""#
         _ = try await store.save(intruder)
+        try Data().write(to: release)
         _ = try await pass.value
 
         let operation = try #require(try await store.operation(id: created.id))
