@@ -19,7 +19,7 @@ struct ServeAttackTests {
         #expect(created.status == 202, "\(created)")
 
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let stop = Date().addingTimeInterval(20)
+        let stop = Date().addingTimeInterval(12)
         let timeouts = HungRequests()
         // 12 pollers (async reads: more than GRDB's 5 readers) and more /plugins readers than the pool has threads.
         let paths =
