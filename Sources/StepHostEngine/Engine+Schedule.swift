@@ -100,7 +100,7 @@ extension Engine {
                             id: id
                         )
                         for operation in claimed {
-                            if operation.interrupted != nil || operation.operation.hostDeaths != nil {
+                            if operation.runsAlone {
                                 alone.append(operation)
                             } else {
                                 // Beside other passes: a death now is only suspected, unless nothing can run beside it.

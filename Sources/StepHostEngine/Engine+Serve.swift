@@ -36,7 +36,7 @@ extension Engine {
                             id: nil
                         )
                         for operation in claimed {
-                            if operation.interrupted != nil || operation.operation.hostDeaths != nil {
+                            if operation.runsAlone {
                                 alone.append(operation)
                             } else {
                                 group.addTask(executorPreference: passExecutor) {

@@ -202,6 +202,10 @@ public struct ClaimedOperation: Sendable, Hashable {
     }
 
     public var id: String { operation.id }
+
+    /// Whether its pass must run with no other pass of this host beside it: a host died in it (or it carries a
+    /// crash-loop trace), so a death during this pass can be blamed on it.
+    public var runsAlone: Bool { interrupted != nil || operation.hostDeaths != nil }
 }
 
 /// Provisioner answers that could not be recorded with their operation (this host had lost its claim, another

@@ -139,6 +139,10 @@ struct ServeObservabilityTests {
         #expect(try server.waitForFinal("hostile") == "failed")
         let last = try server.request("GET", "/v2/service_instances/hostile/last_operation").json()
         #expect((last["description"] as? String)?.contains("<script>alert('stephost')</script>") == true)
+        // A failed instance is gone for OSB (404), and says why.
+        let fetched = try server.request("GET", "/v2/service_instances/hostile")
+        #expect(fetched.status == 404 && fetched.text.contains("failed to provision"), "\(fetched)")
+        #expect(last["description"] != nil && fetched.headers["retry-after"] == nil)
         let shown = try server.request("GET", "/operations/\(operation)")
         #expect((try? shown.json()) != nil, "not JSON: \(shown)")
         for path in ["/", "/ui/operations/\(operation)"] {

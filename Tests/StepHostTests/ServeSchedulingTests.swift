@@ -110,8 +110,10 @@ struct ServeSchedulingTests {
         }
         for index in 0..<5 { #expect(try server.provision("calm-\(index)", ["name": "calm-\(index)"]).status == 202) }
         for index in 0..<5 { #expect(try server.waitForFinal("calm-\(index)", within: 60) == "succeeded") }
-        // The retrier is still at it.
-        #expect(try server.lastState("retrying") == "in progress")
+        // The retrier is still at it, and last_operation tells the platform when to ask again.
+        let last = try server.request("GET", "/v2/service_instances/retrying/last_operation")
+        #expect(try last.json()["state"] as? String == "in progress")
+        #expect(last.headers["retry-after"] == "2", "\(last.headers)")
         #expect(try server.stop().status == 0)
     }
 
@@ -137,6 +139,9 @@ struct ServeSchedulingTests {
         for index in 0..<4 { #expect(try server.provision("quick-\(index)", ["name": "quick-\(index)"]).status == 202) }
         for index in 0..<4 { #expect(try server.waitForFinal("quick-\(index)", within: 60) == "succeeded") }
         #expect(try server.lastState("slow") == "in progress", "the slow step was meant to be still running")
+        // The instance cannot be fetched while it is being provisioned (OSB: 422 ConcurrencyError).
+        let fetched = try server.request("GET", "/v2/service_instances/slow")
+        #expect(fetched.status == 422 && (try? fetched.json()["error"] as? String) == "ConcurrencyError", "\(fetched)")
         try Data().write(to: release)
         #expect(try server.waitForFinal("slow", within: 60) == "succeeded")
         #expect(try server.stop().status == 0)
