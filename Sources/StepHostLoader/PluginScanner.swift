@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import StepHostCore
+import StepHostSystem
 import Synchronization
 
 /// What the scanner learned of one plugin build: its descriptor, or why it cannot be loaded.
@@ -49,7 +50,7 @@ struct PluginScanner {
         var pending: [PluginLoader.CheckedFile] = []
         var seen: Set<String> = []
         for file in files {
-            if let record = cached[file.fileHash] {
+            if let record = cached[ScanCache.key(file.fileHash)] {
                 records[file.fileHash] = record
             } else if seen.insert(file.fileHash).inserted {
                 pending.append(file)
@@ -81,7 +82,11 @@ struct PluginScanner {
         let scanned = found.withLock { $0 }
         records.merge(scanned) { _, new in new }
         // A hang may be the machine's load, not the plugin: it is scanned again next time.
-        cache?.store(scanned.filter { $0.value.failure?.code != "\(PluginLoadError.Code.loadHung)" }, over: cached)
+        let kept = scanned.filter { $0.value.failure?.code != "\(PluginLoadError.Code.loadHung)" }
+        cache?.store(
+            Dictionary(uniqueKeysWithValues: kept.map { (ScanCache.key($0.key), $0.value) }),
+            over: cached
+        )
         return records
     }
 
@@ -294,8 +299,8 @@ struct PluginScanner {
     }
 }
 
-/// The scanner's results on disk, keyed by SHA-256 of the plugin file: a JSON file of the host's user, mode
-/// 0600, written whole and renamed into place. A file that is not the user's own, or is writable by others, or
+/// The scanner's results on disk, keyed by the host's build and the SHA-256 of the plugin file (``key(_:)``): a
+/// JSON file of the host's user, mode 0600, written whole and renamed into place. A file that is not the user's own, or is writable by others, or
 /// cannot be read, is ignored (everything is scanned again).
 struct ScanCache: Sendable {
     let path: String
@@ -310,10 +315,28 @@ struct ScanCache: Sendable {
         return nil
     }
 
+    /// The key of a plugin file's record: this host's build-id with the file's SHA-256. What a scan finds depends
+    /// on the host that ran it as much as on the plugin (the ABI versions it offers, its checks, how it was built),
+    /// so a record from another build of stephost sharing the cache is never used.
+    static func key(_ fileHash: String) -> String { "\(hostBuild):\(fileHash)" }
+
+    /// This executable's GNU build-id in hex; without one, its version with the executable's size and change time.
+    static let hostBuild: String = {
+        var bytes = [UInt8](repeating: 0, count: 64)
+        let length = stephost_build_id(&bytes, bytes.count)
+        if length > 0 { return bytes.prefix(length).map { String(format: "%02x", $0) }.joined() }
+        var info = stat()
+        let executable = stat("/proc/self/exe", &info) == 0 ? "\(info.st_size)-\(info.st_ctim.tv_sec)" : "unknown"
+        return "\(ABIVersion.current)-\(executable)"
+    }()
+
     private struct File: Codable {
         var version: Int
         var plugins: [String: ScanRecord]
     }
+
+    /// 2: keys name the host's build as well as the plugin file's hash (1 had the hash alone).
+    static let formatVersion = 2
 
     /// The most builds the cache remembers (the most recently scanned).
     static let maximumEntries = 4096
@@ -328,7 +351,7 @@ struct ScanCache: Sendable {
         else { return [:] }
         let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: false)
         guard let data = try? handle.readToEnd(),
-            let file = try? JSONDecoder().decode(File.self, from: data), file.version == 1
+            let file = try? JSONDecoder().decode(File.self, from: data), file.version == Self.formatVersion
         else { return [:] }
         return file.plugins
     }
@@ -348,7 +371,7 @@ struct ScanCache: Sendable {
             let kept = plugins.sorted { $0.value.scannedAt > $1.value.scannedAt }.prefix(Self.maximumEntries)
             plugins = Dictionary(uniqueKeysWithValues: kept.map { ($0.key, $0.value) })
         }
-        let file = File(version: 1, plugins: plugins)
+        let file = File(version: Self.formatVersion, plugins: plugins)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         guard let data = try? encoder.encode(file) else { return }

@@ -1,5 +1,7 @@
 #define _GNU_SOURCE
+#include <elf.h>
 #include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -245,3 +247,42 @@ void stephost_guard_exit(void) {
 void stephost_host_exits(void) { atomic_store(&host_exits, 1); }
 void stephost_enter_plugin_code(void) { atomic_fetch_add(&plugin_code_depth, 1); }
 void stephost_leave_plugin_code(void) { atomic_fetch_sub(&plugin_code_depth, 1); }
+
+struct build_id_search {
+    unsigned char *out;
+    size_t capacity;
+    size_t length;
+};
+
+// The first object dl_iterate_phdr reports is the main program: its GNU build-id note, if it has one.
+static int find_build_id(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    struct build_id_search *search = data;
+    for (int index = 0; index < info->dlpi_phnum; index++) {
+        const ElfW(Phdr) *header = &info->dlpi_phdr[index];
+        if (header->p_type != PT_NOTE) continue;
+        const char *note = (const char *)(info->dlpi_addr + header->p_vaddr);
+        const char *end = note + header->p_memsz;
+        while ((size_t)(end - note) >= sizeof(ElfW(Nhdr))) {
+            const ElfW(Nhdr) *entry = (const ElfW(Nhdr) *)(const void *)note;
+            const char *name = note + sizeof *entry;
+            const char *description = name + ((entry->n_namesz + 3u) & ~3u);
+            const char *next = description + ((entry->n_descsz + 3u) & ~3u);
+            if (next > end || next <= note) break;
+            if (entry->n_type == NT_GNU_BUILD_ID && entry->n_namesz == 4 && memcmp(name, "GNU", 4) == 0) {
+                size_t length = entry->n_descsz < search->capacity ? entry->n_descsz : search->capacity;
+                memcpy(search->out, description, length);
+                search->length = length;
+                return 1;
+            }
+            note = next;
+        }
+    }
+    return 1;
+}
+
+size_t stephost_build_id(unsigned char *out, size_t capacity) {
+    struct build_id_search search = {out, capacity, 0};
+    dl_iterate_phdr(find_build_id, &search);
+    return search.length;
+}

@@ -111,4 +111,50 @@ import Testing
             "\(result.stdout)"
         )
     }
+
+    /// A scan depends on the host that ran it: the cache keys each record by the host's GNU build-id and the
+    /// plugin file's SHA-256, so a record another build of stephost left in a shared cache is not used (here one
+    /// that calls a healthy plugin broken), while this build's own record is.
+    @Test func aRecordFromAnotherHostBuildIsNotUsed() throws {
+        let directory = try TemporaryDirectory()
+        let plugin = try compileFixture(
+            directory.file("healthy.so"),
+            ["PLUGIN_NAME": cString("healthy"), "STEP1_NAME": cString("healthy_step")]
+        )
+        let sha = try runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["sha256sum", plugin.path])
+        let fileHash = try #require(sha.stdout.split(separator: " ").first.map(String.init))
+        let notes = try runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["readelf", "-n", Paths.stephost.path])
+        let buildID = try #require(
+            notes.stdout.split(separator: "\n").first { $0.contains("Build ID:") }?.split(separator: " ").last
+                .map(String.init)
+        )
+        let cache = directory.file("scan-cache.json").path
+        func forge(_ key: String) throws {
+            let record: [String: Any] = [
+                "file": plugin.path, "scannedAt": 0,
+                "failure": ["code": "load-crashed", "message": "forged by another build", "fix": "none"],
+            ]
+            let file: [String: Any] = ["version": 2, "plugins": [key: record]]
+            try JSONSerialization.data(withJSONObject: file).write(to: URL(fileURLWithPath: cache))
+            chmod(cache, 0o600)
+        }
+        func listPlugins() throws -> ProcessResult {
+            try runProcess(
+                Paths.stephost,
+                ["list-plugins", "--plugins-dir", directory.path],
+                environment: ["STEPHOST_SCAN_CACHE": cache]
+            )
+        }
+        try forge("0123456789abcdef:\(fileHash)")
+        let fresh = try listPlugins()
+        #expect(fresh.status == 0, "\(fresh.stdout)")
+        let stored = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: cache)))
+        let keys = ((stored as? [String: Any])?["plugins"] as? [String: Any])?.keys.sorted() ?? []
+        #expect(keys.contains("\(buildID):\(fileHash)"), "\(keys)")
+
+        try forge("\(buildID):\(fileHash)")
+        let cached = try listPlugins()
+        #expect(cached.status == 1)
+        #expect(cached.stdout.contains("[load-crashed] forged by another build"), "\(cached.stdout)")
+    }
 }

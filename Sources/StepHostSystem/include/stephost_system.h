@@ -79,4 +79,7 @@ void stephost_leave_plugin_code(void);
 /// pipe2(fds, O_CLOEXEC), which Swift's Glibc module does not import.
 int stephost_pipe(int fds[2]);
 
+/// Copies the main program's GNU build-id (at most `capacity` bytes) into `out`; returns its length, 0 if it has none.
+size_t stephost_build_id(unsigned char *out, size_t capacity);
+
 #endif
