@@ -38,6 +38,10 @@ struct PluginNegotiation {
 
         guard status == STEPHOST_STATUS_OK else {
             let reason = context.errorMessage.map { "'\($0)'" } ?? "no message (it did not call report_error)"
+            // A plugin that refused the offer may still have said which version it was built for and its name
+            // (the Swift kit does): that is a version mismatch the operator can disable by name, not a vague
+            // init failure.
+            if let mismatch = versionMismatch(in: raw, status: status, reason: reason) { throw mismatch }
             throw fail(
                 nil,
                 .initFailed,
@@ -164,6 +168,33 @@ struct PluginNegotiation {
             return entry(&offer, raw.assumingMemoryBound(to: stephost_plugin_descriptor.self))
         }
         return (status, raw)
+    }
+
+    /// The `abi-version` failure of a plugin whose init failed after writing, in the descriptor the host gave
+    /// it, an ABI version this host does not support (and perhaps its name); nil when it wrote no such version.
+    private func versionMismatch(
+        in raw: UnsafeMutableRawPointer,
+        status: stephost_status,
+        reason: String
+    ) -> Failure? {
+        let size = Int(raw.load(as: UInt32.self))
+        guard size >= Self.abiVersionEnd, size <= Self.descriptorSize else { return nil }
+        let descriptor = StructLayout<stephost_plugin_descriptor>.copy(raw, declaredSize: size)
+        let version = ABIVersion(packed: descriptor.abi_version)
+        guard descriptor.abi_version != 0, !PluginLoader.supportedVersions.contains(version) else { return nil }
+        let declaredName = try? Names.validate(descriptor.name, descriptor.name_len).get()
+        do {
+            try checkVersion(version, plugin: declaredName)
+            return nil
+        } catch {
+            var failure = error
+            failure.error = PluginLoadError(
+                error.error.code,
+                "\(error.error.message); stephost_plugin_init returned status \(status): \(reason)",
+                fix: error.error.fix
+            )
+            return failure
+        }
     }
 
     private func checkVersion(_ version: ABIVersion, plugin: String?) throws(Failure) {

@@ -64,6 +64,7 @@ public struct Plugin: Sendable {
                     + "Rebuild the plugin against this host's stephost.h.",
                 reporter
             )
+            declareIdentity(in: descriptor)
             return STEPHOST_STATUS_ERROR
         }
         // The version is chosen: now each struct must hold what that version has.
@@ -104,6 +105,32 @@ public struct Plugin: Sendable {
         }
         HostStructs.record(version)
         return STEPHOST_STATUS_OK
+    }
+
+    /// Writes the version this kit was built for and the plugin's name and version into the host's descriptor,
+    /// as far as its capacity holds them, without steps: a host that reads them after a failed negotiation names
+    /// the mismatch (`abi-version`, both versions, this plugin) so that `--disable-plugin NAME` works for it.
+    private func declareIdentity(in descriptor: UnsafeMutablePointer<stephost_plugin_descriptor>?) {
+        guard let descriptor else { return }
+        let capacity = Int(UnsafeRawPointer(descriptor).load(as: UInt32.self))
+        let identityEnd =
+            MemoryLayout<stephost_plugin_descriptor>.offset(of: \stephost_plugin_descriptor.version_len)!
+            + MemoryLayout<Int>.size
+        guard capacity >= identityEnd else { return }
+        let exported = ExportedPlugin.shared(for: self)
+        var filled = stephost_plugin_descriptor()
+        filled.struct_size = UInt32(identityEnd)
+        filled.abi_version = stephost_abi_version(
+            UInt32(STEPHOST_ABI_CURRENT_MAJOR),
+            UInt32(STEPHOST_ABI_CURRENT_MINOR)
+        )
+        filled.name = exported.name.pointer
+        filled.name_len = exported.name.count
+        filled.version = exported.version.pointer
+        filled.version_len = exported.version.count
+        withUnsafeBytes(of: &filled) { bytes in
+            UnsafeMutableRawPointer(descriptor).copyMemory(from: bytes.baseAddress!, byteCount: identityEnd)
+        }
     }
 
     /// The highest version that both this kit and the host support, if any.

@@ -106,6 +106,15 @@ struct BrokenCase: Sendable, CustomTestStringConvertible {
             "it chose ABI 2.0; this host supports ABI 1.0 to 1.1, and a different major version is incompatible",
             ["ABI_MAJOR": "2", "ABI_MINOR": "0"]
         ),
+        // A plugin that refuses the offer but says which version it was built for, and its name (the Swift kit
+        // does), is a version mismatch, named, not a vague init failure; its own message is kept.
+        fixture(
+            "init fails after declaring another ABI major",
+            .abiVersion,
+            "it chose ABI 2.0; this host supports ABI 1.0 to 1.1, and a different major version is incompatible; "
+                + "stephost_plugin_init returned status 1: 'built for ABI 2.0'",
+            ["ABI_MAJOR": "2", "ABI_MINOR": "0", "INIT_FAILS_DECLARED": cString("built for ABI 2.0")]
+        ),
         fixture(
             "newer ABI minor than offered",
             .abiVersion,

@@ -117,6 +117,43 @@ struct ListPluginsCommandTests {
         #expect(table.stdout.contains("  \(directory.file("crasher.so").path): not opened"))
     }
 
+    /// A plugin that refuses the host's offer but declares its version and name (as the Swift kit does when it
+    /// was built for another ABI major) is reported as `abi-version` under that name, with both versions, and
+    /// `--disable-plugin NAME` leaves it out by that name.
+    @Test func aVersionMismatchIsNamedAndCanBeDisabledByName() throws {
+        let directory = try TemporaryDirectory()
+        try directory.copyExample("ExampleCPlugin")
+        try compileFixture(
+            directory.file("old-build.so"),
+            [
+                "PLUGIN_NAME": cString("legacy-kit"), "ABI_MAJOR": "2", "ABI_MINOR": "0",
+                "INIT_FAILS_DECLARED": cString("plugin 'legacy-kit' was built for ABI 2.0"),
+            ]
+        )
+        let broken = try stephost(["list-plugins", "--json", "--plugins-dir", directory.path])
+        #expect(broken.status == 1, "\(broken.stderr)")
+        struct Document: Decodable {
+            struct Broken: Decodable {
+                var plugin: String?
+                var check: String
+                var error: String
+            }
+            var broken: [Broken]
+        }
+        let report = try JSONDecoder().decode(Document.self, from: Data(broken.stdout.utf8)).broken
+        #expect(report.count == 1)
+        #expect(report.first?.plugin == "legacy-kit", "\(broken.stdout)")
+        #expect(report.first?.check == "abi-version")
+        #expect(report.first?.error.contains("it chose ABI 2.0; this host supports ABI 1.0 to 1.1") == true)
+
+        let disabled = try stephost([
+            "list-plugins", "--plugins-dir", directory.path, "--disable-plugin", "legacy-kit",
+        ])
+        #expect(disabled.status == 0, "\(disabled.stdout)\(disabled.stderr)")
+        #expect(disabled.stdout.contains("Disabled with --disable-plugin (1); none of their steps are used:"))
+        #expect(disabled.stdout.contains("legacy-kit"))
+    }
+
     /// A plugin version is free-form text: a newline or an escape sequence in it cannot forge a table row.
     @Test func pluginVersionCannotForgeRowsOrDriveTheTerminal() throws {
         let directory = try TemporaryDirectory()

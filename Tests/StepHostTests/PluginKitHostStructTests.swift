@@ -61,7 +61,8 @@ struct PluginKitHostStructTests {
         _ host: TestHost,
         offerDeclared: Int? = nil,
         servicesDeclared: Int? = nil,
-        capacity: Int = descriptorSize + 16
+        capacity: Int = descriptorSize + 16,
+        offered: (min: UInt32, max: UInt32) = (stephost_abi_version(1, 0), stephost_abi_version(1, 0))
     ) throws -> (stephost_status, [UInt8]) {
         let entry = try entry()
         let services = stephost_host_services(
@@ -73,8 +74,8 @@ struct PluginKitHostStructTests {
         return withHostStruct(services, declared: servicesDeclared) { services in
             let offer = stephost_host_offer(
                 struct_size: 0,
-                abi_min: stephost_abi_version(1, 0),
-                abi_max: stephost_abi_version(1, 0),
+                abi_min: offered.min,
+                abi_max: offered.max,
                 services: UnsafePointer(services.assumingMemoryBound(to: stephost_host_services.self))
             )
             return withHostStruct(offer, declared: offerDeclared) { offer in
@@ -214,6 +215,33 @@ struct PluginKitHostStructTests {
                     + "(stephost_host_services up to and including log)"
             ]
         )
+    }
+
+    /// An offer of another major: the kit refuses it, saying so with both versions and its name, and writes its
+    /// own version and name (no steps) into the descriptor, so the host reports an `abi-version` mismatch under
+    /// the plugin's name.
+    @Test func anOfferOfAnotherMajorIsRefusedWithTheKitsVersionAndName() throws {
+        let host = TestHost()
+        let two = stephost_abi_version(2, 0)
+        let (status, bytes) = try Self.initialize(host, offered: (two, two))
+        #expect(status == STEPHOST_STATUS_ERROR)
+        let kit = "\(STEPHOST_ABI_CURRENT_MAJOR).\(STEPHOST_ABI_CURRENT_MINOR)"
+        #expect(
+            host.reported == [
+                "plugin 'audit' was built for ABI \(kit); the host offers 2.0 to 2.0. Rebuild the plugin against "
+                    + "this host's stephost.h."
+            ]
+        )
+        let descriptor = bytes.withUnsafeBytes { $0.load(as: stephost_plugin_descriptor.self) }
+        let identityEnd = MemoryLayout<stephost_plugin_descriptor>.offset(of: \.version_len)! + 8
+        #expect(Int(descriptor.struct_size) == identityEnd)
+        #expect(
+            descriptor.abi_version
+                == stephost_abi_version(UInt32(STEPHOST_ABI_CURRENT_MAJOR), UInt32(STEPHOST_ABI_CURRENT_MINOR))
+        )
+        #expect(text(descriptor.name, descriptor.name_len) == "audit")
+        #expect(descriptor.steps == nil && descriptor.step_count == 0)
+        #expect(bytes.suffix(16).allSatisfy { $0 == 0x5A }, "written past the host's capacity")
     }
 
     /// An offer too small to hold the services is refused; there is nothing to report through.

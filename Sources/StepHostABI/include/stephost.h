@@ -79,6 +79,26 @@
  * INIT
  *   `stephost_plugin_init` has no side effects beyond filling the descriptor (no
  *   threads, no network, no files): the host may load a plugin only to list it.
+ *   A plugin that refuses the offer (no common version) reports why, and may still
+ *   write the descriptor's struct_size, abi_version (the version it was built for),
+ *   name and version before it returns STEPHOST_STATUS_ERROR: the host then reports
+ *   the check `abi-version` with both versions under the plugin's name, so that an
+ *   operator can disable it by name. It must not write past the capacity.
+ *
+ * NULLABILITY
+ *   Every pointer is marked STEPHOST_NONNULL (never NULL) or STEPHOST_NULLABLE (may be
+ *   NULL). Under clang these are `_Nonnull` and `_Nullable`, so a C plugin gets
+ *   warnings and a binding generator the right optional types; elsewhere they are
+ *   empty. A `ctx` is an opaque token: whatever it holds, pass it back unchanged. A
+ *   buffer with a length may be NULL only when its length is 0. A callback in a
+ *   services table is never NULL within the minimum size of the version in use; a
+ *   field past `struct_size` is absent (read as NULL). The host itself trusts none of
+ *   this: every pointer a plugin hands it is checked.
+ *
+ * LAYOUT
+ *   Sizes and offsets on LP64 (x86_64 and aarch64 Linux) are fixed by the
+ *   STEPHOST_ASSERT_* checks at the end of this header: a binding in another
+ *   language checks its own layout against the same numbers.
  */
 #ifndef STEPHOST_H
 #define STEPHOST_H
@@ -89,6 +109,28 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---- Nullability ------------------------------------------------------------- */
+
+/* clang's nullability qualifiers for C and C++ plugins; empty for other compilers and
+   for Swift, whose host and kit check every pointer the other side hands them. */
+#if defined(__clang__) && !defined(__swift__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wnullability-extension"
+#define STEPHOST_NULLABLE _Nullable
+#define STEPHOST_NONNULL _Nonnull
+#else
+#define STEPHOST_NULLABLE
+#define STEPHOST_NONNULL
+#endif
+
+/**
+ * A string literal and its length in bytes, for the (text, length) pairs the callbacks
+ * take: `s->log(call->ctx, STEPHOST_LOG_INFO, STEPHOST_LITERAL("started"))`. The
+ * length is counted by the compiler, never by hand; anything but a literal is a
+ * compile error.
+ */
+#define STEPHOST_LITERAL(text) ("" text), (sizeof("" text) - 1)
 
 /* ---- Versions ---------------------------------------------------------------- */
 
@@ -124,36 +166,37 @@ static inline uint32_t stephost_abi_major(uint32_t version) { return STEPHOST_AB
 static inline uint32_t stephost_abi_minor(uint32_t version) { return STEPHOST_ABI_MINOR(version); }
 
 /* ---- Status codes ------------------------------------------------------------ */
+/* Each code is a constant of its type, usable in `case` labels and in #if-free code alike. */
 
 /** Returned by `stephost_plugin_init` and by host callbacks. */
 typedef int32_t stephost_status;
-#define STEPHOST_STATUS_OK 0
+#define STEPHOST_STATUS_OK ((stephost_status)0)
 /** The call failed; a message explains why (reported through `report_error` at init). */
-#define STEPHOST_STATUS_ERROR 1
+#define STEPHOST_STATUS_ERROR ((stephost_status)1)
 /** An argument was invalid (bad UTF-8, invalid JSON, reserved or malformed key). */
-#define STEPHOST_STATUS_INVALID_ARGUMENT 2
+#define STEPHOST_STATUS_INVALID_ARGUMENT ((stephost_status)2)
 
 /* ---- Log levels -------------------------------------------------------------- */
 
 typedef int32_t stephost_log_level;
-#define STEPHOST_LOG_DEBUG 0
-#define STEPHOST_LOG_INFO 1
-#define STEPHOST_LOG_WARNING 2
-#define STEPHOST_LOG_ERROR 3
+#define STEPHOST_LOG_DEBUG ((stephost_log_level)0)
+#define STEPHOST_LOG_INFO ((stephost_log_level)1)
+#define STEPHOST_LOG_WARNING ((stephost_log_level)2)
+#define STEPHOST_LOG_ERROR ((stephost_log_level)3)
 
 /* ---- Step outcomes ----------------------------------------------------------- */
 
 /** What a step run returns. */
 typedef int32_t stephost_outcome;
 /** The step finished; the operation goes on to the next step. */
-#define STEPHOST_OUTCOME_DONE 0
+#define STEPHOST_OUTCOME_DONE ((stephost_outcome)0)
 /**
  * Repeat the whole operation from the first step later. The delay is the last value
  * passed to `set_retry_after` during the call (the host's default retry delay if none).
  */
-#define STEPHOST_OUTCOME_RETRY 1
+#define STEPHOST_OUTCOME_RETRY ((stephost_outcome)1)
 /** The operation fails. The message is the last one passed to `set_error` during the call. */
-#define STEPHOST_OUTCOME_FAIL 2
+#define STEPHOST_OUTCOME_FAIL ((stephost_outcome)2)
 /*
  * What happens to a step's writes (set_field, remove_field, overrides, labels):
  * - DONE and RETRY keep them; a retry's overrides and labels are rebuilt by the next
@@ -173,11 +216,11 @@ typedef int32_t stephost_outcome;
 typedef struct stephost_host_services {
     uint32_t struct_size;
     /** The host's context; pass it back as the first argument of every callback. */
-    void *ctx;
+    void *STEPHOST_NULLABLE ctx;
     /** Explain why init fails. Call before returning STEPHOST_STATUS_ERROR. Copies the message. */
-    void (*report_error)(void *ctx, const char *message, size_t message_len);
+    void (*STEPHOST_NONNULL report_error)(void *STEPHOST_NULLABLE ctx, const char *STEPHOST_NULLABLE message, size_t message_len);
     /** Write a line to the host's log. Copies the message. */
-    void (*log)(void *ctx, stephost_log_level level, const char *message, size_t message_len);
+    void (*STEPHOST_NONNULL log)(void *STEPHOST_NULLABLE ctx, stephost_log_level level, const char *STEPHOST_NULLABLE message, size_t message_len);
 } stephost_host_services;
 
 /** What the host offers: the ABI versions it supports and its services. */
@@ -187,7 +230,7 @@ typedef struct stephost_host_offer {
     uint32_t abi_min;
     /** The highest ABI version the host supports (STEPHOST_ABI_VERSION). */
     uint32_t abi_max;
-    const stephost_host_services *services;
+    const stephost_host_services *STEPHOST_NONNULL services;
 } stephost_host_offer;
 
 /* ---- Step calls -------------------------------------------------------------- */
@@ -210,26 +253,28 @@ typedef struct stephost_call_services {
      * limits is a fault of the step (the call returns STEPHOST_STATUS_INVALID_ARGUMENT and
      * none of the step's writes are kept), so no value can make an operation unreadable.
      */
-    stephost_status (*set_field)(void *ctx, const char *key, size_t key_len, const char *json, size_t json_len);
+    stephost_status (*STEPHOST_NONNULL set_field)(
+        void *STEPHOST_NULLABLE ctx, const char *STEPHOST_NULLABLE key, size_t key_len, const char *STEPHOST_NULLABLE json, size_t json_len);
     /** Remove the custom field `key`. Removing an absent field succeeds. */
-    stephost_status (*remove_field)(void *ctx, const char *key, size_t key_len);
+    stephost_status (*STEPHOST_NONNULL remove_field)(void *STEPHOST_NULLABLE ctx, const char *STEPHOST_NULLABLE key, size_t key_len);
     /** Add an override for one component. A later override of the same component and key replaces an earlier one. */
-    stephost_status (*add_component_override)(
-        void *ctx, const char *component, size_t component_len, const char *key, size_t key_len, const char *value,
-        size_t value_len, int32_t secret);
+    stephost_status (*STEPHOST_NONNULL add_component_override)(
+        void *STEPHOST_NULLABLE ctx, const char *STEPHOST_NULLABLE component, size_t component_len, const char *STEPHOST_NULLABLE key, size_t key_len,
+        const char *STEPHOST_NULLABLE value, size_t value_len, int32_t secret);
     /** Add an override for every component (a global override). */
-    stephost_status (*add_global_override)(
-        void *ctx, const char *key, size_t key_len, const char *value, size_t value_len, int32_t secret);
+    stephost_status (*STEPHOST_NONNULL add_global_override)(
+        void *STEPHOST_NULLABLE ctx, const char *STEPHOST_NULLABLE key, size_t key_len, const char *STEPHOST_NULLABLE value, size_t value_len, int32_t secret);
     /** Add a label to the runtime. */
-    stephost_status (*add_label)(void *ctx, const char *key, size_t key_len, const char *value, size_t value_len);
+    stephost_status (*STEPHOST_NONNULL add_label)(
+        void *STEPHOST_NULLABLE ctx, const char *STEPHOST_NULLABLE key, size_t key_len, const char *STEPHOST_NULLABLE value, size_t value_len);
     /** Write a line to the host's log, attributed to this step and operation. */
-    void (*log)(void *ctx, stephost_log_level level, const char *message, size_t message_len);
+    void (*STEPHOST_NONNULL log)(void *STEPHOST_NULLABLE ctx, stephost_log_level level, const char *STEPHOST_NULLABLE message, size_t message_len);
     /** Persist the custom fields set so far now, before the step returns. */
-    stephost_status (*checkpoint)(void *ctx);
+    stephost_status (*STEPHOST_NONNULL checkpoint)(void *STEPHOST_NULLABLE ctx);
     /** Set the delay before the operation is repeated, for STEPHOST_OUTCOME_RETRY. */
-    void (*set_retry_after)(void *ctx, uint64_t milliseconds);
+    void (*STEPHOST_NONNULL set_retry_after)(void *STEPHOST_NULLABLE ctx, uint64_t milliseconds);
     /** Set the failure message, for STEPHOST_OUTCOME_FAIL. */
-    void (*set_error)(void *ctx, const char *message, size_t message_len);
+    void (*STEPHOST_NONNULL set_error)(void *STEPHOST_NULLABLE ctx, const char *STEPHOST_NULLABLE message, size_t message_len);
     /*
      * ---- ABI 1.1 ----
      * A host at 1.0 writes a smaller table: a plugin reads this field only when
@@ -243,7 +288,7 @@ typedef struct stephost_call_services {
      * returns. Cheap: no system call in process; one round trip to the host when the
      * plugin runs isolated.
      */
-    int32_t (*is_cancelled)(void *ctx);
+    int32_t (*STEPHOST_NULLABLE is_cancelled)(void *STEPHOST_NULLABLE ctx);
 } stephost_call_services;
 
 /** One run of one step for one operation. Borrowed for the call. */
@@ -256,15 +301,15 @@ typedef struct stephost_step_call {
      * pass from the first step). "attempt" carries the same number for plugins written
      * before it was renamed; it is deprecated and goes away with ABI 2.
      */
-    const char *operation_json;
+    const char *STEPHOST_NONNULL operation_json;
     size_t operation_json_len;
     /** The call's context; pass it to every callback in `services`. */
-    void *ctx;
-    const stephost_call_services *services;
+    void *STEPHOST_NULLABLE ctx;
+    const stephost_call_services *STEPHOST_NONNULL services;
 } stephost_step_call;
 
 /** Runs one step. `step_ctx` is the step descriptor's `step_ctx`. Returns a STEPHOST_OUTCOME_* value. */
-typedef stephost_outcome (*stephost_step_run_fn)(void *step_ctx, const stephost_step_call *call);
+typedef stephost_outcome (*stephost_step_run_fn)(void *STEPHOST_NULLABLE step_ctx, const stephost_step_call *STEPHOST_NONNULL call);
 
 /* ---- Descriptors ------------------------------------------------------------- */
 
@@ -274,11 +319,11 @@ typedef struct stephost_step_descriptor {
     /** Weight >= 1 and != 100: steps below 100 run before create_runtime, above 100 after it. */
     int32_t weight;
     /** The step's name: 1 to 64 bytes of [A-Za-z0-9_.-], unique across all plugins. */
-    const char *name;
+    const char *STEPHOST_NONNULL name;
     size_t name_len;
-    stephost_step_run_fn run;
+    stephost_step_run_fn STEPHOST_NONNULL run;
     /** Passed back as the first argument of `run`. */
-    void *step_ctx;
+    void *STEPHOST_NULLABLE step_ctx;
 } stephost_step_descriptor;
 
 /** What the plugin fills in at init. Allocated by the host, zeroed, `struct_size` set to its capacity. */
@@ -287,13 +332,13 @@ typedef struct stephost_plugin_descriptor {
     /** The ABI version the plugin chose, within the host's offer (STEPHOST_ABI_VERSION). */
     uint32_t abi_version;
     /** The plugin's name: 1 to 64 bytes of [A-Za-z0-9_.-], unique across plugins. */
-    const char *name;
+    const char *STEPHOST_NONNULL name;
     size_t name_len;
     /** The plugin's own version, free-form UTF-8 (for example "1.4.2"). */
-    const char *version;
+    const char *STEPHOST_NONNULL version;
     size_t version_len;
     /** The plugin's steps, in the order the plugin wants them among equal weights. */
-    const stephost_step_descriptor *const *steps;
+    const stephost_step_descriptor *STEPHOST_NONNULL const *STEPHOST_NONNULL steps;
     size_t step_count;
 } stephost_plugin_descriptor;
 
@@ -302,10 +347,76 @@ typedef struct stephost_plugin_descriptor {
  * STEPHOST_STATUS_OK, or report a message through `offer->services->report_error` and
  * return STEPHOST_STATUS_ERROR.
  */
-stephost_status stephost_plugin_init(const stephost_host_offer *offer, stephost_plugin_descriptor *descriptor);
+stephost_status stephost_plugin_init(
+    const stephost_host_offer *STEPHOST_NONNULL offer, stephost_plugin_descriptor *STEPHOST_NONNULL descriptor);
 
 /** The type of `stephost_plugin_init`, for hosts that look it up with dlsym. */
-typedef stephost_status (*stephost_plugin_init_fn)(const stephost_host_offer *, stephost_plugin_descriptor *);
+typedef stephost_status (*stephost_plugin_init_fn)(
+    const stephost_host_offer *STEPHOST_NONNULL, stephost_plugin_descriptor *STEPHOST_NONNULL);
+
+/* ---- Layout on LP64 ----------------------------------------------------------- */
+
+/* The size of every struct and the offset of every field on LP64 (see LAYOUT). A
+   compiler that lays them out otherwise stops here, naming the struct and the field. */
+#if defined(__LP64__)
+#if defined(__cplusplus)
+#define STEPHOST_STATIC_ASSERT(condition, message) static_assert(condition, message)
+#else
+#define STEPHOST_STATIC_ASSERT(condition, message) _Static_assert(condition, message)
+#endif
+#define STEPHOST_ASSERT_SIZE(type, size) \
+    STEPHOST_STATIC_ASSERT(sizeof(type) == (size), "sizeof(" #type ") must be " #size " on LP64")
+#define STEPHOST_ASSERT_OFFSET(type, field, offset) \
+    STEPHOST_STATIC_ASSERT(offsetof(type, field) == (offset), "offsetof(" #type ", " #field ") must be " #offset " on LP64")
+STEPHOST_ASSERT_SIZE(stephost_host_services, 32);
+STEPHOST_ASSERT_OFFSET(stephost_host_services, struct_size, 0);
+STEPHOST_ASSERT_OFFSET(stephost_host_services, ctx, 8);
+STEPHOST_ASSERT_OFFSET(stephost_host_services, report_error, 16);
+STEPHOST_ASSERT_OFFSET(stephost_host_services, log, 24);
+STEPHOST_ASSERT_SIZE(stephost_host_offer, 24);
+STEPHOST_ASSERT_OFFSET(stephost_host_offer, struct_size, 0);
+STEPHOST_ASSERT_OFFSET(stephost_host_offer, abi_min, 4);
+STEPHOST_ASSERT_OFFSET(stephost_host_offer, abi_max, 8);
+STEPHOST_ASSERT_OFFSET(stephost_host_offer, services, 16);
+STEPHOST_ASSERT_SIZE(stephost_call_services, 88);
+STEPHOST_ASSERT_OFFSET(stephost_call_services, struct_size, 0);
+STEPHOST_ASSERT_OFFSET(stephost_call_services, set_field, 8);
+STEPHOST_ASSERT_OFFSET(stephost_call_services, remove_field, 16);
+STEPHOST_ASSERT_OFFSET(stephost_call_services, add_component_override, 24);
+STEPHOST_ASSERT_OFFSET(stephost_call_services, add_global_override, 32);
+STEPHOST_ASSERT_OFFSET(stephost_call_services, add_label, 40);
+STEPHOST_ASSERT_OFFSET(stephost_call_services, log, 48);
+STEPHOST_ASSERT_OFFSET(stephost_call_services, checkpoint, 56);
+STEPHOST_ASSERT_OFFSET(stephost_call_services, set_retry_after, 64);
+STEPHOST_ASSERT_OFFSET(stephost_call_services, set_error, 72);
+STEPHOST_ASSERT_OFFSET(stephost_call_services, is_cancelled, 80);
+STEPHOST_ASSERT_SIZE(stephost_step_call, 40);
+STEPHOST_ASSERT_OFFSET(stephost_step_call, struct_size, 0);
+STEPHOST_ASSERT_OFFSET(stephost_step_call, operation_json, 8);
+STEPHOST_ASSERT_OFFSET(stephost_step_call, operation_json_len, 16);
+STEPHOST_ASSERT_OFFSET(stephost_step_call, ctx, 24);
+STEPHOST_ASSERT_OFFSET(stephost_step_call, services, 32);
+STEPHOST_ASSERT_SIZE(stephost_step_descriptor, 40);
+STEPHOST_ASSERT_OFFSET(stephost_step_descriptor, struct_size, 0);
+STEPHOST_ASSERT_OFFSET(stephost_step_descriptor, weight, 4);
+STEPHOST_ASSERT_OFFSET(stephost_step_descriptor, name, 8);
+STEPHOST_ASSERT_OFFSET(stephost_step_descriptor, name_len, 16);
+STEPHOST_ASSERT_OFFSET(stephost_step_descriptor, run, 24);
+STEPHOST_ASSERT_OFFSET(stephost_step_descriptor, step_ctx, 32);
+STEPHOST_ASSERT_SIZE(stephost_plugin_descriptor, 56);
+STEPHOST_ASSERT_OFFSET(stephost_plugin_descriptor, struct_size, 0);
+STEPHOST_ASSERT_OFFSET(stephost_plugin_descriptor, abi_version, 4);
+STEPHOST_ASSERT_OFFSET(stephost_plugin_descriptor, name, 8);
+STEPHOST_ASSERT_OFFSET(stephost_plugin_descriptor, name_len, 16);
+STEPHOST_ASSERT_OFFSET(stephost_plugin_descriptor, version, 24);
+STEPHOST_ASSERT_OFFSET(stephost_plugin_descriptor, version_len, 32);
+STEPHOST_ASSERT_OFFSET(stephost_plugin_descriptor, steps, 40);
+STEPHOST_ASSERT_OFFSET(stephost_plugin_descriptor, step_count, 48);
+#endif /* __LP64__ */
+
+#if defined(__clang__) && !defined(__swift__)
+#pragma clang diagnostic pop
+#endif
 
 #ifdef __cplusplus
 }

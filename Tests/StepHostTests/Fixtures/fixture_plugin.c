@@ -690,5 +690,10 @@ __attribute__((visibility("default"))) stephost_status ENTRY_NAME(
     descriptor->step_count = sizeof steps / sizeof steps[0];
 #endif
 #endif
+#ifdef INIT_FAILS_DECLARED
+    // Refuses the offer after saying which version it was built for and its name, as the Swift kit does.
+    offer->services->report_error(offer->services->ctx, INIT_FAILS_DECLARED, strlen(INIT_FAILS_DECLARED));
+    return STEPHOST_STATUS_ERROR;
+#endif
     return STEPHOST_STATUS_OK;
 }

@@ -22,6 +22,7 @@ final class GrownHeader {
         let original = try String(contentsOf: Paths.header, encoding: .utf8)
         var lines: [String] = []
         var grown: [String] = []
+        var resized: [String] = []
         var minorRaised = false
         for line in original.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
             // Each struct is `typedef struct name { ... } name;`: the field goes before its closing line.
@@ -35,8 +36,19 @@ final class GrownHeader {
                 minorRaised = true
                 continue
             }
+            // Each struct grew by the 8 bytes of its new field: so does the size its layout check asserts.
+            let sizePrefix = "STEPHOST_ASSERT_SIZE("
+            if line.hasPrefix(sizePrefix), line.hasSuffix(");") {
+                let parts = line.dropFirst(sizePrefix.count).dropLast(2).split(separator: ", ")
+                if parts.count == 2, let size = Int(parts[1]) {
+                    lines.append("\(sizePrefix)\(parts[0]), \(size + 8));")
+                    resized.append(String(parts[0]))
+                    continue
+                }
+            }
             lines.append(line)
         }
+        try #require(resized == Self.structs, "stephost.h's layout checks changed shape: resized \(resized)")
         // A header whose layout changed would otherwise give a copy that grew nothing, and tests that prove
         // nothing.
         try #require(grown == Self.structs, "stephost.h changed shape: grew \(grown)")
