@@ -397,6 +397,8 @@ public struct PluginLoader: Sendable {
         func broken(_ code: PluginLoadError.Code, _ message: String, fix: String) -> BrokenPlugin {
             BrokenPlugin(file: file, error: PluginLoadError(code, message, fix: fix))
         }
+        // The host's own layouts of the ABI structs first, before any plugin can bring others.
+        ABIMetadata.pinned
         // The plugin's constructors and init run here: an exit() from them must not read as the host's success.
         stephost_enter_plugin_code()
         defer { stephost_leave_plugin_code() }

@@ -1,3 +1,4 @@
+import Glibc
 import StepHostABI
 import Synchronization
 
@@ -43,9 +44,13 @@ struct ExportedPlugin: @unchecked Sendable {
             filled.name_len = stepName.count
             filled.run = runStep
             filled.step_ctx = Unmanaged.passRetained(StepBox(step)).toOpaque()
-            let descriptor = UnsafeMutablePointer<stephost_step_descriptor>.allocate(capacity: 1)
-            descriptor.initialize(to: filled)
-            (array + index).initialize(to: UnsafePointer(descriptor))
+            // Allocated and filled at this kit's own size, never the runtime's idea of the type (see HostStruct).
+            let size = MemoryLayout<stephost_step_descriptor>.size
+            let descriptor = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
+            _ = memcpy(descriptor, &filled, size)
+            (array + index).initialize(
+                to: UnsafePointer(descriptor.assumingMemoryBound(to: stephost_step_descriptor.self))
+            )
         }
         steps = UnsafePointer(array)
         stepCount = plugin.steps.count

@@ -1,3 +1,4 @@
+import Glibc
 import StepHostABI
 import Synchronization
 
@@ -10,6 +11,13 @@ import Synchronization
 /// bytes into a zeroed value, so a field past what the host declared reads as zero (absent: a `nil` callback),
 /// and fields a newer host appended are left behind. A kit built against a newer header therefore still
 /// works with an older host, which writes smaller structs.
+///
+/// Nothing here asks the Swift runtime how large `Layout` is. The runtime keeps one metadata record per imported C
+/// type name for the whole process, made by whichever image asked first: in a host built against another minor
+/// version (or beside another Swift plugin built against one), `MemoryLayout<Layout>.size` in generic code, and
+/// every generic copy of a `Layout`, would use that image's size, not this kit's, and copy past the end of this
+/// kit's values. So the size is taken where the type is concrete (`size`), and bytes are copied with `memcpy` into
+/// a value the caller made.
 struct HostStruct<Layout: BitwiseCopyable>: Sendable {
     /// The least `struct_size` of one minor version: the end of the last field it has.
     struct Minimum: Sendable {
@@ -27,6 +35,8 @@ struct HostStruct<Layout: BitwiseCopyable>: Sendable {
 
     /// The C type's name, for messages.
     let name: String
+    /// `MemoryLayout<Layout>.size` as this kit was built, taken where the type is concrete.
+    let size: Int
     /// The least `struct_size` per minor version of ABI 1, keyed by minor version.
     let minimums: [UInt32: Minimum]
 
@@ -36,14 +46,16 @@ struct HostStruct<Layout: BitwiseCopyable>: Sendable {
         return minimums[minor]!
     }
 
-    /// The struct at `pointer` for the packed ABI `version`, or why it is too small for that version.
-    func read(_ pointer: UnsafeRawPointer, version: UInt32) -> Result<Layout, PluginKitError> {
+    /// Copies the struct at `pointer` into `value` (made zero by the caller) for the packed ABI `version`, or says
+    /// why it is too small for that version (and copies nothing).
+    func read(_ pointer: UnsafeRawPointer, version: UInt32, into value: inout Layout) -> PluginKitError? {
         let declared = Int(pointer.load(as: UInt32.self))
         let minimum = minimum(for: version)
         guard declared >= minimum.size else {
-            return .failure(PluginKitError(tooSmall(declared, version: version)))
+            return PluginKitError(tooSmall(declared, version: version))
         }
-        return .success(copy(pointer))
+        copy(pointer, into: &value)
+        return nil
     }
 
     /// Why a struct of `declared` bytes is too small for `version`.
@@ -54,18 +66,11 @@ struct HostStruct<Layout: BitwiseCopyable>: Sendable {
             + "\(minimum.lastField))"
     }
 
-    /// The first `min(struct_size, MemoryLayout<Layout>.size)` bytes at `pointer` in a zeroed value; no size
-    /// check, for reading whatever part of a struct is there (to report an error through it).
-    func copy(_ pointer: UnsafeRawPointer) -> Layout {
-        let count = min(Int(pointer.load(as: UInt32.self)), MemoryLayout<Layout>.size)
-        return withUnsafeTemporaryAllocation(
-            byteCount: MemoryLayout<Layout>.size,
-            alignment: MemoryLayout<Layout>.alignment
-        ) { buffer in
-            buffer.initializeMemory(as: UInt8.self, repeating: 0)
-            buffer.copyMemory(from: UnsafeRawBufferPointer(start: pointer, count: count))
-            return buffer.load(as: Layout.self)
-        }
+    /// Copies the first `min(struct_size, size)` bytes at `pointer` into `value`, which the caller made zero; no
+    /// size check, for reading whatever part of a struct is there (to report an error through it).
+    func copy(_ pointer: UnsafeRawPointer, into value: inout Layout) {
+        let count = min(Int(pointer.load(as: UInt32.self)), size)
+        _ = memcpy(&value, pointer, count)
     }
 }
 
@@ -78,23 +83,28 @@ enum HostStructs {
     /// Read before a version is chosen, so at the lowest version of the host's major.
     static let offer = HostStruct<stephost_host_offer>(
         name: "stephost_host_offer",
+        size: MemoryLayout<stephost_host_offer>.size,
         minimums: [0: .through("services", \.services)]
     )
     static let services = HostStruct<stephost_host_services>(
         name: "stephost_host_services",
+        size: MemoryLayout<stephost_host_services>.size,
         minimums: [0: .through("log", \.log)]
     )
     static let stepCall = HostStruct<stephost_step_call>(
         name: "stephost_step_call",
+        size: MemoryLayout<stephost_step_call>.size,
         minimums: [0: .through("services", \.services)]
     )
     static let callServices = HostStruct<stephost_call_services>(
         name: "stephost_call_services",
+        size: MemoryLayout<stephost_call_services>.size,
         minimums: [0: .through("set_error", \.set_error), 1: .through("is_cancelled", \.is_cancelled)]
     )
     /// The descriptor the host allocates: its capacity must hold what the chosen version writes.
     static let pluginDescriptor = HostStruct<stephost_plugin_descriptor>(
         name: "stephost_plugin_descriptor",
+        size: MemoryLayout<stephost_plugin_descriptor>.size,
         minimums: [0: .through("step_count", \.step_count)]
     )
 

@@ -1,3 +1,4 @@
+import Glibc
 public import StepHostABI
 import Synchronization
 
@@ -48,12 +49,17 @@ public struct Plugin: Sendable {
     ) -> stephost_status {
         // No version is chosen yet: the offer is read as the lowest version of the major, which holds
         // everything negotiation needs. A smaller one leaves nothing to report through.
-        guard let offer, case .success(let hostOffer) = HostStructs.offer.read(offer, version: HostStructs.baseVersion)
+        var hostOffer = stephost_host_offer()
+        guard let offer, HostStructs.offer.read(offer, version: HostStructs.baseVersion, into: &hostOffer) == nil
         else {
             return STEPHOST_STATUS_ERROR
         }
         // Whatever part of the services table the host declared, to report through; checked below.
-        let reporter = hostOffer.services.map { HostStructs.services.copy($0) }
+        let reporter = hostOffer.services.map { pointer in
+            var services = stephost_host_services()
+            HostStructs.services.copy(pointer, into: &services)
+            return services
+        }
         guard let version = Self.negotiate(hostOffer) else {
             let supported = Self.text(
                 stephost_abi_version(UInt32(STEPHOST_ABI_CURRENT_MAJOR), UInt32(STEPHOST_ABI_CURRENT_MINOR))
@@ -68,12 +74,14 @@ public struct Plugin: Sendable {
             return STEPHOST_STATUS_ERROR
         }
         // The version is chosen: now each struct must hold what that version has.
-        if case .failure(let problem) = HostStructs.offer.read(offer, version: version) {
+        var checkedOffer = stephost_host_offer()
+        if let problem = HostStructs.offer.read(offer, version: version, into: &checkedOffer) {
             Self.report(problem.message, reporter)
             return STEPHOST_STATUS_ERROR
         }
+        var checkedServices = stephost_host_services()
         if let services = hostOffer.services,
-            case .failure(let problem) = HostStructs.services.read(services, version: version)
+            let problem = HostStructs.services.read(services, version: version, into: &checkedServices)
         {
             Self.report(problem.message, reporter)
             return STEPHOST_STATUS_ERROR
@@ -100,9 +108,7 @@ public struct Plugin: Sendable {
         filled.version_len = exported.version.count
         filled.steps = exported.steps
         filled.step_count = exported.stepCount
-        withUnsafeBytes(of: &filled) { bytes in
-            UnsafeMutableRawPointer(descriptor).copyMemory(from: bytes.baseAddress!, byteCount: written)
-        }
+        _ = memcpy(descriptor, &filled, written)
         HostStructs.record(version)
         return STEPHOST_STATUS_OK
     }
@@ -128,9 +134,7 @@ public struct Plugin: Sendable {
         filled.name_len = exported.name.count
         filled.version = exported.version.pointer
         filled.version_len = exported.version.count
-        withUnsafeBytes(of: &filled) { bytes in
-            UnsafeMutableRawPointer(descriptor).copyMemory(from: bytes.baseAddress!, byteCount: identityEnd)
-        }
+        _ = memcpy(descriptor, &filled, identityEnd)
     }
 
     /// The highest version that both this kit and the host support, if any.

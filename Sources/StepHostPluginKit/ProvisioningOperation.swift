@@ -33,11 +33,16 @@ public final class ProvisioningOperation {
         // Both structs are checked against the version this plugin chose, then copied as far as both sides
         // know them: a host built against an older header passes smaller ones.
         let version = HostStructs.negotiatedVersion
-        let hostCall = try HostStructs.stepCall.read(call, version: version).get()
+        var hostCall = stephost_step_call()
+        if let problem = HostStructs.stepCall.read(call, version: version, into: &hostCall) { throw problem }
         guard let servicesPointer = hostCall.services, let json = hostCall.operation_json else {
             throw PluginKitError("the host passed a step call without services or operation JSON")
         }
-        services = try HostStructs.callServices.read(servicesPointer, version: version).get()
+        var services = stephost_call_services()
+        if let problem = HostStructs.callServices.read(servicesPointer, version: version, into: &services) {
+            throw problem
+        }
+        self.services = services
         servicesSize = Int(UnsafeRawPointer(servicesPointer).load(as: UInt32.self))
         context = hostCall.ctx
         let bytes = UnsafeRawBufferPointer(start: json, count: hostCall.operation_json_len)

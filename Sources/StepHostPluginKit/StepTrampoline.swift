@@ -33,8 +33,13 @@ let runStep: stephost_step_run_fn = { stepContext, call in
 /// Reports a failure when the call could not even be read as an operation, through whatever part of the
 /// call and its services the host declared (a callback past a struct_size is absent).
 private func reportFailure(_ message: String, call: UnsafePointer<stephost_step_call>) -> stephost_outcome {
-    let hostCall = HostStructs.stepCall.copy(call)
-    if let services = hostCall.services, let setError = HostStructs.callServices.copy(services).set_error {
+    var hostCall = stephost_step_call()
+    HostStructs.stepCall.copy(call, into: &hostCall)
+    var callServices = stephost_call_services()
+    if let services = hostCall.services {
+        HostStructs.callServices.copy(services, into: &callServices)
+    }
+    if let setError = callServices.set_error {
         var message = message
         message.withUTF8 { bytes in
             bytes.withMemoryRebound(to: CChar.self) { setError(hostCall.ctx, $0.baseAddress, $0.count) }

@@ -1,4 +1,5 @@
 import Foundation
+import StepHostABI
 import StepHostCore
 import StepHostLoader
 import Testing
@@ -122,5 +123,14 @@ struct StructGrowthTests {
         #expect(close.outcome == .done)
         #expect(close.changes.fields.map(\.key) == ["audit_closed"])
         #expect(close.logs.map(\.message) == ["closed audit ticket AUD-1"])
+
+        // The plugin carried its own, larger, layouts of the ABI structs; the runtime keeps one per name for the
+        // whole process, and the host registered its own before it opened the plugin: generic code in this
+        // process still sees the host's sizes (else StructLayout would copy 8 bytes past every host value).
+        #expect(ABIMetadata.runtimeSize(stephost_host_offer.self) == MemoryLayout<stephost_host_offer>.size)
+        #expect(
+            ABIMetadata.runtimeSize(stephost_plugin_descriptor.self) == MemoryLayout<stephost_plugin_descriptor>.size
+        )
+        #expect(ABIMetadata.runtimeSize(stephost_call_services.self) == MemoryLayout<stephost_call_services>.size)
     }
 }
