@@ -77,6 +77,7 @@ public enum OperationView {
             ]
             entry["plugin"] = run.plugin
             entry["plugin_file_sha256"] = run.pluginFileHash
+            entry["plugin_version"] = run.pluginVersion
             entry["message"] = run.message
             return entry
         }
@@ -131,11 +132,11 @@ public enum OperationView {
                     + "\(StepHistory.keptPasses) are not kept)"
         )
         // The plugin file's SHA-256, its first 12 digits (as `list-plugins` shows it; `--json` has it whole).
-        var rows = [["PASS", "#", "STEP", "PLUGIN", "SHA-256", "OUTCOME", "MS", "MESSAGE"]]
+        var rows = [["PASS", "#", "STEP", "PLUGIN", "VERSION", "SHA-256", "OUTCOME", "MS", "MESSAGE"]]
         for run in runs {
             rows.append([
                 "\(run.pass)", "\(run.position)", run.step, run.plugin ?? "built-in",
-                run.pluginFileHash.map { String($0.prefix(12)) } ?? "-", run.outcome.rawValue,
+                run.pluginVersion ?? "-", run.pluginFileHash.map { String($0.prefix(12)) } ?? "-", run.outcome.rawValue,
                 String(format: "%.1f", run.durationMilliseconds), run.message ?? "",
             ])
         }

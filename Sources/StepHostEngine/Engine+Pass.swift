@@ -158,7 +158,8 @@ extension Engine {
                 outcome: result.outcome.kind,
                 startedAt: started,
                 durationMilliseconds: duration.milliseconds,
-                message: Self.message(result.outcome, scrubber: scrubber)
+                message: Self.message(result.outcome, scrubber: scrubber),
+                pluginVersion: identity.plugin?.version
             )
             runs.append(run)
             events(.stepFinished(operationID: operation.id, pass: pass, position: index + 1, steps: steps, run: run))

@@ -165,8 +165,8 @@ extension SQLiteOperationStore {
         let insertRun = try db.cachedStatement(
             sql: """
                 INSERT INTO step_runs (operation_id, pass, position, step, plugin, plugin_file_hash,
-                    outcome, started_at, duration_ms, message)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    outcome, started_at, duration_ms, message, plugin_version)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         )
         for run in stepRuns {
@@ -174,7 +174,7 @@ extension SQLiteOperationStore {
                 arguments: [
                     run.operationID, run.pass, run.position, run.step, run.plugin, run.pluginFileHash,
                     run.outcome.rawValue, Self.milliseconds(run.startedAt), run.durationMilliseconds,
-                    run.message,
+                    run.message, run.pluginVersion,
                 ]
             )
         }
@@ -259,7 +259,8 @@ extension SQLiteOperationStore {
                         outcome: try Self.outcome(try column(row, "outcome")),
                         startedAt: Self.date(try column(row, "started_at")),
                         durationMilliseconds: try column(row, "duration_ms"),
-                        message: try column(row, "message")
+                        message: try column(row, "message"),
+                        pluginVersion: try column(row, "plugin_version")
                     )
                 }
             }

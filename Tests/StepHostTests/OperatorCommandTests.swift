@@ -90,9 +90,19 @@ import Testing
         )
         let short = String(digest.stdout.prefix(12))
         let rows = shown.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
-        #expect(rows.contains(["PASS", "#", "STEP", "PLUGIN", "SHA-256", "OUTCOME", "MS", "MESSAGE"]))
-        #expect(rows.contains { $0.count >= 6 && $0[2] == "allocate_subnet" && $0[3] == "network" && $0[4] == short })
-        #expect(rows.contains { $0.count >= 6 && $0[2] == "create_runtime" && $0[3] == "built-in" && $0[4] == "-" })
+        // Each run names its plugin's build twice: the version it declared and its file's hash.
+        #expect(rows.contains(["PASS", "#", "STEP", "PLUGIN", "VERSION", "SHA-256", "OUTCOME", "MS", "MESSAGE"]))
+        #expect(
+            rows.contains {
+                $0.count >= 7 && $0[2] == "allocate_subnet" && $0[3] == "network" && $0[4] == "1.2.0"
+                    && $0[5] == short
+            }
+        )
+        #expect(
+            rows.contains {
+                $0.count >= 7 && $0[2] == "create_runtime" && $0[3] == "built-in" && $0[4] == "-" && $0[5] == "-"
+            }
+        )
     }
 
     @Test func operationsListFiltersByInstanceAndLimits() throws {

@@ -43,6 +43,7 @@ struct ProvisionCommandTests {
         let steps = try #require(operation["steps"] as? [[String: Any]])
         #expect(steps.count == 13)
         #expect(steps.first?["plugin_file_sha256"] as? String != nil)
+        #expect(steps.first?["plugin_version"] as? String == "1.2.0", "\(steps.first ?? [:])")
         let request = try #require(operation["provisioning_request"] as? [String: Any])
         #expect((request["runtimeInput"] as? [String: Any])?["name"] as? String == "demo-runtime")
 

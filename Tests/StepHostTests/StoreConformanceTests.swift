@@ -151,7 +151,8 @@ struct StoreConformanceTests {
                 outcome: .retry,
                 startedAt: Self.now.addingTimeInterval(Double($0)),
                 durationMilliseconds: 0.25,
-                message: "after 5 ms"
+                message: "after 5 ms",
+                pluginVersion: "1.\($0).0"
             )
         }
         operation = try await store.save(operation, stepRuns: Array(runs[0..<2]))

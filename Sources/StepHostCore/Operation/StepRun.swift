@@ -12,6 +12,8 @@ public struct StepRun: Sendable, Hashable {
     public var plugin: String?
     /// SHA-256 of the plugin's file, so the history says which build ran.
     public var pluginFileHash: String?
+    /// The version the plugin declared, beside its file's hash: the build by name as well as by bytes.
+    public var pluginVersion: String?
     /// How the run ended.
     public var outcome: StepOutcome.Kind
     public var startedAt: Date
@@ -29,9 +31,11 @@ public struct StepRun: Sendable, Hashable {
         outcome: StepOutcome.Kind,
         startedAt: Date,
         durationMilliseconds: Double,
-        message: String?
+        message: String?,
+        pluginVersion: String? = nil
     ) {
         self.operationID = operationID
+        self.pluginVersion = pluginVersion
         self.pass = pass
         self.position = position
         self.step = step
