@@ -35,13 +35,28 @@ struct PluginNegotiation {
         let context = InitContext(logger: logger, file: file)
         let (status, raw) = callInit(entry, context: context)
         defer { raw.deallocate() }
+        // The host allocated the descriptor, so it can be copied whatever the plugin declared; the copy is zero
+        // past the declared size, so a field the plugin did not declare is absent. Nothing in it is trusted yet.
+        let size = Int(raw.load(as: UInt32.self))
+        let descriptor = StructLayout<stephost_plugin_descriptor>.copy(raw, declaredSize: size)
 
         guard status == STEPHOST_STATUS_OK else {
             let reason = context.errorMessage.map { "'\($0)'" } ?? "no message (it did not call report_error)"
             // A plugin that refused the offer may still have said which version it was built for and its name
             // (the Swift kit does): that is a version mismatch the operator can disable by name, not a vague
             // init failure.
-            if let mismatch = versionMismatch(in: raw, status: status, reason: reason) { throw mismatch }
+            if size >= Self.abiVersionEnd, size <= Self.descriptorSize, descriptor.abi_version != 0 {
+                do {
+                    try checkVersion(ABIVersion(packed: descriptor.abi_version), plugin: Self.declaredName(descriptor))
+                } catch {
+                    throw fail(
+                        error.name,
+                        error.error.code,
+                        "\(error.error.message); stephost_plugin_init returned status \(status): \(reason)",
+                        fix: error.error.fix
+                    )
+                }
+            }
             throw fail(
                 nil,
                 .initFailed,
@@ -56,11 +71,7 @@ struct PluginNegotiation {
                 metadata: ["file": "\(file)", "message": "\(message.escapingControlCharacters)"]
             )
         }
-        // The version first: the layout is trusted only once the version is (PostgreSQL's magic block). The
-        // host allocated the descriptor, so it can be copied whatever the plugin declared; the copy is
-        // zero past the declared size, so a field the plugin did not declare is absent.
-        let size = Int(raw.load(as: UInt32.self))
-        let descriptor = StructLayout<stephost_plugin_descriptor>.copy(raw, declaredSize: size)
+        // The version first: the layout is trusted only once the version is (PostgreSQL's magic block).
         guard size >= Self.abiVersionEnd else {
             let lowest = PluginLoader.supportedVersions.lowerBound
             let minimum = PluginStructs.pluginDescriptor.minimum(for: lowest)
@@ -76,7 +87,7 @@ struct PluginNegotiation {
         let version = ABIVersion(packed: descriptor.abi_version)
         // The name as declared, if the struct holds a valid one, so even a version mismatch report can say
         // which plugin it is (and the operator can disable it by that name).
-        let declaredName = try? Names.validate(descriptor.name, descriptor.name_len).get()
+        let declaredName = Self.declaredName(descriptor)
         try checkVersion(version, plugin: declaredName)
 
         if let problem = PluginStructs.pluginDescriptor.problem(declaredSize: size, version: version) {
@@ -170,31 +181,9 @@ struct PluginNegotiation {
         return (status, raw)
     }
 
-    /// The `abi-version` failure of a plugin whose init failed after writing, in the descriptor the host gave
-    /// it, an ABI version this host does not support (and perhaps its name); nil when it wrote no such version.
-    private func versionMismatch(
-        in raw: UnsafeMutableRawPointer,
-        status: stephost_status,
-        reason: String
-    ) -> Failure? {
-        let size = Int(raw.load(as: UInt32.self))
-        guard size >= Self.abiVersionEnd, size <= Self.descriptorSize else { return nil }
-        let descriptor = StructLayout<stephost_plugin_descriptor>.copy(raw, declaredSize: size)
-        let version = ABIVersion(packed: descriptor.abi_version)
-        guard descriptor.abi_version != 0, !PluginLoader.supportedVersions.contains(version) else { return nil }
-        let declaredName = try? Names.validate(descriptor.name, descriptor.name_len).get()
-        do {
-            try checkVersion(version, plugin: declaredName)
-            return nil
-        } catch {
-            var failure = error
-            failure.error = PluginLoadError(
-                error.error.code,
-                "\(error.error.message); stephost_plugin_init returned status \(status): \(reason)",
-                fix: error.error.fix
-            )
-            return failure
-        }
+    /// The plugin's name as its descriptor declares it, if valid: named even in a version mismatch report.
+    private static func declaredName(_ descriptor: stephost_plugin_descriptor) -> String? {
+        try? Names.validate(descriptor.name, descriptor.name_len).get()
     }
 
     private func checkVersion(_ version: ABIVersion, plugin: String?) throws(Failure) {

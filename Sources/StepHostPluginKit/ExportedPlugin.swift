@@ -46,7 +46,10 @@ struct ExportedPlugin: @unchecked Sendable {
             filled.step_ctx = Unmanaged.passRetained(StepBox(step)).toOpaque()
             // Allocated and filled at this kit's own size, never the runtime's idea of the type (see HostStruct).
             let size = MemoryLayout<stephost_step_descriptor>.size
-            let descriptor = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
+            let descriptor = UnsafeMutableRawPointer.allocate(
+                byteCount: size,
+                alignment: MemoryLayout<stephost_step_descriptor>.alignment
+            )
             _ = memcpy(descriptor, &filled, size)
             (array + index).initialize(
                 to: UnsafePointer(descriptor.assumingMemoryBound(to: stephost_step_descriptor.self))

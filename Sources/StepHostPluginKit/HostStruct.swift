@@ -49,12 +49,17 @@ struct HostStruct<Layout: BitwiseCopyable>: Sendable {
     /// Copies the struct at `pointer` into `value` (made zero by the caller) for the packed ABI `version`, or says
     /// why it is too small for that version (and copies nothing).
     func read(_ pointer: UnsafeRawPointer, version: UInt32, into value: inout Layout) -> PluginKitError? {
+        if let problem = check(pointer, version: version) { return problem }
+        copy(pointer, into: &value)
+        return nil
+    }
+
+    /// Why the struct at `pointer` is too small for the packed ABI `version`, or nil when it holds what it must.
+    func check(_ pointer: UnsafeRawPointer, version: UInt32) -> PluginKitError? {
         let declared = Int(pointer.load(as: UInt32.self))
-        let minimum = minimum(for: version)
-        guard declared >= minimum.size else {
+        guard declared >= minimum(for: version).size else {
             return PluginKitError(tooSmall(declared, version: version))
         }
-        copy(pointer, into: &value)
         return nil
     }
 
@@ -107,6 +112,13 @@ enum HostStructs {
         size: MemoryLayout<stephost_plugin_descriptor>.size,
         minimums: [0: .through("step_count", \.step_count)]
     )
+
+    /// The descriptor up to and including the plugin's version: what a plugin that refuses the offer still
+    /// declares (its ABI version, name and version), so the host can name the mismatch.
+    static let pluginIdentityEnd = HostStruct<stephost_plugin_descriptor>.Minimum.through(
+        "version_len",
+        \.version_len
+    ).size
 
     /// The lowest version of this kit's major: how the offer is read before a version is chosen.
     static let baseVersion = stephost_abi_version(UInt32(STEPHOST_ABI_CURRENT_MAJOR), 0)

@@ -61,28 +61,27 @@ public struct Plugin: Sendable {
             return services
         }
         guard let version = Self.negotiate(hostOffer) else {
-            let supported = Self.text(
-                stephost_abi_version(UInt32(STEPHOST_ABI_CURRENT_MAJOR), UInt32(STEPHOST_ABI_CURRENT_MINOR))
-            )
+            let supported = Self.text(Self.kitVersion)
             let offered = "\(Self.text(hostOffer.abi_min)) to \(Self.text(hostOffer.abi_max))"
             Self.report(
                 "plugin '\(name)' was built for ABI \(supported); the host offers \(offered). "
                     + "Rebuild the plugin against this host's stephost.h.",
                 reporter
             )
-            declareIdentity(in: descriptor)
+            // Its version, name and version, no steps: the host then names the mismatch (`abi-version`, both
+            // versions, this plugin), so that `--disable-plugin NAME` works for it.
+            if let descriptor, Int(UnsafeRawPointer(descriptor).load(as: UInt32.self)) >= HostStructs.pluginIdentityEnd
+            {
+                fill(descriptor, version: Self.kitVersion, length: HostStructs.pluginIdentityEnd)
+            }
             return STEPHOST_STATUS_ERROR
         }
         // The version is chosen: now each struct must hold what that version has.
-        var checkedOffer = stephost_host_offer()
-        if let problem = HostStructs.offer.read(offer, version: version, into: &checkedOffer) {
+        if let problem = HostStructs.offer.check(offer, version: version) {
             Self.report(problem.message, reporter)
             return STEPHOST_STATUS_ERROR
         }
-        var checkedServices = stephost_host_services()
-        if let services = hostOffer.services,
-            let problem = HostStructs.services.read(services, version: version, into: &checkedServices)
-        {
+        if let services = hostOffer.services, let problem = HostStructs.services.check(services, version: version) {
             Self.report(problem.message, reporter)
             return STEPHOST_STATUS_ERROR
         }
@@ -95,12 +94,24 @@ public struct Plugin: Sendable {
             Self.report(HostStructs.pluginDescriptor.tooSmall(capacity, version: version), reporter)
             return STEPHOST_STATUS_ERROR
         }
+        // Written only as far as the host's capacity; the size written is the struct_size declared.
+        fill(descriptor, version: version, length: min(capacity, MemoryLayout<stephost_plugin_descriptor>.size))
+        HostStructs.record(version)
+        return STEPHOST_STATUS_OK
+    }
+
+    /// The ABI version this kit was built for.
+    private static let kitVersion = stephost_abi_version(
+        UInt32(STEPHOST_ABI_CURRENT_MAJOR),
+        UInt32(STEPHOST_ABI_CURRENT_MINOR)
+    )
+
+    /// Writes this plugin's descriptor, for ABI `version`, into the host's: the first `length` bytes of it, with
+    /// `struct_size` set to `length`. Field by field, so the kit builds against a header whose descriptor has grown.
+    private func fill(_ descriptor: UnsafeMutablePointer<stephost_plugin_descriptor>, version: UInt32, length: Int) {
         let exported = ExportedPlugin.shared(for: self)
-        // Field by field, so the kit builds against a header whose descriptor has grown; written only as far
-        // as the host's capacity, and the size written is the struct_size declared.
         var filled = stephost_plugin_descriptor()
-        let written = min(capacity, MemoryLayout<stephost_plugin_descriptor>.size)
-        filled.struct_size = UInt32(written)
+        filled.struct_size = UInt32(length)
         filled.abi_version = version
         filled.name = exported.name.pointer
         filled.name_len = exported.name.count
@@ -108,38 +119,12 @@ public struct Plugin: Sendable {
         filled.version_len = exported.version.count
         filled.steps = exported.steps
         filled.step_count = exported.stepCount
-        _ = memcpy(descriptor, &filled, written)
-        HostStructs.record(version)
-        return STEPHOST_STATUS_OK
-    }
-
-    /// Writes the version this kit was built for and the plugin's name and version into the host's descriptor,
-    /// as far as its capacity holds them, without steps: a host that reads them after a failed negotiation names
-    /// the mismatch (`abi-version`, both versions, this plugin) so that `--disable-plugin NAME` works for it.
-    private func declareIdentity(in descriptor: UnsafeMutablePointer<stephost_plugin_descriptor>?) {
-        guard let descriptor else { return }
-        let capacity = Int(UnsafeRawPointer(descriptor).load(as: UInt32.self))
-        let identityEnd =
-            MemoryLayout<stephost_plugin_descriptor>.offset(of: \stephost_plugin_descriptor.version_len)!
-            + MemoryLayout<Int>.size
-        guard capacity >= identityEnd else { return }
-        let exported = ExportedPlugin.shared(for: self)
-        var filled = stephost_plugin_descriptor()
-        filled.struct_size = UInt32(identityEnd)
-        filled.abi_version = stephost_abi_version(
-            UInt32(STEPHOST_ABI_CURRENT_MAJOR),
-            UInt32(STEPHOST_ABI_CURRENT_MINOR)
-        )
-        filled.name = exported.name.pointer
-        filled.name_len = exported.name.count
-        filled.version = exported.version.pointer
-        filled.version_len = exported.version.count
-        _ = memcpy(descriptor, &filled, identityEnd)
+        _ = memcpy(descriptor, &filled, length)
     }
 
     /// The highest version that both this kit and the host support, if any.
     private static func negotiate(_ offer: stephost_host_offer) -> UInt32? {
-        let kit = stephost_abi_version(UInt32(STEPHOST_ABI_CURRENT_MAJOR), UInt32(STEPHOST_ABI_CURRENT_MINOR))
+        let kit = kitVersion
         let sameMajor = stephost_abi_major(offer.abi_max) == stephost_abi_major(kit)
         let candidate = sameMajor ? min(kit, offer.abi_max) : kit
         // Compared, not made into a range: an offer whose abi_min is above its abi_max must not trap.

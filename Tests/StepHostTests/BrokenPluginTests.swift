@@ -115,6 +115,13 @@ struct BrokenCase: Sendable, CustomTestStringConvertible {
                 + "stephost_plugin_init returned status 1: 'built for ABI 2.0'",
             ["ABI_MAJOR": "2", "ABI_MINOR": "0", "INIT_FAILS_DECLARED": cString("built for ABI 2.0")]
         ),
+        // The same refusal with a version this host supports is no mismatch: the plugin's own failure, as given.
+        fixture(
+            "init fails after declaring a supported ABI version",
+            .initFailed,
+            "stephost_plugin_init returned status 1: 'license expired'",
+            ["INIT_FAILS_DECLARED": cString("license expired")]
+        ),
         fixture(
             "newer ABI minor than offered",
             .abiVersion,
