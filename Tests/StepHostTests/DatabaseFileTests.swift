@@ -234,7 +234,7 @@ extension DatabaseFileTests {
     /// (create_runtime's intent, the local provisioner's record, the answer, the operation's end). Taking the
     /// claim and starting the pass add none, and neither do the no-op steps.
     @Test func anOperationOfNoOpStepsCostsFourDiskSyncs() throws {
-        func syncs(operations: Int) throws -> Int {
+        func syncs(operations: Int) throws -> (count: Int, files: [String: Int]) {
             let harness = try EngineHarness()
             for index in 0..<3 { try harness.addFixture("noop\(index)", mode: 30, weight: 10 + index) }
             for index in 0..<operations {
@@ -251,7 +251,7 @@ extension DatabaseFileTests {
             let result = try runProcess(
                 URL(fileURLWithPath: "/usr/bin/env"),
                 [
-                    "strace", "-f", "-qq", "-e", "trace=fsync,fdatasync", "-o", trace, Paths.stephost.path, "run",
+                    "strace", "-f", "-qq", "-y", "-e", "trace=fsync,fdatasync", "-o", trace, Paths.stephost.path, "run",
                     "--workers", "1", "--plugins-dir", harness.plugins.path, "--db", harness.databasePath,
                 ]
             )
@@ -261,18 +261,33 @@ extension DatabaseFileTests {
                 .filter { $0.contains("-running-") }
             #expect(left.isEmpty, "board files left behind: \(left)")
             let lines = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n")
-            return lines.filter { $0.contains("fsync(") || $0.contains("fdatasync(") }.count
+                .filter { $0.contains("fsync(") || $0.contains("fdatasync(") }
+            // Which files were synced (strace -y names each descriptor's path), for the failure message.
+            var files: [String: Int] = [:]
+            for line in lines {
+                let name = line.split(separator: "<").dropFirst().first.map { String($0.prefix { $0 != ">" }) }
+                files[
+                    (name.map { ($0 as NSString).lastPathComponent } ?? "?")
+                        + (line.contains("fdatasync") ? " (fdatasync)" : ""),
+                    default: 0
+                ] += 1
+            }
+            return (lines.count, files)
         }
         // A clean-clone run on a machine loaded by other builds once counted one sync fewer for the four more
         // operations (15; the cause was not found, and it did not repeat in 16 runs on an idle machine). A change that costs syncs per
         // operation shows in every attempt, so up to three attempts are made, and one must count exactly 16.
         var differences: [Int] = []
+        var seen: [String] = []
         for _ in 0..<3 {
             let one = try syncs(operations: 1)
             let five = try syncs(operations: 5)
-            differences.append(five - one)
-            if five - one == 4 * 4 { break }
+            differences.append(five.count - one.count)
+            seen.append(
+                "1 operation: \(one.files.sorted { $0.key < $1.key }), 5: \(five.files.sorted { $0.key < $1.key })"
+            )
+            if five.count - one.count == 4 * 4 { break }
         }
-        #expect(differences.last == 4 * 4, "4 more operations took \(differences) more syncs, not 16")
+        #expect(differences.last == 4 * 4, "4 more operations took \(differences) more syncs, not 16; synced: \(seen)")
     }
 }

@@ -313,12 +313,27 @@ import Testing
         let id = created.id
         let task = Task { try await host.engine.runToCompletion(operationID: id) }
         var found: pid_t?
-        _ = try eventually(within: 30) {
+        let held = try eventually(within: 60) {
             found = ChildProcesses.runners(of: plugin.path).first
             return found != nil && (try? String(contentsOfFile: "/proc/\(found!)/limits", encoding: .utf8)) != nil
                 && ChildProcesses.state(of: found!) == "S"
         }
-        let runner = try #require(found)
+        guard held, let runner = found else {
+            // Say why: the operation's own account of its step (a runner that did not start, or ended early) and
+            // what this process's children were at the end.
+            task.cancel()
+            let record = try await host.store.operation(id: id)
+            let children = ChildProcesses.children().map { "\($0.pid) \($0.state) \($0.arguments.prefix(3))" }
+            let last = found.map { String($0) } ?? "none"
+            let story = record.map(\.description) ?? "missing"
+            Issue.record(
+                Comment(
+                    rawValue: "no runner of \(plugin.lastPathComponent) held its step (last seen: \(last)); "
+                        + "operation: \(story); children: \(children)"
+                )
+            )
+            return
+        }
         defer { kill(runner, SIGKILL) }
         let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(runner)/fd").compactMap(Int.init)
         #expect(descriptors.sorted() == [0, 1, 2, 3, 4, 5], "\(descriptors)")
