@@ -103,3 +103,14 @@ enum Trust {
         return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
     }
 }
+
+/// The trust rules as `stephost check-plugin` applies them to a file before it is deployed.
+public enum PluginTrust {
+    /// Why the host would refuse the file or directory at `path` as it is now (ownership or mode), with the
+    /// command that fixes it; `nil` when it may be trusted or cannot be read (then the load says why).
+    public static func problem(path: String) -> (problem: String, fix: String)? {
+        var info = stat()
+        guard stat(path, &info) == 0, let problem = Trust.problem(with: info) else { return nil }
+        return (problem, Trust.fix(for: info, path: path))
+    }
+}

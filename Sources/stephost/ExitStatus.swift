@@ -4,6 +4,8 @@ import ArgumentParser
 enum ExitStatus {
     /// The operation failed (provision, run) or a plugin is broken (list-plugins).
     static let failed = ExitCode(1)
+    /// check-plugin: every file loads and runs, but something should be fixed before it is deployed.
+    static let checkWarnings = ExitCode(4)
     /// The plugin directory cannot be used.
     static let pluginDirectoryUnusable = ExitCode(2)
     /// A plugin is broken, so the engine refuses to start (fail closed).

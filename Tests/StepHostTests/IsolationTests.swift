@@ -306,6 +306,10 @@ import Testing
         )
         var isolation = Self.allProcess
         isolation.defaults.limits = ResourceLimits(addressSpace: 3 << 30, cpuSeconds: 1200, openFiles: 64)
+        // What is read here is the runner's, not how fast it starts: on a machine loaded by the rest of the suite a
+        // runner may take longer than the default 10 s to load its plugin (then the step faults and no runner is
+        // left to read).
+        isolation.initTimeout = .seconds(60)
         let host = try harness.host(isolation: isolation)
         let created = try await host.engine.createOperation(
             parameters: try ProvisioningParameters(json: #"{"name":"held"}"#)

@@ -57,6 +57,19 @@ struct RustPluginTests {
         )
     }
 
+    /// check-plugin finds the Rust plugin conformant, and its export list agrees with nm's.
+    @Test func checkPluginFindsItConformant() throws {
+        let directory = try TemporaryDirectory()
+        try buildRustPlugin(into: directory.url)
+        let result = try runProcess(
+            Paths.stephost,
+            ["check-plugin", "--json", directory.file("librust-example.so").path]
+        )
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains(#""verdict" : "conformant""#), "\(result.stdout)")
+        #expect(result.stdout.contains(#""idempotent" : true"#))
+    }
+
     @Test(arguments: [Isolation.inProcess, .process])
     func provisionsThroughTheRustStep(isolation: Isolation) async throws {
         let harness = try EngineHarness()

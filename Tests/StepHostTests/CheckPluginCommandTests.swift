@@ -1,0 +1,246 @@
+import Foundation
+import Glibc
+import StepHostLoader
+import Testing
+
+/// `stephost check-plugin`, run as a user runs it, against good plugins and against every fixture of the
+/// broken-plugin and fault suites: each is reported with its reason and the exit status of its verdict, and none
+/// takes the command down.
+@Suite("stephost check-plugin")
+struct CheckPluginCommandTests {
+    /// The command's JSON output, parsed, with its exit status and standard error.
+    struct Checked {
+        var status: Int32
+        var json: [String: Any]
+        var stderr: String
+        var plugins: [[String: Any]] { json["plugins"] as? [[String: Any]] ?? [] }
+        var codes: [String] {
+            plugins.flatMap { ($0["findings"] as? [[String: Any]] ?? []).compactMap { $0["code"] as? String } }
+        }
+        var findings: String {
+            plugins.flatMap {
+                ($0["findings"] as? [[String: Any]] ?? []).map { "\($0["code"] ?? ""): \($0["message"] ?? "")" }
+            }
+            .joined(separator: "\n")
+        }
+    }
+
+    static func check(_ arguments: [String]) throws -> Checked {
+        let result = try runProcess(Paths.stephost, ["check-plugin", "--json"] + arguments)
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        return Checked(
+            status: result.status,
+            json: try #require(object, "no JSON: \(result.stdout) \(result.stderr)"),
+            stderr: result.stderr
+        )
+    }
+
+    /// The example plugins are conformant: they load, export only the entry point, and every step does the same
+    /// the second time. Secret override values never appear.
+    @Test(arguments: Paths.examplePlugins)
+    func theExamplePluginsAreConformant(_ product: String) throws {
+        let plugin = try Paths.examplePlugin(product)
+        let checked = try Self.check([plugin.path])
+        #expect(checked.status == 0, "\(checked.findings) \(checked.stderr)")
+        #expect(checked.json["verdict"] as? String == "conformant")
+        let report = try #require(checked.plugins.first)
+        #expect(report["exports"] as? [String] == ["stephost_plugin_init"])
+        #expect((report["sha256"] as? String)?.count == 64)
+        let steps = report["steps"] as? [[String: Any]] ?? []
+        #expect(!steps.isEmpty)
+        for step in steps {
+            #expect(step["idempotent"] as? Bool == true, "\(step)")
+            #expect((step["runs"] as? [Any])?.count == 2)
+        }
+        let pipeline = report["pipeline"] as? [[String: Any]] ?? []
+        #expect(pipeline.contains { $0["step"] as? String == "create_runtime" && $0["plugin"] is NSNull })
+        #expect(pipeline.filter { $0["checked"] as? Bool == true }.count == steps.count)
+        // The network plugin's DNS step adds a secret override, the API key of the sample operation's domain.
+        let text = String(data: try JSONSerialization.data(withJSONObject: checked.json), encoding: .utf8) ?? ""
+        if product == "ExampleNetworkPlugin" {
+            #expect(text.contains("<redacted>"))
+            #expect(!text.contains("dns-key-"), "a secret override's value was printed")
+        }
+    }
+
+    /// The text report names the verdict, the plugin, its place in the pipeline and each run.
+    @Test func theTextReportTellsTheStory() throws {
+        let plugin = try Paths.examplePlugin("ExampleNetworkPlugin")
+        let result = try runProcess(Paths.stephost, ["check-plugin", plugin.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        for text in [
+            ": CONFORMANT", "plugin    network (1.2.0, ABI 1.1)", "exports   stephost_plugin_init",
+            "→  1  20      allocate_subnet  network", "run 1: done", "run 2: done",
+            "idempotent: the second run did the same as the first",
+            "override  dns: provider.apiKey = <redacted> (secret)",
+        ] {
+            #expect(result.stdout.contains(text), "missing \(text) in:\n\(result.stdout)")
+        }
+    }
+
+    /// Every broken-plugin fixture is reported broken (exit 1) with the loader's own check, or, for the trust
+    /// cases, with the warning that the host would refuse the file as it lies (exit 4); the command never crashes.
+    @Test(arguments: BrokenCase.all)
+    func everyBrokenPluginIsReported(_ broken: BrokenCase) throws {
+        let directory = try TemporaryDirectory()
+        let files = try broken.make(directory)
+        defer { try? FileManager.default.removeItem(atPath: directory.path + ".outside.so") }
+        let checked = try Self.check(["--init-timeout", "2"] + files.map { directory.file($0).path })
+        let expected = "\(broken.code)"
+        switch expected {
+        case "untrusted-file":
+            #expect(checked.status == 4, "\(checked.findings)")
+            #expect(checked.codes.contains("untrusted-file"), "\(checked.findings)")
+        case "duplicate-plugin-name", "duplicate-step-name", "symlink-escape":
+            // Properties of a directory, not of a file: checked one by one, each file is judged on its own (the
+            // directory case is tested below with --plugins-dir).
+            #expect([0, 1, 4].contains(checked.status), "\(checked.findings)")
+        default:
+            #expect(checked.status == 1, "\(checked.findings) \(checked.stderr)")
+            #expect(checked.json["verdict"] as? String == "broken")
+            #expect(checked.codes.contains(expected), "expected \(expected): \(checked.findings)")
+        }
+    }
+
+    /// Every step fault of the isolation fault suite (crash, abort, exit, hang, deadline, unbounded memory,
+    /// invalid outcome, invalid JSON, SIGKILL) is a broken verdict with the runner's own account, and the command
+    /// goes on to the next file.
+    @Test(arguments: FaultSuiteStepTests.stepFaults)
+    func everyStepFaultIsReported(_ fault: FaultSuiteStepTests.StepFault) throws {
+        let directory = try TemporaryDirectory()
+        let file = try compileRunModeFixture(
+            directory.file("faulty.so"),
+            mode: fault.mode,
+            name: "faulty",
+            sleepMilliseconds: fault.sleepMilliseconds
+        )
+        let good = try Paths.examplePlugin("ExampleCPlugin")
+        let seconds = fault.slow ? "1" : "30"
+        let checked = try Self.check(["--deadline", seconds, file.path, good.path])
+        #expect(checked.status == 1, "\(checked.findings)")
+        let first = try #require(checked.plugins.first)
+        #expect(first["verdict"] as? String == "broken")
+        let messages = (first["findings"] as? [[String: Any]] ?? []).filter { $0["code"] as? String == "step-fault" }
+            .compactMap { $0["message"] as? String }
+        #expect(!messages.isEmpty, "\(checked.findings)")
+        let expected = fault.message.map {
+            $0.replacingOccurrences(of: "exceeded its deadline of 1 s", with: "exceeded its deadline of \(seconds) s")
+        }
+        #expect(messages.contains { FaultSuiteStepTests.containsInOrder($0, expected) }, "\(messages)")
+        // The next file is still checked, and is fine.
+        #expect(checked.plugins.count == 2)
+        #expect(checked.plugins.last?["verdict"] as? String == "conformant")
+    }
+
+    /// Plugins that crash, exit or hang while they load are broken with the scanner's account.
+    @Test(arguments: FaultSuiteLoadTests.loadFaults)
+    func everyLoadFaultIsReported(_ fault: LoadFault) throws {
+        let directory = try TemporaryDirectory()
+        let file = try compileLoadFaultFixture(directory.file("faulty.so"), fault, name: "faulty")
+        let checked = try Self.check(["--init-timeout", "2", file.path])
+        #expect(checked.status == 1)
+        let expected = FaultSuiteLoadTests.expected(fault)
+        #expect(checked.codes == ["\(expected.code)"], "\(checked.findings)")
+        #expect(checked.findings.contains(expected.message), "\(checked.findings)")
+    }
+
+    /// A step that writes what changes from pass to pass is not idempotent: a warning (exit 4) that names the
+    /// field.
+    @Test func aStepThatChangesAFieldAgainIsNotIdempotent() throws {
+        let directory = try TemporaryDirectory()
+        let file = try compileRunModeFixture(directory.file("counter.so"), mode: 6, name: "counter")
+        let checked = try Self.check([file.path])
+        #expect(checked.status == 4, "\(checked.findings)")
+        #expect(checked.json["verdict"] as? String == "warnings")
+        #expect(checked.codes.contains("not-idempotent"))
+        #expect(checked.findings.contains("it changed field passes_seen again"), "\(checked.findings)")
+    }
+
+    /// A library that exports more than the entry point gets a warning naming what it exports (here beside the
+    /// loader's own refusal: it has no entry point at all).
+    @Test func exportsBesidesTheEntryPointAreNamed() throws {
+        let directory = try TemporaryDirectory()
+        let source = try directory.write("leaky.c", "int leaky_helper(void) { return 1; }\nint leaky_table[4];\n")
+        let output = directory.file("leaky.so")
+        let built = try runProcess(
+            URL(fileURLWithPath: "/usr/bin/cc"),
+            ["-shared", "-fPIC", source.path, "-o", output.path]
+        )
+        try #require(built.status == 0, "\(built.stderr)")
+        let checked = try Self.check([output.path])
+        #expect(checked.status == 1)
+        #expect(checked.codes.sorted() == ["exports", "missing-entry-symbol"], "\(checked.findings)")
+        #expect(
+            checked.findings.contains("it exports 2 symbols besides stephost_plugin_init (leaky_helper, leaky_table)")
+        )
+        #expect(checked.plugins.first?["exports"] as? [String] == ["leaky_helper", "leaky_table"])
+    }
+
+    /// With --plugins-dir, the steps are placed among the directory's, and a step name the directory already
+    /// uses is a conflict that makes the plugin broken.
+    @Test func aPluginsDirectoryPlacesTheStepsAndNamesConflicts() throws {
+        let directory = try TemporaryDirectory()
+        try directory.copyExamples()
+        let checks = try TemporaryDirectory()
+        let fine = try compileRunModeFixture(
+            checks.file("fine.so"),
+            mode: 30,
+            name: "fine",
+            step: "fine_step",
+            weight: 60
+        )
+        let placed = try Self.check(["--plugins-dir", directory.path, fine.path])
+        let pipeline = (placed.plugins.first?["pipeline"] as? [[String: Any]] ?? []).map {
+            "\($0["weight"] ?? 0) \($0["step"] ?? "")"
+        }
+        let index = try #require(pipeline.firstIndex(of: "60 fine_step"), "\(pipeline)")
+        #expect(pipeline[index - 1].hasPrefix("50 "), "\(pipeline)")
+        #expect(pipeline.contains("100 create_runtime"))
+        let clash = try compileRunModeFixture(
+            checks.file("clash.so"),
+            mode: 30,
+            name: "clash",
+            step: "configure_dns",
+            weight: 70
+        )
+        let checked = try Self.check(["--plugins-dir", directory.path, clash.path])
+        #expect(checked.status == 1)
+        #expect(checked.codes.contains("duplicate-step-name"))
+        #expect(
+            checked.findings.contains("step configure_dns is also declared by plugin network"),
+            "\(checked.findings)"
+        )
+        let missing = try Self.check(["--plugins-dir", directory.path + "/nothing-here", clash.path])
+        #expect(missing.status == 2)
+    }
+
+    /// Bad input: a missing file is broken with its reason; a bad --operation is a usage error before anything
+    /// runs; hostile plugin text cannot reach the terminal raw.
+    @Test func badInputIsNamed() throws {
+        let directory = try TemporaryDirectory()
+        let missing = try Self.check([directory.file("absent.so").path])
+        #expect(missing.status == 1)
+        #expect(missing.codes == ["not-found"])
+        let good = try Paths.examplePlugin("ExampleCPlugin")
+        let bad = try runProcess(Paths.stephost, ["check-plugin", "--operation", "[1,2]", good.path])
+        #expect(bad.status == 64)
+        #expect(bad.stderr.contains("is not a JSON object"), "\(bad.stderr)")
+        let invalid = try runProcess(
+            Paths.stephost,
+            ["check-plugin", "--operation", #"{"name":"Not A Label"}"#, good.path]
+        )
+        #expect(invalid.status == 64)
+        #expect(invalid.stderr.contains("must be a DNS label"), "\(invalid.stderr)")
+        let file = try runProcess(
+            Paths.stephost,
+            ["check-plugin", "--operation", "@" + directory.file("none.json").path, good.path]
+        )
+        #expect(file.status == 66)
+        // A step that logs and fails with a terminal escape sequence and a newline (fixture mode 17).
+        let forger = try compileRunModeFixture(directory.file("forger.so"), mode: 17, name: "forger")
+        let result = try runProcess(Paths.stephost, ["check-plugin", forger.path])
+        #expect(result.status == 4, "\(result.stdout)")
+        #expect(!result.stdout.contains("\u{1B}"), "an escape sequence reached the output")
+        #expect(result.stdout.contains("step-failed"))
+    }
+}
