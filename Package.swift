@@ -7,7 +7,14 @@ let pluginExportsOnlyEntryPoint: [LinkerSetting] = [
     .unsafeFlags(["-Xlinker", "--version-script=\(Context.packageDirectory)/Plugins/exports.map"])
 ]
 
-let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+// Every dependency of the host is behind the trait "Host", on by default. A plugin's package turns it off
+// (`.package(url: …, from: …, traits: [])`) and then resolves none of them: the kit and the ABI need nothing but
+// the Swift toolchain.
+func host(_ name: String, _ package: String) -> Target.Dependency {
+    .product(name: name, package: package, condition: .when(traits: ["Host"]))
+}
+
+let logging = host("Logging", "swift-log")
 
 // The host's layers, bottom up (DESIGN.md): each module depends only on modules listed before it.
 let hostTargets: [Target] = [
@@ -28,8 +35,8 @@ let hostTargets: [Target] = [
     .target(
         name: "StepHostLoader",
         dependencies: [
-            "StepHostCore", "StepHostABI", "StepHostSystem", .product(name: "Crypto", package: "swift-crypto"),
-            logging, .product(name: "Metrics", package: "swift-metrics"),
+            "StepHostCore", "StepHostABI", "StepHostSystem", host("Crypto", "swift-crypto"),
+            logging, host("Metrics", "swift-metrics"),
         ]
     ),
 
@@ -42,8 +49,8 @@ let hostTargets: [Target] = [
     .target(
         name: "StepHostSQLite",
         dependencies: [
-            "StepHostCore", "StepHostStorage", "StepHostSystem", .product(name: "GRDB", package: "GRDB.swift"),
-            .product(name: "Metrics", package: "swift-metrics"),
+            "StepHostCore", "StepHostStorage", "StepHostSystem", host("GRDB", "GRDB.swift"),
+            host("Metrics", "swift-metrics"),
         ]
     ),
 
@@ -58,7 +65,7 @@ let hostTargets: [Target] = [
         name: "StepHostApplication",
         dependencies: [
             "StepHostCore", "StepHostLoader", "StepHostPipeline", "StepHostStorage", "StepHostSQLite",
-            "StepHostRuntime", "StepHostEngine", logging, .product(name: "Yams", package: "Yams"),
+            "StepHostRuntime", "StepHostEngine", logging, host("Yams", "Yams"),
         ]
     ),
 
@@ -69,14 +76,14 @@ let hostTargets: [Target] = [
         dependencies: [
             "StepHostApplication", "StepHostCore", "StepHostEngine", "StepHostLoader", "StepHostSQLite",
             "StepHostStorage", logging,
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            .product(name: "Metrics", package: "swift-metrics"),
-            .product(name: "Prometheus", package: "swift-prometheus"),
-            .product(name: "Mustache", package: "swift-mustache"),
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "HTTPTypes", package: "swift-http-types"),
+            host("Hummingbird", "hummingbird"),
+            host("ServiceLifecycle", "swift-service-lifecycle"),
+            host("UnixSignals", "swift-service-lifecycle"),
+            host("Metrics", "swift-metrics"),
+            host("Prometheus", "swift-prometheus"),
+            host("Mustache", "swift-mustache"),
+            host("Crypto", "swift-crypto"),
+            host("HTTPTypes", "swift-http-types"),
         ]
     ),
 
@@ -86,8 +93,8 @@ let hostTargets: [Target] = [
         dependencies: [
             "StepHostABIText", "StepHostApplication", "StepHostCore", "StepHostEngine", "StepHostLoader",
             "StepHostServer", "StepHostSQLite", "StepHostStorage", "StepHostSystem",
-            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            host("UnixSignals", "swift-service-lifecycle"),
+            host("ArgumentParser", "swift-argument-parser"),
             logging,
         ]
     ),
@@ -128,9 +135,9 @@ let testTargets: [Target] = [
         dependencies: [
             "StepHostABI", "StepHostApplication", "StepHostCore", "StepHostLoader", "StepHostEngine",
             "StepHostPipeline", "StepHostRuntime", "StepHostSQLite", "StepHostStorage", "stephost",
-            .product(name: "GRDB", package: "GRDB.swift"), logging,
+            host("GRDB", "GRDB.swift"), logging,
             // The configuration merge is tested on parsed commands.
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            host("ArgumentParser", "swift-argument-parser"),
         ],
         exclude: ["Fixtures"]
     )
@@ -147,6 +154,10 @@ let package = Package(
         .library(name: "ExampleNetworkPlugin", type: .dynamic, targets: ["ExampleNetworkPlugin"]),
         .library(name: "ExampleAuditPlugin", type: .dynamic, targets: ["ExampleAuditPlugin"]),
         .library(name: "ExampleCPlugin", type: .dynamic, targets: ["ExampleCPlugin"]),
+    ],
+    traits: [
+        .trait(name: "Host", description: "Build the host (stephost) and its tests; a plugin needs only the kit."),
+        .default(enabledTraits: ["Host"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
