@@ -25,6 +25,8 @@ let hostTargets: [Target] = [
     .target(name: "StepHostABI"),
     // The header's text, embedded at build time so `stephost plugin-header` needs no source tree.
     .target(name: "StepHostABIText"),
+    // The Rust example plugin's sources, embedded at build time for `stephost new-plugin --language rust`.
+    .target(name: "StepHostTemplates"),
     // Thread naming, which Swift's Glibc module does not import.
     .target(name: "StepHostSystem"),
 
@@ -91,7 +93,7 @@ let hostTargets: [Target] = [
     .executableTarget(
         name: "stephost",
         dependencies: [
-            "StepHostABIText", "StepHostApplication", "StepHostCore", "StepHostEngine", "StepHostLoader",
+            "StepHostABIText", "StepHostTemplates", "StepHostApplication", "StepHostCore", "StepHostEngine", "StepHostLoader",
             "StepHostServer", "StepHostSQLite", "StepHostStorage", "StepHostSystem",
             host("UnixSignals", "swift-service-lifecycle"),
             host("ArgumentParser", "swift-argument-parser"),
@@ -178,7 +180,7 @@ let package = Package(
 )
 
 for target in package.targets where target.type != .system && target.type != .binary {
-    guard !["StepHostABI", "StepHostABIText", "StepHostSystem", "ExampleCPlugin"].contains(target.name) else {
+    guard !["StepHostABI", "StepHostABIText", "StepHostTemplates", "StepHostSystem", "ExampleCPlugin"].contains(target.name) else {
         continue
     }
     var settings = target.swiftSettings ?? []

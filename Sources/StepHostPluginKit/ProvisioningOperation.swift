@@ -29,6 +29,41 @@ public final class ProvisioningOperation {
     private let services: stephost_call_services
     private let servicesSize: Int
 
+    /// What the step did, when the operation was made for a test (``init(id:instanceID:type:pass:parameters:fields:)``);
+    /// `nil` for an operation the host passed.
+    public let recording: StepRecording?
+
+    /// An operation for a unit test of a step, with no host behind it: every write the step makes is kept in
+    /// ``recording`` instead of being sent, and reads see the writes made so far, as they do in a host.
+    ///
+    /// ```swift
+    /// let operation = ProvisioningOperation(parameters: ["name": "demo", "region": "europe-west4"])
+    /// #expect(try MyStep().run(operation) == .done)
+    /// #expect(operation.recording?.fields["subnet"] == "10.250.0.0/22")
+    /// ```
+    ///
+    /// - Parameter parameters: as a host passes them: the request's parameters with the host's defaults applied
+    ///   (see the README's step contract); give what your step reads.
+    public init(
+        id: String = "test-operation",
+        instanceID: String = "test-instance",
+        type: String = "provision",
+        pass: Int = 1,
+        parameters: [String: JSONValue] = [:],
+        fields: [String: JSONValue] = [:]
+    ) {
+        self.id = id
+        self.instanceID = instanceID
+        self.type = type
+        self.pass = pass
+        self.parameters = parameters
+        self.fields = fields
+        context = nil
+        services = stephost_call_services()
+        servicesSize = 0
+        recording = StepRecording()
+    }
+
     init(call: UnsafePointer<stephost_step_call>) throws {
         // Both structs are checked against the version this plugin chose, then copied as far as both sides
         // know them: a host built against an older header passes smaller ones.
@@ -45,6 +80,7 @@ public final class ProvisioningOperation {
         self.services = services
         servicesSize = Int(UnsafeRawPointer(servicesPointer).load(as: UInt32.self))
         context = hostCall.ctx
+        recording = nil
         let bytes = UnsafeRawBufferPointer(start: json, count: hostCall.operation_json_len)
         let document: Document
         do {
@@ -84,6 +120,13 @@ public final class ProvisioningOperation {
         } catch {
             throw PluginKitError("field '\(key)' cannot be encoded as JSON: \(error)")
         }
+        if let recording {
+            let value = try JSONDecoder().decode(JSONValue.self, from: data)
+            recording.fields[key] = value
+            recording.removedFields.removeAll { $0 == key }
+            fields[key] = value
+            return
+        }
         let setField = try callback(\.set_field, "set_field")
         let status = key.withUTF8Buffer { keyBuffer in
             data.withUnsafeBytes { json in
@@ -102,6 +145,12 @@ public final class ProvisioningOperation {
 
     /// Removes the custom field `key`.
     public func removeField(_ key: String) throws {
+        if let recording {
+            recording.fields[key] = nil
+            if !recording.removedFields.contains(key) { recording.removedFields.append(key) }
+            fields[key] = nil
+            return
+        }
         let removeField = try callback(\.remove_field, "remove_field")
         let status = key.withUTF8Buffer { removeField(context, $0.baseAddress, $0.count) }
         try Self.check(status, "removing field '\(key)'")
@@ -112,6 +161,10 @@ public final class ProvisioningOperation {
     ///
     /// - Parameter secret: the value is a secret: the host never writes it to its database, logs or output.
     public func addOverride(component: String, key: String, value: String, secret: Bool = false) throws {
+        if let recording {
+            recording.overrides.append(.init(component: component, key: key, value: value, secret: secret))
+            return
+        }
         let add = try callback(\.add_component_override, "add_component_override")
         let status = component.withUTF8Buffer { component in
             key.withUTF8Buffer { key in
@@ -134,6 +187,10 @@ public final class ProvisioningOperation {
 
     /// Adds an override that applies to every component.
     public func addGlobalOverride(key: String, value: String, secret: Bool = false) throws {
+        if let recording {
+            recording.overrides.append(.init(component: nil, key: key, value: value, secret: secret))
+            return
+        }
         let add = try callback(\.add_global_override, "add_global_override")
         let status = key.withUTF8Buffer { key in
             value.withUTF8Buffer { value in
@@ -145,6 +202,10 @@ public final class ProvisioningOperation {
 
     /// Adds a label to the runtime.
     public func addLabel(key: String, value: String) throws {
+        if let recording {
+            recording.labels.append(.init(key: key, value: value))
+            return
+        }
         let add = try callback(\.add_label, "add_label")
         let status = key.withUTF8Buffer { key in
             value.withUTF8Buffer { value in
@@ -156,12 +217,20 @@ public final class ProvisioningOperation {
 
     /// Persists the fields set so far, before the step returns.
     public func checkpoint() throws {
+        if let recording {
+            recording.checkpoints += 1
+            return
+        }
         let checkpoint = try callback(\.checkpoint, "checkpoint")
         try Self.check(checkpoint(context), "checkpoint")
     }
 
     /// Writes a line to the host's log, attributed to this step and operation.
     public func log(_ level: LogLevel, _ message: String) {
+        if let recording {
+            recording.logs.append(.init(level: level, message: message))
+            return
+        }
         guard let log = try? callback(\.log, "log") else { return }
         message.withUTF8Buffer { log(context, level.rawValue, $0.baseAddress, $0.count) }
     }
@@ -215,6 +284,37 @@ public final class ProvisioningOperation {
         var parameters: [String: JSONValue]?
         var fields: [String: JSONValue]?
     }
+}
+
+/// What a step did to an operation made for a test: the fields it set and removed, its overrides, labels and
+/// log lines, and how many times it checkpointed.
+public final class StepRecording {
+    /// An override the step added; `component` is `nil` for a global one.
+    public struct Override: Hashable, Sendable {
+        public var component: String?
+        public var key: String
+        public var value: String
+        public var secret: Bool
+    }
+    public struct Label: Hashable, Sendable {
+        public var key: String
+        public var value: String
+    }
+    public struct LogLine: Hashable, Sendable {
+        public var level: LogLevel
+        public var message: String
+    }
+
+    /// Fields the step set, with their last value.
+    public internal(set) var fields: [String: JSONValue] = [:]
+    /// Fields the step removed (and did not set again).
+    public internal(set) var removedFields: [String] = []
+    public internal(set) var overrides: [Override] = []
+    public internal(set) var labels: [Label] = []
+    public internal(set) var logs: [LogLine] = []
+    public internal(set) var checkpoints = 0
+
+    init() {}
 }
 
 extension String {

@@ -482,7 +482,7 @@ fn init_fills_the_descriptor_and_writes_no_further() {
     assert_eq!(descriptor.step_count, 1);
     let step = unsafe { &**descriptor.steps };
     assert_eq!(step.struct_size as usize, core::mem::size_of::<stephost_step_descriptor>());
-    assert_eq!(step.weight, 40);
+    assert_eq!(step.weight, STEP_WEIGHT);
     assert_eq!(unsafe { bytes_of(step.name.cast(), step.name_len) }, "label_cost_center");
     assert!(step.run.is_some());
     // The host zeroed its 128 bytes; the plugin wrote 56 and left the rest alone.
