@@ -93,8 +93,8 @@ let hostTargets: [Target] = [
     .executableTarget(
         name: "stephost",
         dependencies: [
-            "StepHostABIText", "StepHostTemplates", "StepHostApplication", "StepHostCore", "StepHostEngine", "StepHostLoader",
-            "StepHostServer", "StepHostSQLite", "StepHostStorage", "StepHostSystem",
+            "StepHostABIText", "StepHostTemplates", "StepHostApplication", "StepHostCore", "StepHostEngine",
+            "StepHostLoader", "StepHostServer", "StepHostSQLite", "StepHostStorage", "StepHostSystem",
             host("UnixSignals", "swift-service-lifecycle"),
             host("ArgumentParser", "swift-argument-parser"),
             logging,
@@ -180,9 +180,8 @@ let package = Package(
 )
 
 for target in package.targets where target.type != .system && target.type != .binary {
-    guard !["StepHostABI", "StepHostABIText", "StepHostTemplates", "StepHostSystem", "ExampleCPlugin"].contains(target.name) else {
-        continue
-    }
+    let cTargets = ["StepHostABI", "StepHostABIText", "StepHostTemplates", "StepHostSystem", "ExampleCPlugin"]
+    guard !cTargets.contains(target.name) else { continue }
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))
     settings.append(.enableUpcomingFeature("MemberImportVisibility"))

@@ -126,10 +126,16 @@ public final class ProvisioningHost: Sendable {
         let store = self.store
         let stuck = stuckSteps
         let inProcessBuilds = Set(inProcess.map { "\($0.name)\u{0}\($0.fileHash)" })
+        // Every operation this host runs a pass of records what it ran without: plugins disabled by name (loaded,
+        // their steps left out) and files disabled by name (never opened).
+        var engineOptions = configuration.engine
+        engineOptions.disabledPlugins = Set(
+            plugins.disabled.map(\.name) + plugins.catalog.skipped.map { ($0 as NSString).lastPathComponent }
+        ).sorted()
         engine = Engine(
             pipeline: pipeline,
             store: store,
-            options: configuration.engine,
+            options: engineOptions,
             logger: logger,
             clock: clock,
             passExecutor: executor,

@@ -19,6 +19,7 @@ public enum OperationView {
             "passes": operation.passes,
             "dropped_step_runs": operation.droppedStepRuns,
             "deadline": timestamp(operation.deadline),
+            "disabled_plugins": operation.disabledPlugins,
         ]
         object["next_pass_at"] = operation.nextPassAt.map(timestamp)
         object["runtime_id"] = operation.runtime.runtimeID
@@ -114,6 +115,9 @@ public enum OperationView {
         }
         if let deaths = operation.hostDeaths {
             lines.append("host deaths  \(deaths.described)")
+        }
+        if !operation.disabledPlugins.isEmpty {
+            lines.append("disabled     \(operation.disabledPlugins.joined(separator: ", ")) (ran without their steps)")
         }
         if let error = operation.lastError {
             lines.append(

@@ -52,6 +52,9 @@ extension Engine {
         }
         operation.passes += 1
         operation.state = .inProgress
+        if !options.disabledPlugins.isEmpty {
+            operation.disabledPlugins = Set(operation.disabledPlugins).union(options.disabledPlugins).sorted()
+        }
         operation.description = "running pass \(operation.passes)\(resumed)"
         // Not forced to disk: it only has to outlive this process. The pass's next durable write (a step's change,
         // its end) takes it to disk with it; if the machine dies first, the pass is simply run again.

@@ -33,6 +33,9 @@ public struct EngineOptions: Sendable {
     public var maximumHostDeaths: Int = 3
     /// How many operations run at once.
     public var workers: Int = 4
+    /// The plugins this host runs without (disabled by name or file): recorded on every operation it runs a pass
+    /// of (``OperationRecord/disabledPlugins``).
+    public var disabledPlugins: [String] = []
 
     public init() {}
 }

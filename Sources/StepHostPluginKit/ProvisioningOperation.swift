@@ -18,8 +18,11 @@ public final class ProvisioningOperation {
     public let type: String
     /// The pass this call belongs to: 1 on the first, and every retry starts a new pass from the first step.
     public let pass: Int
-    /// The provisioning parameters the operation was created with.
+    /// The provisioning parameters, with the host's defaults applied (a parameter the request left out has the
+    /// value the provisioning request will use).
     public let parameters: [String: JSONValue]
+    /// The names of the parameters whose values are the host's defaults, not the request's.
+    public let defaultedParameters: Set<String>
     /// The custom step fields, including those this step set during this run.
     public private(set) var fields: [String: JSONValue]
 
@@ -29,7 +32,7 @@ public final class ProvisioningOperation {
     private let services: stephost_call_services
     private let servicesSize: Int
 
-    /// What the step did, when the operation was made for a test (``init(id:instanceID:type:pass:parameters:fields:)``);
+    /// What the step did, when the operation was made for a test (``init(id:instanceID:type:pass:parameters:defaultedParameters:fields:)``);
     /// `nil` for an operation the host passed.
     public let recording: StepRecording?
 
@@ -50,6 +53,7 @@ public final class ProvisioningOperation {
         type: String = "provision",
         pass: Int = 1,
         parameters: [String: JSONValue] = [:],
+        defaultedParameters: Set<String> = [],
         fields: [String: JSONValue] = [:]
     ) {
         self.id = id
@@ -57,6 +61,7 @@ public final class ProvisioningOperation {
         self.type = type
         self.pass = pass
         self.parameters = parameters
+        self.defaultedParameters = defaultedParameters
         self.fields = fields
         context = nil
         services = stephost_call_services()
@@ -93,6 +98,7 @@ public final class ProvisioningOperation {
         type = document.type
         pass = document.pass
         parameters = document.parameters ?? [:]
+        defaultedParameters = Set(document.defaulted_parameters ?? [])
         fields = document.fields ?? [:]
     }
 
@@ -282,6 +288,7 @@ public final class ProvisioningOperation {
         var type: String
         var pass: Int
         var parameters: [String: JSONValue]?
+        var defaulted_parameters: [String]?
         var fields: [String: JSONValue]?
     }
 }

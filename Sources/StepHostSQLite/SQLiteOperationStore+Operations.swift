@@ -611,7 +611,7 @@ extension SQLiteOperationStore {
         "id", "instance_id", "type", "state", "description", "created_at", "updated_at", "version", "passes",
         "next_pass_at", "deadline", "runtime_id", "provisioner_operation_id", "last_error_step",
         "last_error_plugin", "last_error_message", "fields", "dropped_step_runs", "provisioning_attempts",
-        "host_deaths",
+        "host_deaths", "disabled_plugins",
     ]
 
     static func values(_ operation: OperationRecord) throws -> [(any DatabaseValueConvertible)?] {
@@ -622,6 +622,8 @@ extension SQLiteOperationStore {
             operation.runtime.provisionerOperationID, operation.lastError?.step, operation.lastError?.plugin,
             operation.lastError?.message, JSONText.object(operation.fields), operation.droppedStepRuns,
             try ProvisioningAttempt.json(operation.runtime.attempts), try operation.hostDeaths?.json(),
+            operation.disabledPlugins.isEmpty
+                ? nil : "[" + operation.disabledPlugins.map(JSONText.quote).joined(separator: ",") + "]",
         ]
     }
 
@@ -689,6 +691,15 @@ extension SQLiteOperationStore {
             throw StorageError(.corrupt, "the stored custom fields of operation \(id) are not a JSON object")
         }
         operation.droppedStepRuns = try column(row, "dropped_step_runs")
+        if let disabled: String = try column(row, "disabled_plugins") {
+            guard let names = try? JSONSerialization.jsonObject(with: Data(disabled.utf8)) as? [String] else {
+                throw StorageError(
+                    .corrupt,
+                    "the stored disabled plugins of operation \(id) are not a JSON array of names"
+                )
+            }
+            operation.disabledPlugins = names
+        }
         if let deaths: String = try column(row, "host_deaths") {
             do {
                 operation.hostDeaths = try HostDeaths(json: deaths)

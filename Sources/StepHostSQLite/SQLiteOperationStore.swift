@@ -12,7 +12,7 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
     RunningStepRecorder
 {
     /// The schema versions this build knows, oldest first.
-    static let migrations = ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8"]
+    static let migrations = ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9"]
 
     let pool: DatabasePool
     /// Write transactions committed durably (synchronous=FULL) through this store, for the benchmark's
@@ -427,10 +427,6 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
                     """
             )
         }
-        // v8: each step run records the version its plugin declared, beside the file's hash (older rows have none).
-        migrator.registerMigration("v8") { db in
-            try db.execute(sql: "ALTER TABLE step_runs ADD COLUMN plugin_version TEXT")
-        }
         // v7: service instances created through the broker (one each, with the request that created it), an index for
         // finding an instance's operations, and each host's last readiness write.
         migrator.registerMigration("v7") { db in
@@ -451,6 +447,14 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
                     );
                     """
             )
+        }
+        // v8: each step run records the version its plugin declared, beside the file's hash (older rows have none).
+        migrator.registerMigration("v8") { db in
+            try db.execute(sql: "ALTER TABLE step_runs ADD COLUMN plugin_version TEXT")
+        }
+        // v9: each operation records the plugins that were disabled on a host that ran a pass of it (JSON array).
+        migrator.registerMigration("v9") { db in
+            try db.execute(sql: "ALTER TABLE operations ADD COLUMN disabled_plugins TEXT")
         }
         return migrator
     }

@@ -16,7 +16,8 @@ struct StepHostCommand: AsyncParsableCommand {
             """,
         version: StepHostVersion.text,
         subcommands: [
-            Provision.self, Run.self, Serve.self, Operations.self, ListPlugins.self, CheckPlugin.self, NewPlugin.self, Plugins.self,
+            Provision.self, Run.self, Serve.self, Operations.self, ListPlugins.self, CheckPlugin.self, NewPlugin.self,
+            Plugins.self,
             PluginHeader.self,
         ]
     )

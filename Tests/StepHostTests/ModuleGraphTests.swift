@@ -8,7 +8,7 @@ struct ModuleGraphTests {
     /// Each module's layer, bottom up.
     static let layers: [String: Int] = [
         "StepHostCore": 0,
-        "StepHostABI": 1, "StepHostABIText": 1, "StepHostSystem": 1,
+        "StepHostABI": 1, "StepHostABIText": 1, "StepHostTemplates": 1, "StepHostSystem": 1,
         "StepHostPluginKit": 2,
         "StepHostLoader": 3,
         "StepHostPipeline": 4,

@@ -61,11 +61,7 @@ struct NewPluginCommandTests {
         )
         #expect(provisioned.status == 0, "\(provisioned.stdout)\(provisioned.stderr)")
         #expect(provisioned.stdout.contains(#""state":"succeeded""#), "\(provisioned.stdout)")
-        let shown = try runProcess(
-            Paths.stephost,
-            ["operations", "list", "--json", "--db", plugins.file("stephost.sqlite").path]
-        )
-        let id = try #require(shown.stdout.firstMatch(of: /"id":"([0-9a-f-]+)"/)?.1)
+        let id = try #require(provisioned.stdout.firstMatch(of: /"operation":"([0-9a-f-]+)"/)?.1)
         let operation = try runProcess(
             Paths.stephost,
             ["operations", "show", String(id), "--json", "--db", plugins.file("stephost.sqlite").path]

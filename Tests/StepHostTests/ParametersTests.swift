@@ -1,5 +1,6 @@
 import Foundation
 import StepHostCore
+import StepHostLoader
 import StepHostRuntime
 import Testing
 
@@ -138,5 +139,66 @@ extension FieldsObjectTests {
     @Test func hexStringWritesTwoLowercaseDigitsPerByte() {
         #expect([UInt8]([0x00, 0x0F, 0xA0, 0xFF, 0x5C]).hexString == "000fa0ff5c")
         #expect([UInt8]().hexString == "")
+    }
+}
+
+/// Steps receive the parameters with the host's defaults applied, and the names of those that are defaults.
+@Suite("Parameters as steps receive them")
+struct EffectiveParametersTests {
+    static func object(_ json: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+    }
+
+    @Test func defaultsFillWhatTheRequestLeftOutAndAreNamed() throws {
+        let parameters = try ProvisioningParameters(json: #"{"name":"r1","provider":"aws","custom":{"x":1}}"#)
+        let effective = try Self.object(parameters.effectiveJSON)
+        #expect(effective["region"] as? String == "eu-central-1")
+        #expect(effective["zones"] as? [String] == ["eu-central-1a"])
+        #expect(effective["volumeSizeGB"] as? Int == 50)
+        #expect(effective["provider"] as? String == "aws")
+        #expect((effective["custom"] as? [String: Any])?["x"] as? Int == 1)
+        #expect(parameters.defaultedKeys.contains("region"))
+        #expect(!parameters.defaultedKeys.contains("provider"))
+        #expect(!parameters.defaultedKeys.contains("name"))
+        #expect(parameters.defaultedKeys == parameters.defaultedKeys.sorted())
+        // What is stored stays the request.
+        #expect(try Self.object(parameters.json)["region"] == nil)
+        // Every default the request's own fields are read with is there.
+        #expect(effective.count == 3 + parameters.defaultedKeys.count)
+    }
+
+    @Test func aMemberGivenAsNullGetsItsDefault() throws {
+        let parameters = try ProvisioningParameters(json: #"{"name":"r1","region":null}"#)
+        let effective = try Self.object(parameters.effectiveJSON)
+        #expect(effective["region"] as? String == "europe-west3")
+        #expect(parameters.defaultedKeys.contains("region"))
+    }
+
+    @Test func aRequestThatGivesEverythingIsPassedAsItIs() throws {
+        let all = try ProvisioningParameters(json: #"{"name":"r1"}"#)
+        let full = try ProvisioningParameters(json: all.effectiveJSON)
+        #expect(full.defaultedKeys.isEmpty)
+        #expect(full.effectiveJSON == full.json)
+        // Read back as stored, the same.
+        let stored = try ProvisioningParameters(storedJSON: all.json)
+        #expect(stored.effectiveJSON == all.effectiveJSON)
+    }
+
+    @Test func theDocumentAStepReceivesCarriesBoth() throws {
+        let now = Date()
+        let operation = OperationRecord(
+            id: "op",
+            instanceID: "i",
+            description: "",
+            createdAt: now,
+            deadline: now,
+            parameters: try ProvisioningParameters(json: #"{"name":"r1","region":"europe-west4"}"#)
+        )
+        let document = try Self.object(String(decoding: OperationDocument.json(operation, pass: 1), as: UTF8.self))
+        let parameters = try #require(document["parameters"] as? [String: Any])
+        #expect(parameters["region"] as? String == "europe-west4")
+        #expect(parameters["machineType"] as? String == "n2-standard-8")
+        let defaulted = try #require(document["defaulted_parameters"] as? [String])
+        #expect(defaulted.contains("machineType") && !defaulted.contains("region"))
     }
 }

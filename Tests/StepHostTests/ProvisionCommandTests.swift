@@ -55,6 +55,32 @@ struct ProvisionCommandTests {
         #expect(listed.stdout.contains(id))
     }
 
+    /// An operation records the plugins its host ran without: one disabled by its name (loaded, its steps left
+    /// out) and one disabled by its file name (never opened); an operation run without any records none.
+    @Test func anOperationRecordsThePluginsItRanWithout() throws {
+        let harness = try EngineHarness()
+        try harness.addExamples()
+        let disabled = try stephost(
+            harness,
+            [
+                "provision", "--parameters", #"{"name":"without"}"#, "--disable-plugin", "audit", "--disable-plugin",
+                "libExampleCPlugin.so",
+            ]
+        )
+        #expect(disabled.status == 0, "\(disabled.stdout)\(disabled.stderr)")
+        let id = try #require(disabled.stdout.split(separator: " ").dropFirst().first.map(String.init))
+        let shown = try json(try stephost(harness, ["operations", "show", id, "--json"]).stdout)
+        #expect(shown["disabled_plugins"] as? [String] == ["audit", "libExampleCPlugin.so"], "\(shown)")
+        let text = try stephost(harness, ["operations", "show", id]).stdout
+        #expect(text.contains("disabled     audit, libExampleCPlugin.so (ran without their steps)"), "\(text)")
+        let all = try stephost(harness, ["provision", "--parameters", #"{"name":"with"}"#])
+        let other = try #require(all.stdout.split(separator: " ").dropFirst().first.map(String.init))
+        #expect(
+            try json(try stephost(harness, ["operations", "show", other, "--json"]).stdout)["disabled_plugins"]
+                as? [String] == []
+        )
+    }
+
     @Test func secretsNeverAppearInTheDatabaseLogsOrOutput() throws {
         let harness = try EngineHarness()
         try harness.addExamples()

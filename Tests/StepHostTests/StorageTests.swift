@@ -118,11 +118,11 @@ struct StorageTests {
         let path = directory.file("db.sqlite").path
         _ = try SQLiteOperationStore(path: path)
         try DatabaseQueue(path: path).write { db in
-            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v9')")
+            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v10')")
         }
         let error = try #require(throws: StorageError.self) { try SQLiteOperationStore(path: path) }
         #expect(error.code == .newerSchema)
-        #expect(error.message.contains("schema migrations this stephost does not know (v9)"))
+        #expect(error.message.contains("schema migrations this stephost does not know (v10)"))
     }
 
     @Test func missingDatabaseIsNotCreatedForReading() throws {

@@ -66,6 +66,7 @@ struct StoreConformanceTests {
             step: RunningStep(step: "s", plugin: "p", pluginFileHash: "ab", pass: 2, startedAt: Self.now),
             count: 2
         )
+        operation.disabledPlugins = ["audit", "caf\u{E9} \"quoted\".so"]
         try await store.create(operation)
         #expect(try await store.operation(id: "op-1") == operation)
         #expect(try await store.operation(id: "absent") == nil)

@@ -296,10 +296,14 @@ typedef struct stephost_step_call {
     uint32_t struct_size;
     /**
      * The operation as one JSON object: {"id", "instance_id", "type", "pass",
-     * "parameters": {...}, "fields": {...}}. UTF-8, not NUL-terminated. "pass" is the
-     * number of the pass this call belongs to (1 on the first; every retry starts a new
-     * pass from the first step). "attempt" carries the same number for plugins written
-     * before it was renamed; it is deprecated and goes away with ABI 2.
+     * "parameters": {...}, "defaulted_parameters": [...], "fields": {...}}. UTF-8, not
+     * NUL-terminated. "pass" is the number of the pass this call belongs to (1 on the
+     * first; every retry starts a new pass from the first step). "parameters" are the
+     * request's with the host's defaults applied (a step reading "region" sees the region
+     * the provisioning request will use); "defaulted_parameters" names, sorted, the
+     * members whose values are the host's defaults rather than the request's. "attempt"
+     * carries the same number as "pass" for plugins written before it was renamed; it is
+     * deprecated and goes away with ABI 2.
      */
     const char *STEPHOST_NONNULL operation_json;
     size_t operation_json_len;

@@ -60,6 +60,9 @@ public struct OperationRecord: Sendable, Hashable {
     /// Hosts that died while running a step of this operation, in a row in the same step; `nil` when the last
     /// pass that reached a step's end had no such death.
     public var hostDeaths: HostDeaths?
+    /// The plugins that were disabled on a host that ran a pass of this operation (a plugin's name, or the file
+    /// name of one never opened), sorted: the steps the operation ran without.
+    public var disabledPlugins: [String]
 
     public init(
         id: String,
@@ -87,6 +90,7 @@ public struct OperationRecord: Sendable, Hashable {
         self.fields = [:]
         self.droppedStepRuns = 0
         self.hostDeaths = nil
+        self.disabledPlugins = []
     }
 
     /// Applies what a step wrote: custom fields in the order the step set them, and runtime facts.

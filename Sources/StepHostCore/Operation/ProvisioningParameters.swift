@@ -42,9 +42,15 @@ public struct ProvisioningParameters: Sendable, Hashable {
     public let components: [Component]
     /// The namespace of components that overrides name but the parameters do not declare.
     public let defaultNamespace: String
-    /// The whole parameters object as compact JSON with sorted keys, unknown keys included: what is stored
-    /// and what steps receive.
+    /// The whole parameters object as compact JSON with sorted keys, unknown keys included, as requested: what
+    /// is stored.
     public let json: String
+    /// The parameters with the host's defaults applied: ``json`` with a member for every parameter the request
+    /// left out (or set to null) that has a default. What steps receive as `parameters`.
+    public let effectiveJSON: String
+    /// The top-level parameters whose values in ``effectiveJSON`` are the host's defaults, sorted: what steps
+    /// receive as `defaulted_parameters`.
+    public let defaultedKeys: [String]
 
     /// The providers the request can target.
     public static let providers = ["gcp", "azure", "aws"]
@@ -151,6 +157,35 @@ public struct ProvisioningParameters: Sendable, Hashable {
         defaultNamespace = reader.string("defaultNamespace") ?? "kyma-system"
         components = reader.components("components", defaultNamespace: defaultNamespace)
         if !reader.problems.isEmpty { throw ParametersError(.invalid, reader.problems) }
+        // The defaults as JSON members, for the parameters the request left out: appended to the stored text
+        // (cheaper than writing the whole object again on every read of an operation).
+        let quote = JSONText.quote
+        let list = { (items: [String]) in "[" + items.map(quote).joined(separator: ",") + "]" }
+        let defaultMembers: [(key: String, json: String)] = [
+            ("autoScalerMax", "\(autoScalerMax)"), ("autoScalerMin", "\(autoScalerMin)"),
+            ("components", "[]"), ("defaultNamespace", quote(defaultNamespace)), ("description", quote(description)),
+            ("diskType", quote(diskType)), ("internalCidr", quote(internalCidr)),
+            ("kubernetesVersion", quote(kubernetesVersion)), ("kymaVersion", quote(kymaVersion)), ("labels", "{}"),
+            ("machineType", quote(machineType)), ("maxSurge", "\(maxSurge)"), ("maxUnavailable", "\(maxUnavailable)"),
+            ("provider", quote(provider)), ("publicCidr", quote(publicCidr)), ("region", quote(region)),
+            ("targetSecret", quote(targetSecret)), ("vnetCidr", quote(vnetCidr)), ("volumeSizeGB", "\(volumeSizeGB)"),
+            ("vpcCidr", quote(vpcCidr)), ("workerCidr", quote(workerCidr)), ("zones", list(zones)),
+        ]
+        let missing = defaultMembers.filter { object[$0.key] == nil || object[$0.key] is NSNull }
+        defaultedKeys = missing.map(\.key)
+        if missing.isEmpty {
+            effectiveJSON = self.json
+        } else if !missing.contains(where: { object[$0.0] is NSNull }), self.json.hasSuffix("}") {
+            let members = missing.map { "\(quote($0.0)):\($0.1)" }.joined(separator: ",")
+            effectiveJSON = String(self.json.dropLast()) + (object.isEmpty ? "" : ",") + members + "}"
+        } else {
+            // A default for a member given as null: written again whole, the null replaced.
+            var filled = object
+            for (key, value) in missing {
+                filled[key] = try? JSONSerialization.jsonObject(with: Data(value.utf8), options: [.fragmentsAllowed])
+            }
+            effectiveJSON = (try? JSONText.compact(filled)) ?? self.json
+        }
     }
 
     private static func isDNSLabel(_ name: String) -> Bool {
