@@ -51,7 +51,14 @@ public struct PluginCheck: Sendable {
 
     /// The sample operation as the steps receive it.
     public func sampleOperation() throws(OperationError) -> OperationRecord {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(operation.utf8)) as? [String: Any] else {
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: Data(operation.utf8))
+        } catch {
+            let reason = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
+            throw OperationError(description: "the sample operation is not valid JSON: \(reason)")
+        }
+        guard let object = parsed as? [String: Any] else {
             throw OperationError(
                 description: "the sample operation is not a JSON object; give {\"parameters\": {...}, \"fields\": "
                     + "{...}} or the parameters object alone"
@@ -62,10 +69,10 @@ public struct PluginCheck: Sendable {
         guard let fieldObject = fields as? [String: Any] else {
             throw OperationError(description: "the sample operation's \"fields\" must be a JSON object")
         }
-        let parsed: ProvisioningParameters
+        let requested: ProvisioningParameters
         do {
             let text = try JSONText.compact(parameters)
-            parsed = try ProvisioningParameters(json: text)
+            requested = try ProvisioningParameters(json: text)
         } catch {
             throw OperationError(description: "the sample operation's parameters are refused: \(error)")
         }
@@ -76,7 +83,7 @@ public struct PluginCheck: Sendable {
             description: "stephost check-plugin",
             createdAt: now,
             deadline: now.addingTimeInterval(3600),
-            parameters: parsed
+            parameters: requested
         )
         for (key, value) in fieldObject {
             guard let json = try? JSONText.compact(value) else {
@@ -88,43 +95,118 @@ public struct PluginCheck: Sendable {
         return record
     }
 
-    /// Checks the plugin file at `path`.
-    public func check(_ path: String) async -> PluginCheckReport {
+    /// The plugins of ``pluginsDirectory`` (loaded once for every file checked), or why it cannot be used.
+    public struct Directory: Sendable {
+        var path: String
+        var selection: Result<PluginSelection, PluginDirectoryError>
+    }
+
+    /// Loads ``pluginsDirectory`` by the scanner, as a host with process isolation would (nothing of it in this
+    /// process, and no scan cache written); `nil` without one.
+    public func loadDirectory() -> Directory? {
+        guard let path = pluginsDirectory else { return nil }
+        do {
+            let selection = try PluginSelection(
+                directory: path,
+                disabledPlugins: [],
+                isolation: IsolationConfiguration(
+                    defaults: PluginPolicy(isolation: .process),
+                    initTimeout: initTimeout
+                ),
+                childExecutable: childExecutable,
+                scanCache: false,
+                logger: logger
+            )
+            return Directory(path: path, selection: .success(selection))
+        } catch {
+            return Directory(path: path, selection: .failure(error))
+        }
+    }
+
+    /// Checks the plugin file at `path`; `directory` from ``loadDirectory()``.
+    public func check(_ path: String, in directory: Directory? = nil) async -> PluginCheckReport {
         var report = PluginCheckReport(file: path)
+        let secrets = SecretSet()
+        await inspect(path, directory, secrets, &report)
+        // Every value any run declared secret, from every run of every step, is removed from everything shown: a
+        // secret declared by one run and logged or failed with by another, or stored in a field (JSON-escaped).
+        report.scrub(with: Self.scrubber(secrets.values.withLock { $0 }))
+        return report
+    }
+
+    /// A scrubber for `secrets` as they are and as JSON writes them inside a string.
+    static func scrubber(_ secrets: Set<String>) -> SecretScrubber {
+        var forms: [String] = []
+        for secret in secrets where !secret.isEmpty {
+            forms.append(secret)
+            let quoted = JSONText.quote(secret)
+            let escaped = String(quoted.dropFirst().dropLast())
+            forms.append(escaped)
+            forms.append(escaped.replacingOccurrences(of: "/", with: "\\/"))
+        }
+        return SecretScrubber(forms)
+    }
+
+    private func inspect(
+        _ path: String,
+        _ directory: Directory?,
+        _ secrets: SecretSet,
+        _ report: inout PluginCheckReport
+    ) async {
         let sample: OperationRecord
         do {
             sample = try sampleOperation()
         } catch {
             report.add(.error, "operation", error.description, fix: "pass a valid --operation")
-            return report
+            return
         }
-        var info = stat()
-        guard stat(path, &info) == 0 else {
+        // Opened once, following a link as the host follows one inside its directory; what was opened is what is
+        // judged and copied (never the path again).
+        let source = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        guard source >= 0 else {
             let reason = String(cString: strerror(errno))
             var link = stat()
-            if lstat(path, &link) == 0 {
+            if lstat(path, &link) == 0 && link.st_mode & S_IFMT == S_IFLNK {
                 report.add(
                     .error,
                     "not-regular-file",
-                    "it is a symbolic link that leads to no file (\(reason))",
+                    "it is a symbolic link that leads to no file it can open (\(reason))",
                     fix: "pass the plugin's .so file itself"
                 )
-                return report
+            } else if errno == ENOENT || lstat(path, &link) != 0 {
+                report.add(
+                    .error,
+                    "not-found",
+                    "it cannot be read (\(reason))",
+                    fix: "pass the path of a built plugin .so file"
+                )
+            } else {
+                report.add(
+                    .error,
+                    "unreadable",
+                    "it cannot be opened (\(reason))",
+                    fix: "make it readable by this user"
+                )
             }
+            return
+        }
+        defer { close(source) }
+        var info = stat()
+        guard fstat(source, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            report.add(.error, "not-regular-file", "it is not a regular file", fix: "pass the plugin's .so file")
+            return
+        }
+        guard Int(info.st_size) <= PluginLoader.maximumFileSize else {
             report.add(
                 .error,
-                "not-found",
-                "it cannot be read (\(reason))",
-                fix: "pass the path of a built plugin .so file"
+                "too-large",
+                "it is \(info.st_size) bytes, more than the \(PluginLoader.maximumFileSize) a plugin may have; it was not read",
+                fix: "pass a plugin's shared object"
             )
-            return report
-        }
-        guard info.st_mode & S_IFMT == S_IFREG else {
-            report.add(.error, "not-regular-file", "it is not a regular file", fix: "pass the plugin's .so file")
-            return report
+            return
         }
         // Trust as the file lies now: the host applies the same rules where it is deployed.
-        if let (problem, fix) = PluginTrust.problem(path: path) {
+        if let (problem, fix) = PluginTrust.problem(descriptor: source, path: path) {
             report.add(
                 .warning,
                 "untrusted-file",
@@ -132,8 +214,8 @@ public struct PluginCheck: Sendable {
                 fix: fix
             )
         }
-        let directory = (path as NSString).deletingLastPathComponent
-        if let (problem, fix) = PluginTrust.problem(path: directory.isEmpty ? "." : directory) {
+        let parent = (path as NSString).deletingLastPathComponent
+        if let (problem, fix) = PluginTrust.problem(path: parent.isEmpty ? "." : parent) {
             report.add(
                 .warning,
                 "untrusted-directory",
@@ -149,26 +231,30 @@ public struct PluginCheck: Sendable {
                 fix: "name the file NAME.so when you deploy it"
             )
         }
-        // A private copy in a directory only this user can write: what the loader and the runners open.
+        // A private copy in a directory only this user can write, made new (never through a link): what the
+        // loader opens. It is removed as soon as the plugin is loaded: the runners run the loader's sealed copy.
         guard let scratch = Self.privateDirectory() else {
             report.add(
                 .error,
                 "scratch",
-                "no private directory could be made in \(NSTemporaryDirectory())",
+                "no private directory could be made in \(NSTemporaryDirectory()) (\(String(cString: strerror(errno))))",
                 fix: "set TMPDIR to a writable directory"
             )
-            return report
+            return
         }
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        var removed = false
+        func removeScratch() {
+            guard !removed else { return }
+            removed = true
+            try? FileManager.default.removeItem(atPath: scratch)
+        }
+        defer { removeScratch() }
         var name = (path as NSString).lastPathComponent
         if !name.hasSuffix(".so") || name.hasPrefix(".") { name = "plugin.so" }
         let copy = "\(scratch)/\(name)"
-        do {
-            try FileManager.default.copyItem(atPath: path, toPath: copy)
-            chmod(copy, 0o644)
-        } catch {
-            report.add(.error, "unreadable", "it cannot be copied: \(error)", fix: "make it readable")
-            return report
+        if let problem = Self.copy(source, to: copy, size: Int(info.st_size)) {
+            report.add(.error, "unreadable", "it cannot be copied: \(problem)", fix: "make it readable by this user")
+            return
         }
         // What it exports, read from its ELF dynamic symbol table (no code of it runs).
         do {
@@ -209,47 +295,82 @@ public struct PluginCheck: Sendable {
             )
         } catch {
             report.add(.error, "scratch", "\(error)", fix: "set TMPDIR to a private writable directory")
-            return report
+            return
         }
-        report.sha256 = selection.catalog.plugins.first?.fileHash
+        removeScratch()
         if let broken = selection.broken.first {
             report.plugin = broken.name
             report.add(.error, "\(broken.error.code)", broken.error.message, fix: broken.error.fix)
-            return report
+            return
         }
         guard let plugin = selection.used.first else {
             report.add(.error, "scan-failed", "the loader reported nothing about it", fix: "check the stephost install")
-            return report
+            return
         }
+        report.sha256 = plugin.fileHash
         report.plugin = plugin.name
         report.version = plugin.version
         report.abi = plugin.abiVersion.description
-        placeInPipeline(plugin, &report)
-        await runSteps(of: plugin, isolation: isolation, sample: sample, &report)
-        return report
+        if let exports = report.exports, !exports.contains("stephost_plugin_init") {
+            // The loader found the entry point, so the table read is not the one the dynamic linker uses.
+            report.exports = nil
+            report.add(
+                .warning,
+                "exports",
+                "its symbol table does not list stephost_plugin_init, which the loader found: its exports cannot be "
+                    + "told from its section headers",
+                fix: "build it with a standard linker and do not alter its section headers"
+            )
+        }
+        placeInPipeline(plugin, directory, &report)
+        await runSteps(of: plugin, isolation: isolation, sample: sample, secrets: secrets, &report)
+    }
+
+    /// Copies `size` bytes of `source` into a new file at `path` (mode 0644, created, never opened through a link);
+    /// why not, or `nil`.
+    private static func copy(_ source: Int32, to path: String, size: Int) -> String? {
+        let target = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard target >= 0 else { return String(cString: strerror(errno)) }
+        defer { close(target) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var copied = 0
+        while copied <= size {
+            let read = buffer.withUnsafeMutableBytes { Glibc.read(source, $0.baseAddress, $0.count) }
+            if read < 0 {
+                if errno == EINTR { continue }
+                return String(cString: strerror(errno))
+            }
+            if read == 0 { return nil }
+            copied += read
+            guard copied <= PluginLoader.maximumFileSize else { return "it grew past the size a plugin may have" }
+            var offset = 0
+            while offset < read {
+                let written = buffer.withUnsafeBytes { Glibc.write(target, $0.baseAddress! + offset, read - offset) }
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return String(cString: strerror(errno))
+                }
+                offset += written
+            }
+        }
+        return nil
     }
 
     /// Where the plugin's steps fall among the built-in steps and those of ``pluginsDirectory``'s plugins, and what
     /// would conflict there.
-    private func placeInPipeline(_ plugin: LoadedPlugin, _ report: inout PluginCheckReport) {
+    private func placeInPipeline(_ plugin: LoadedPlugin, _ directory: Directory?, _ report: inout PluginCheckReport) {
         var others: [LoadedPlugin] = []
-        if let directory = pluginsDirectory {
-            report.pipelineDirectory = directory
-            do {
-                let existing = try PluginSelection(
-                    directory: directory,
-                    disabledPlugins: [],
-                    isolation: IsolationConfiguration(defaults: PluginPolicy(isolation: .process)),
-                    childExecutable: childExecutable,
-                    logger: logger
-                )
+        if let directory {
+            report.pipelineDirectory = directory.path
+            switch directory.selection {
+            case .success(let existing):
                 for other in existing.used {
                     if other.name == plugin.name {
                         report.add(
                             .note,
                             "replaces",
-                            "it replaces plugin \(other.name) \(other.version) (\((other.file as NSString).lastPathComponent)) "
-                                + "of \(directory)",
+                            "it replaces plugin \(other.name) \(other.version) "
+                                + "(\((other.file as NSString).lastPathComponent)) of \(directory.path)",
                             fix: "remove or overwrite that file when you deploy this one"
                         )
                     } else {
@@ -260,12 +381,13 @@ public struct PluginCheck: Sendable {
                     report.add(
                         .note,
                         "directory-broken",
-                        "\(directory) has a broken plugin, \((broken.file as NSString).lastPathComponent) "
-                            + "(\(broken.error.code)): no host starts there until it is fixed or disabled",
+                        "\(directory.path) has a broken plugin, \((broken.file as NSString).lastPathComponent) "
+                            + "(\(broken.error.code)): no host starts there until it is fixed or disabled, and its "
+                            + "steps are not compared with this plugin's",
                         fix: broken.error.fix
                     )
                 }
-            } catch {
+            case .failure(let error):
                 report.add(.error, "plugins-dir", "\(error)", fix: error.fix)
             }
         }
@@ -312,6 +434,7 @@ public struct PluginCheck: Sendable {
         of plugin: LoadedPlugin,
         isolation: IsolationConfiguration,
         sample: OperationRecord,
+        secrets: SecretSet,
         _ report: inout PluginCheckReport
     ) async {
         let executor = BlockingExecutor(name: "stephost-check", maximumThreads: 2)
@@ -331,11 +454,11 @@ public struct PluginCheck: Sendable {
         var operation = sample
         for step in steps.sorted(by: { Pipeline.runsBefore($0.identity, $1.identity) }) {
             var entry = PluginCheckReport.StepReport(name: step.identity.name, weight: step.identity.weight)
-            let first = await Self.run(step, on: operation, pass: 1)
+            let first = await Self.run(step, on: operation, pass: 1, secrets: secrets)
             entry.runs.append(first.report)
             var afterFirst = operation
             if first.result.outcome.kind != .fault { afterFirst.apply(first.result.changes) }
-            let second = await Self.run(step, on: afterFirst, pass: 2)
+            let second = await Self.run(step, on: afterFirst, pass: 2, secrets: secrets)
             entry.runs.append(second.report)
             var afterSecond = afterFirst
             if second.result.outcome.kind != .fault { afterSecond.apply(second.result.changes) }
@@ -358,6 +481,7 @@ public struct PluginCheck: Sendable {
                 )
             }
             if first.result.outcome.kind != .fault, second.result.outcome.kind != .fault {
+                entry.idempotencyChecked = true
                 entry.differences = Self.differences(first, second, afterFirst, afterSecond)
                 if !entry.differences.isEmpty {
                     report.add(
@@ -414,7 +538,8 @@ public struct PluginCheck: Sendable {
     private static func run(
         _ step: any Step,
         on operation: OperationRecord,
-        pass: Int
+        pass: Int,
+        secrets: SecretSet
     ) async -> (result: StepResult, report: PluginCheckReport.Run) {
         let logs = Mutex<[StepLogLine]>([])
         let checkpoints = Mutex<[OperationChanges]>([])
@@ -428,11 +553,17 @@ public struct PluginCheck: Sendable {
                 stored.apply(changes)
                 return stored
             },
-            log: { line, _ in logs.withLock { $0.append(line) } }
+            log: { line, declared in
+                // Streamed lines carry the secrets declared so far: kept, so a run that faults after declaring a
+                // secret (and loses its result) still has it removed from what is shown.
+                secrets.values.withLock { $0.formUnion(declared) }
+                logs.withLock { $0.append(line) }
+            }
         )
         let started = ContinuousClock.now
         let result = await step.run(operation, context: context)
         let elapsed = ContinuousClock.now - started
+        secrets.values.withLock { $0.formUnion(result.declaredSecrets) }
         let scrubber = SecretScrubber(result.declaredSecrets)
         var run = PluginCheckReport.Run(run: pass, outcome: result.outcome.kind.rawValue)
         switch result.outcome {
@@ -441,7 +572,11 @@ public struct PluginCheck: Sendable {
         case .fail(let message), .fault(let message): run.message = scrubber.scrub(message)
         }
         run.milliseconds = (elapsed.timeInterval * 1000 * 10).rounded() / 10
-        run.fields = result.changes.fields.map { (key: $0.key, json: $0.json.map(scrubber.scrub)) }
+        // Shown as written again (escapes decoded, then written one way), so a secret cannot hide in a field behind
+        // another spelling of its characters (\u002f for /).
+        run.fields = result.changes.fields.map {
+            (key: $0.key, json: $0.json.map { scrubber.scrub(Self.canonical($0)) })
+        }
         run.overrides =
             result.componentOverrides.map {
                 PluginCheckReport.OverrideEntry(
@@ -457,7 +592,16 @@ public struct PluginCheck: Sendable {
         run.labels = result.labels.map { "\($0.key)=\(scrubber.scrub($0.value))" }
         run.logs = (logs.withLock { $0 } + result.logs).map { "\($0.level): \(scrubber.scrub($0.message))" }
         run.checkpoints = checkpoints.withLock { $0.count }
+        run.discarded = result.outcome.kind == .fault
         return (result, run)
+    }
+
+    /// `json` parsed and written again compactly; as it is when it cannot be parsed.
+    static func canonical(_ json: String) -> String {
+        guard let value = try? JSONSerialization.jsonObject(with: Data(json.utf8), options: [.fragmentsAllowed]),
+            let text = try? JSONText.compact(value)
+        else { return json }
+        return text
     }
 
     private static func privateDirectory() -> String? {
@@ -468,6 +612,11 @@ public struct PluginCheck: Sendable {
         guard let made = mkdtemp(&template) else { return nil }
         return String(cString: made)
     }
+}
+
+/// The secret values declared during one check, by any run of any step.
+final class SecretSet: Sendable {
+    let values = Mutex<Set<String>>([])
 }
 
 /// What ``PluginCheck`` found in one plugin file.
@@ -522,6 +671,8 @@ public struct PluginCheckReport: Sendable {
         public var labels: [String] = []
         public var logs: [String] = []
         public var checkpoints = 0
+        /// The run faulted: none of its writes since its last checkpoint would be kept.
+        public var discarded = false
 
         init(run: Int, outcome: String) {
             self.run = run
@@ -535,6 +686,10 @@ public struct PluginCheckReport: Sendable {
         public var runs: [Run] = []
         /// What the second run did differently from the first; empty when it did the same.
         public var differences: [String] = []
+        /// Whether the runs could be compared: not when either faulted.
+        public var idempotencyChecked = false
+        /// Whether the second run did the same as the first; `nil` when they could not be compared.
+        public var idempotent: Bool? { idempotencyChecked ? differences.isEmpty : nil }
     }
 
     public var file: String
@@ -552,6 +707,32 @@ public struct PluginCheckReport: Sendable {
 
     mutating func add(_ level: Level, _ code: String, _ message: String, fix: String) {
         findings.append(Finding(level: level, code: code, message: message, fix: fix))
+    }
+
+    /// Removes `scrubber`'s secrets from every text the report shows.
+    mutating func scrub(with scrubber: SecretScrubber) {
+        let clean = scrubber.scrub
+        for index in findings.indices { findings[index].message = clean(findings[index].message) }
+        for index in pipeline.indices { pipeline[index].step = clean(pipeline[index].step) }
+        for step in steps.indices {
+            steps[step].differences = steps[step].differences.map(clean)
+            for run in steps[step].runs.indices {
+                var value = steps[step].runs[run]
+                value.message = value.message.map(clean)
+                value.fields = value.fields.map { (key: clean($0.key), json: $0.json.map(clean)) }
+                value.overrides = value.overrides.map {
+                    OverrideEntry(
+                        component: $0.component.map(clean),
+                        key: clean($0.key),
+                        value: clean($0.value),
+                        secret: $0.secret
+                    )
+                }
+                value.labels = value.labels.map(clean)
+                value.logs = value.logs.map(clean)
+                steps[step].runs[run] = value
+            }
+        }
     }
 
     public var verdict: Verdict {

@@ -46,7 +46,15 @@ extension PluginCheckReport {
                 }
                 summary += ")"
                 lines.append(summary)
-                for field in run.fields { lines.append("      field     \(field.key) = \(field.json ?? "(removed)")") }
+                if run.discarded && !run.fields.isEmpty {
+                    lines.append("      (the run faulted: its writes below would not be kept)")
+                }
+                for field in run.fields.prefix(20) {
+                    lines.append(
+                        "      field     \(Self.cut(field.key)) = \(field.json.map { Self.cut($0) } ?? "(removed)")"
+                    )
+                }
+                if run.fields.count > 20 { lines.append("      field     … \(run.fields.count - 20) more") }
                 for override in run.overrides {
                     lines.append(
                         "      override  \(override.component.map { "\($0): " } ?? "global: ")\(override.key) = "
@@ -57,12 +65,10 @@ extension PluginCheckReport {
                 for log in run.logs.prefix(20) { lines.append("      log       \(log)") }
                 if run.logs.count > 20 { lines.append("      log       … \(run.logs.count - 20) more lines") }
             }
-            if step.runs.count == 2 {
-                lines.append(
-                    step.differences.isEmpty
-                        ? "    idempotent: the second run did the same as the first"
-                        : "    NOT idempotent: " + step.differences.joined(separator: "; ")
-                )
+            switch step.idempotent {
+            case true?: lines.append("    idempotent: the second run did the same as the first")
+            case false?: lines.append("    NOT idempotent: " + step.differences.joined(separator: "; "))
+            case nil: lines.append("    idempotency not checked: a run faulted")
             }
         }
         for finding in findings {
@@ -89,14 +95,18 @@ extension PluginCheckReport {
             "steps": steps.map { step -> [String: Any] in
                 [
                     "name": step.name, "weight": step.weight,
-                    "idempotent": step.runs.count == 2 && step.differences.isEmpty,
+                    "idempotent": step.idempotent.map { $0 as Any } ?? NSNull(),
                     "differences": step.differences,
                     "runs": step.runs.map { run -> [String: Any] in
                         [
                             "run": run.run, "outcome": run.outcome, "message": run.message ?? NSNull(),
                             "retry_after_ms": run.retryAfterMilliseconds ?? NSNull(), "duration_ms": run.milliseconds,
-                            "checkpoints": run.checkpoints,
-                            "fields": run.fields.map { ["key": $0.key, "json": $0.json ?? NSNull()] as [String: Any] },
+                            "checkpoints": run.checkpoints, "discarded": run.discarded,
+                            "fields_omitted": max(0, run.fields.count - 200),
+                            "fields": run.fields.prefix(200).map {
+                                ["key": Self.cut($0.key, 4096), "json": $0.json.map { Self.cut($0, 4096) } ?? NSNull()]
+                                    as [String: Any]
+                            },
                             "overrides": run.overrides.map {
                                 [
                                     "component": $0.component ?? NSNull(), "key": $0.key, "value": $0.value,
@@ -131,17 +141,29 @@ extension PluginCheckReport {
         let object: [String: Any] = ["verdict": worst.rawValue, "plugins": reports.map(\.jsonObject)]
         let data =
             (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])) ?? Data()
-        // JSONSerialization leaves C1 controls and the line separators as they are: escaped here (they occur in
-        // strings only), so no text of a plugin can drive the terminal the JSON is shown on.
+        // JSONSerialization leaves these as they are: escaped here (they occur in strings only), so no text of a
+        // plugin can drive or reorder the terminal the JSON is shown on.
         var text = ""
         for scalar in String(decoding: data, as: UTF8.self).unicodeScalars {
-            if (0x80...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029 {
+            // C1 controls, DEL, line separators and the bidirectional overrides and isolates: escaped as text
+            // mode escapes them.
+            let value = scalar.value
+            if (0x7F...0x9F).contains(value) || value == 0x2028 || value == 0x2029 || (0x202A...0x202E).contains(value)
+                || (0x2066...0x2069).contains(value)
+            {
                 text += String(format: "\\u%04x", scalar.value)
             } else {
                 text.unicodeScalars.append(scalar)
             }
         }
         return text
+    }
+}
+
+extension PluginCheckReport {
+    /// `text` cut to `limit` characters, ending in "…" when cut.
+    static func cut(_ text: String, _ limit: Int = 200) -> String {
+        text.count <= limit ? text : String(text.prefix(limit)) + "…"
     }
 }
 

@@ -12,8 +12,11 @@ public enum ExportedSymbols {
         public var description: String
     }
 
-    /// The most symbols listed; a plugin has a handful.
+    /// The most symbols a table may claim; a plugin has a handful.
     static let maximumSymbols = 1 << 20
+    /// The most names listed, and the longest name read (longer ones are cut and end in "…").
+    public static let maximumListed = 4096
+    public static let maximumNameLength = 1024
 
     /// The names of the defined global and weak symbols of default or protected visibility in the file's
     /// `.dynsym`, sorted, without their version suffixes.
@@ -54,7 +57,12 @@ public enum ExportedSymbols {
             guard let offset = file.u64(header + 0x18), let size = file.u64(header + 0x20),
                 let link = file.u32(header + 0x28), let symbolSize = file.u64(header + 0x38)
             else { throw Unreadable(description: "its dynamic symbol table's header is cut short") }
-            guard symbolSize >= 24, link < count,
+            // Elf64_Sym is 24 bytes: any other entry size would misread (or, larger than the table, hide) every
+            // symbol, so the table is refused instead of read as empty.
+            guard symbolSize == 24 else {
+                throw Unreadable(description: "its dynamic symbol table has entries of \(symbolSize) bytes, not 24")
+            }
+            guard link < count,
                 let stringsHeader = Self.offset(sectionTable, plus: UInt64(link) * UInt64(entrySize)),
                 let stringsOffset = file.u64(stringsHeader + 0x18), let stringsSize = file.u64(stringsHeader + 0x20),
                 file.contains(stringsOffset, stringsSize), file.contains(offset, size)
@@ -64,7 +72,9 @@ public enum ExportedSymbols {
                 throw Unreadable(description: "it claims \(symbols) dynamic symbols")
             }
             var names: Set<String> = []
-            for symbol in 0..<Int(symbols) {
+            // At most 16 MiB of names are scanned in all, whatever the table claims.
+            var budget = 16 << 20
+            for symbol in 0..<Int(symbols) where budget > 0 {
                 let entry = Int(offset) + symbol * Int(symbolSize)
                 guard let name = file.u32(entry), let shndx = file.u16(entry + 6) else { continue }
                 let info = bytes[entry + 4]
@@ -76,11 +86,16 @@ public enum ExportedSymbols {
                     kind != 4, UInt64(name) < stringsSize
                 else { continue }
                 let start = Int(stringsOffset) + Int(name)
-                let end = Int(stringsOffset + stringsSize)
+                // A name is read up to its NUL or maximumNameLength bytes, whichever comes first: a table whose
+                // names all run to the end of a large string table must cost no more than its size once.
+                let end = min(Int(stringsOffset + stringsSize), start + Self.maximumNameLength)
                 var stop = start
                 while stop < end && bytes[stop] != 0 { stop += 1 }
+                budget -= stop - start + 1
                 guard stop > start else { continue }
-                names.insert(String(decoding: bytes[start..<stop], as: UTF8.self))
+                let cut = stop == end && (stop >= bytes.count || bytes[stop] != 0)
+                names.insert(String(decoding: bytes[start..<stop], as: UTF8.self) + (cut ? "…" : ""))
+                guard names.count < Self.maximumListed else { break }
             }
             return names.sorted()
         }

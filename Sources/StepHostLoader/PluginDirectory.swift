@@ -114,3 +114,12 @@ public enum PluginTrust {
         return (problem, Trust.fix(for: info, path: path))
     }
 }
+
+extension PluginTrust {
+    /// As ``problem(path:)``, for the file open at `descriptor` (what was opened is what is judged).
+    public static func problem(descriptor: Int32, path: String) -> (problem: String, fix: String)? {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, let problem = Trust.problem(with: info) else { return nil }
+        return (problem, Trust.fix(for: info, path: path))
+    }
+}

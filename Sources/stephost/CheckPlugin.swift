@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import StepHostApplication
 import StepHostCore
+import StepHostSystem
 
 /// `stephost check-plugin FILE…`: a plugin checked before it is deployed (see ``PluginCheck``).
 struct CheckPlugin: AsyncParsableCommand {
@@ -20,11 +21,12 @@ struct CheckPlugin: AsyncParsableCommand {
             redacted), labels, logs, duration, and whether the second run did the same as the first (steps must \
             be idempotent). A crash, an ABI fault or a deadline overrun is reported, never followed.
 
-            The sample operation without --operation: \(PluginCheck.defaultOperation)
+            Exit status: 0 every file is conformant; 4 warnings (it loads and runs, but something should be \
+            fixed); 1 a file is broken (the host would refuse it, or a step faulted); 2 --plugins-dir cannot be \
+            used; 64 a bad option or --operation; 66 an --operation file that does not exist.
 
-            Exit status: 0 every file is conformant, 4 warnings (it loads and runs, but something should be \
-            fixed), 1 a file is broken (the host would refuse it, or a step faulted), 2 --plugins-dir cannot be \
-            used, 64 a bad option or --operation, 66 a --operation file that does not exist.
+            The sample operation without --operation:
+            \(PluginCheck.defaultOperation)
             """
     )
 
@@ -43,8 +45,8 @@ struct CheckPlugin: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "The sample operation, as JSON or @FILE: {\"parameters\": {...}, \"fields\": {...}}, or the parameters "
-                + "object alone (default: the example parameters shown below).",
+            "The sample operation, as JSON or @FILE (at most 1 MiB): {\"parameters\": {...}, \"fields\": {...}}, or the "
+                + "parameters object alone (default: shown at the end of this help).",
             valueName: "json|@file"
         )
     )
@@ -68,11 +70,11 @@ struct CheckPlugin: AsyncParsableCommand {
     var logLevel: LogLevelOption = .warning
 
     func validate() throws {
-        guard deadline > 0, deadline <= 3600 else {
-            throw ValidationError("--deadline must be above 0 and at most 3600 seconds; got \(deadline)")
+        guard deadline >= 0.001, deadline <= 3600 else {
+            throw ValidationError("--deadline must be 0.001 to 3600 seconds; got \(deadline)")
         }
-        guard initTimeout > 0, initTimeout <= 3600 else {
-            throw ValidationError("--init-timeout must be above 0 and at most 3600 seconds; got \(initTimeout)")
+        guard initTimeout >= 0.001, initTimeout <= 3600 else {
+            throw ValidationError("--init-timeout must be 0.001 to 3600 seconds; got \(initTimeout)")
         }
     }
 
@@ -94,11 +96,7 @@ struct CheckPlugin: AsyncParsableCommand {
                     printError("stephost: --operation file \(path) does not exist")
                     throw ExitStatus.notFound
                 }
-                guard let data = FileManager.default.contents(atPath: path), data.count <= 1 << 20 else {
-                    printError("stephost: --operation file \(path) cannot be read, or is over 1 MiB")
-                    throw ExitStatus.notFound
-                }
-                check.operation = String(decoding: data, as: UTF8.self)
+                check.operation = try Self.readOperation(path)
             } else {
                 check.operation = operation
             }
@@ -115,10 +113,15 @@ struct CheckPlugin: AsyncParsableCommand {
             printError("stephost: \(message)")
             throw ExitStatus.pluginDirectoryUnusable
         }
+        // Descendants a plugin leaves behind (a daemon it forked from a runner that then died) become this
+        // process's, and are stopped when it ends.
+        _ = stephost_become_subreaper()
+        defer { _ = stephost_kill_descendants(getpid(), SIGKILL) }
+        let directory = check.loadDirectory()
         var reports: [PluginCheckReport] = []
         for (index, file) in files.enumerated() {
             if !json && files.count > 1 { printError("checking \(file) (\(index + 1) of \(files.count))…") }
-            let report = await check.check(file)
+            let report = await check.check(file, in: directory)
             if !json { print(report.text() + (index + 1 < files.count ? "\n" : "")) }
             reports.append(report)
         }
@@ -131,5 +134,27 @@ struct CheckPlugin: AsyncParsableCommand {
         case .warnings: throw ExitStatus.checkWarnings
         case .broken: throw ExitStatus.failed
         }
+    }
+
+    /// The --operation file's text: at most 1 MiB of a regular file (a FIFO or a device is refused, not read).
+    static func readOperation(_ path: String) throws -> String {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        guard descriptor >= 0 else {
+            let missing = errno == ENOENT
+            printError("stephost: --operation file \(path) cannot be opened (\(String(cString: strerror(errno))))")
+            throw missing ? ExitStatus.notFound : ExitStatus.invalidConfiguration
+        }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size <= 1 << 20 else {
+            printError("stephost: --operation file \(path) is not a regular file of at most 1 MiB")
+            throw ExitStatus.invalidConfiguration
+        }
+        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: false)
+        guard let data = try? handle.read(upToCount: 1 << 20) else {
+            printError("stephost: --operation file \(path) cannot be read")
+            throw ExitStatus.invalidConfiguration
+        }
+        return String(decoding: data, as: UTF8.self)
     }
 }

@@ -243,4 +243,130 @@ struct CheckPluginCommandTests {
         #expect(!result.stdout.contains("\u{1B}"), "an escape sequence reached the output")
         #expect(result.stdout.contains("step-failed"))
     }
+
+    /// A plugin that declares a secret on its first run, then logs it on its second, fails with it, stores it in
+    /// a field as a JSON encoder writes it (slash escaped, or as \u002f), uses it as a field key, and crashes in
+    /// a third mode after logging it: the value is never shown, in text or JSON.
+    static let secretPlugin = #"""
+        #define _GNU_SOURCE
+        #include <signal.h>
+        #include <stdlib.h>
+        #include <string.h>
+        #include "stephost.h"
+        #define SECRET "Zq9/TOKEN+abc=="
+        static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call) {
+            const stephost_call_services *s = call->services;
+            (void)step_ctx;
+            const char *at = memmem(call->operation_json, call->operation_json_len, "\"pass\":", 7);
+            long pass = at == NULL ? 0 : strtol(at + 7, NULL, 10);
+            if (pass == 1) {
+                s->add_global_override(call->ctx, STEPHOST_LITERAL("api.token"), STEPHOST_LITERAL(SECRET), 1);
+                s->set_field(call->ctx, STEPHOST_LITERAL("escaped"), STEPHOST_LITERAL("\"Zq9\\/TOKEN+abc==\""));
+                s->set_field(call->ctx, STEPHOST_LITERAL("unicode"), STEPHOST_LITERAL("\"Zq9\\u002fTOKEN+abc==\""));
+                s->set_field(call->ctx, STEPHOST_LITERAL("key_" SECRET), STEPHOST_LITERAL("1"));
+                #ifdef CRASH
+                s->log(call->ctx, STEPHOST_LOG_ERROR, STEPHOST_LITERAL("about to use " SECRET));
+                raise(SIGSEGV);
+                #endif
+                return STEPHOST_OUTCOME_DONE;
+            }
+            s->log(call->ctx, STEPHOST_LOG_INFO, STEPHOST_LITERAL("token already issued: " SECRET));
+            s->set_error(call->ctx, STEPHOST_LITERAL("second pass refused " SECRET));
+            return STEPHOST_OUTCOME_FAIL;
+        }
+        static const stephost_step_descriptor step = {sizeof step, 10, STEPHOST_LITERAL("secret_step"), run_step, NULL};
+        static const stephost_step_descriptor *const steps[] = {&step};
+        stephost_status stephost_plugin_init(const stephost_host_offer *offer, stephost_plugin_descriptor *d) {
+            (void)offer;
+            d->abi_version = STEPHOST_ABI_VERSION(1, 0);
+            d->name = "secretive";
+            d->name_len = 9;
+            d->version = "1.0";
+            d->version_len = 3;
+            d->steps = steps;
+            d->step_count = 1;
+            return STEPHOST_STATUS_OK;
+        }
+        """#
+
+    @Test(arguments: [false, true])
+    func aSecretDeclaredInOneRunIsHiddenEverywhere(crash: Bool) throws {
+        let directory = try TemporaryDirectory()
+        let source = try directory.write("secret.c", Self.secretPlugin)
+        let output = directory.file("secret.so")
+        let built = try runProcess(
+            URL(fileURLWithPath: "/usr/bin/cc"),
+            ["-shared", "-fPIC", "-fvisibility=hidden", "-I", Paths.includeDirectory.path]
+                + (crash ? ["-DCRASH"] : []) + [source.path, "-o", output.path]
+        )
+        try #require(built.status == 0, "\(built.stderr)")
+        for json in [false, true] {
+            let result = try runProcess(Paths.stephost, ["check-plugin"] + (json ? ["--json"] : []) + [output.path])
+            #expect(!result.stdout.contains("Zq9"), "a secret was shown:\n\(result.stdout)")
+            #expect(!result.stderr.contains("Zq9"))
+            #expect(result.stdout.contains("<redacted>"))
+            #expect(result.status == (crash ? 1 : 4), "\(result.stdout)")
+        }
+    }
+
+    /// A plugin deployed as a link (x.so -> x.so.1.2) is checked as the file it leads to, and checking it changes
+    /// nothing of that file; a link to a file that is not a plugin changes nothing either.
+    @Test func aLinkedPluginIsCheckedWithoutTouchingItsTarget() throws {
+        let directory = try TemporaryDirectory()
+        let target = directory.file("network.so.1.2")
+        try FileManager.default.copyItem(at: try Paths.examplePlugin("ExampleCPlugin"), to: target)
+        chmod(target.path, 0o750)
+        try FileManager.default.createSymbolicLink(
+            atPath: directory.file("network.so").path,
+            withDestinationPath: "network.so.1.2"
+        )
+        let private_ = try directory.write("private.txt", "secret\n")
+        chmod(private_.path, 0o600)
+        try FileManager.default.createSymbolicLink(
+            atPath: directory.file("evil.so").path,
+            withDestinationPath: private_.path
+        )
+        let linked = try Self.check([directory.file("network.so").path, directory.file("evil.so").path])
+        #expect(linked.plugins.first?["verdict"] as? String == "conformant", "\(linked.findings)")
+        #expect(linked.plugins.last?["verdict"] as? String == "broken")
+        for (file, mode) in [(target.path, 0o750), (private_.path, 0o600)] {
+            var info = stat()
+            #expect(stat(file, &info) == 0)
+            #expect(info.st_mode & 0o7777 == mode_t(mode), "\(file) changed mode")
+        }
+    }
+
+    /// Runs that fault cannot be compared: idempotency is not claimed for them.
+    @Test func idempotencyIsNotClaimedWhenARunFaulted() throws {
+        let directory = try TemporaryDirectory()
+        let file = try compileRunModeFixture(directory.file("crash.so"), mode: 28, name: "crash")
+        let checked = try Self.check([file.path])
+        let step = try #require((checked.plugins.first?["steps"] as? [[String: Any]])?.first)
+        #expect(step["idempotent"] is NSNull, "\(step)")
+        let text = try runProcess(Paths.stephost, ["check-plugin", file.path]).stdout
+        #expect(text.contains("idempotency not checked: a run faulted"))
+        #expect(!text.contains("idempotent: the second run did the same"))
+    }
+
+    /// The export table is read within bounds: names that run to the end of a large string table cost their
+    /// bytes once, and a table whose entry size would hide every symbol is refused, not read as empty.
+    @Test func aCraftedSymbolTableNeitherHangsNorHides() throws {
+        let directory = try TemporaryDirectory()
+        let plugin = try compileRunModeFixture(directory.file("ok.so"), mode: 30, name: "ok")
+        var bytes = [UInt8](try Data(contentsOf: plugin))
+        func u64(_ at: Int) -> Int { (0..<8).reduce(0) { $0 | Int(bytes[at + $1]) << (8 * $1) } }
+        func u16(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 }
+        let table = u64(0x28)
+        let entry = u16(0x3A)
+        let dynsym = try #require(
+            (0..<u16(0x3C)).map { table + $0 * entry }.first { bytes[$0 + 4] == 11 }
+        )
+        bytes[dynsym + 0x38] = 0
+        bytes[dynsym + 0x38 + 5] = 1  // sh_entsize = 1 << 40
+        let hidden = directory.file("hidden.so")
+        try Data(bytes).write(to: hidden)
+        let checked = try Self.check([hidden.path])
+        #expect(checked.findings.contains("entries of 1099511627776 bytes, not 24"), "\(checked.findings)")
+        #expect(checked.status == 4)
+    }
 }

@@ -346,12 +346,20 @@ typedef struct stephost_plugin_descriptor {
     size_t step_count;
 } stephost_plugin_descriptor;
 
+/* Declared with default visibility, so a plugin built with -fvisibility=hidden (the way to
+   keep every other symbol inside it) still exports its entry point. */
+#if defined(__GNUC__) || defined(__clang__)
+#define STEPHOST_EXPORT __attribute__((visibility("default")))
+#else
+#define STEPHOST_EXPORT
+#endif
+
 /**
  * The entry point every plugin exports. Fill `descriptor` and return
  * STEPHOST_STATUS_OK, or report a message through `offer->services->report_error` and
  * return STEPHOST_STATUS_ERROR.
  */
-stephost_status stephost_plugin_init(
+STEPHOST_EXPORT stephost_status stephost_plugin_init(
     const stephost_host_offer *STEPHOST_NONNULL offer, stephost_plugin_descriptor *STEPHOST_NONNULL descriptor);
 
 /** The type of `stephost_plugin_init`, for hosts that look it up with dlsym. */
