@@ -77,9 +77,12 @@ final class ProgressPrinter: Sendable {
                 let duration = String(format: "%.1f ms", run.durationMilliseconds)
                 let detail = run.message.map { "  \($0)" } ?? ""
                 // Flushed at once, also into a file: if a later step takes the host down, this line is there.
+                // The counter padded to the width of the last one ("[ 9/11]"), so the columns stay in line.
+                let width = "\(steps)".count
+                let counter = String(repeating: " ", count: max(0, width - "\(position)".count)) + "\(position)"
                 emit(
-                    "\(prefix(id))  [\(position)/\(steps)] \(pad(run.step, 22)) \(pad(plugin, 12)) \(pad(run.outcome.rawValue, 6)) "
-                        + "\(duration)\(detail)"
+                    "\(prefix(id))  [\(counter)/\(steps)] \(pad(run.step, 22)) \(pad(plugin, 12)) "
+                        + "\(pad(run.outcome.rawValue, 6)) \(duration)\(detail)"
                 )
             case .parked(let id, let until, let reason):
                 emit("\(prefix(id))  next pass in \(Self.seconds(until)) (\(reason))")

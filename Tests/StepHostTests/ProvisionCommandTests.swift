@@ -55,6 +55,21 @@ struct ProvisionCommandTests {
         #expect(listed.stdout.contains(id))
     }
 
+    /// With ten steps or more the step counter is padded, so the step names stay in one column.
+    @Test func progressColumnsStayInLineWithTenStepsOrMore() throws {
+        let harness = try EngineHarness()
+        for index in 0..<10 { try harness.addFixture("step\(index)", mode: 30, weight: 10 + index) }
+        let result = try stephost(harness, ["provision", "--parameters", #"{"name":"many"}"#])
+        #expect(result.status == 0, "\(result.stderr)")
+        let rows = result.stdout.split(separator: "\n").filter { $0.hasPrefix("  [") }
+        #expect(rows.count == 11)
+        #expect(rows.first?.hasPrefix("  [ 1/11] step0_step") == true, "\(rows)")
+        #expect(rows.last?.hasPrefix("  [11/11] create_runtime") == true, "\(rows)")
+        #expect(
+            Set(rows.map { $0.firstRange(of: "_step")?.lowerBound.utf16Offset(in: $0) ?? -1 }.dropLast()).count == 1
+        )
+    }
+
     /// An operation records the plugins its host ran without: one disabled by its name (loaded, its steps left
     /// out) and one disabled by its file name (never opened); an operation run without any records none.
     @Test func anOperationRecordsThePluginsItRanWithout() throws {
