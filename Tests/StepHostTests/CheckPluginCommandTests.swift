@@ -369,4 +369,30 @@ struct CheckPluginCommandTests {
         #expect(checked.findings.contains("entries of 1099511627776 bytes, not 24"), "\(checked.findings)")
         #expect(checked.status == 4)
     }
+
+    /// A step that starts a daemon (double fork, setsid: it leaves the runner's process group) and then crashes
+    /// its runner leaves the daemon to whoever adopts orphans: check-plugin does (it is a child subreaper) and
+    /// stops it before it exits, so a check leaves no process behind.
+    @Test func aDaemonAPluginLeavesBehindIsStopped() throws {
+        let directory = try TemporaryDirectory()
+        let pidFile = directory.file("daemon.pid").path
+        let file = try compileFixture(
+            directory.file("daemon.so"),
+            [
+                "PLUGIN_NAME": cString("daemon"), "STEP1_NAME": cString("daemon_step"), "RUN_MODE": "44",
+                "DAEMON_PID_FILE": cString(pidFile),
+            ]
+        )
+        let checked = try Self.check([file.path])
+        #expect(checked.status == 1)
+        let text = try String(contentsOfFile: pidFile, encoding: .utf8)
+        let pid = try #require(Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)))
+        defer { kill(pid, SIGKILL) }
+        // Gone, or a zombie being reaped: never still sleeping.
+        let gone = try eventually(within: 5) { kill(pid, 0) != 0 || ChildProcesses.state(of: pid) == "Z" }
+        #expect(
+            gone,
+            "the daemon \(pid) outlived check-plugin (state \(ChildProcesses.state(of: pid).map(String.init) ?? "?"))"
+        )
+    }
 }
