@@ -21,7 +21,7 @@ struct NewPluginCommandTests {
         let abi = try #require(version.firstMatch(of: /to (\d+)\.(\d+)\)/), "\(version)")
         let tagged = try runProcess(
             URL(fileURLWithPath: "/usr/bin/env"),
-            ["git", "-C", clone.path, "tag", "\(abi.1).\(abi.2).0"]
+            ["git", "-C", clone.path, "tag", "-f", "\(abi.1).\(abi.2).0"]
         )
         try #require(tagged.status == 0, "\(tagged.stderr)")
         return clone
