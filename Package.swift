@@ -56,6 +56,12 @@ let hostTargets: [Target] = [
         ]
     ),
 
+    // The store for several hosts: PostgreSQL through postgres-nio (issue 12; not yet selectable by the host).
+    .target(
+        name: "StepHostPostgres",
+        dependencies: ["StepHostCore", "StepHostStorage", host("PostgresNIO", "postgres-nio"), logging]
+    ),
+
     // Runtime: create_runtime, its provisioning request and the provisioner backends.
     .target(name: "StepHostRuntime", dependencies: ["StepHostCore", "StepHostABI", "StepHostStorage"]),
 
@@ -136,7 +142,7 @@ let testTargets: [Target] = [
         name: "StepHostTests",
         dependencies: [
             "StepHostABI", "StepHostApplication", "StepHostCore", "StepHostLoader", "StepHostEngine",
-            "StepHostPipeline", "StepHostRuntime", "StepHostSQLite", "StepHostStorage", "stephost",
+            "StepHostPipeline", "StepHostRuntime", "StepHostSQLite", "StepHostStorage", "StepHostPostgres", "stephost",
             host("GRDB", "GRDB.swift"), logging,
             // The configuration merge is tested on parsed commands.
             host("ArgumentParser", "swift-argument-parser"),
@@ -175,6 +181,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        // The PostgreSQL store, for several hosts on one database.
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: hostTargets + pluginTargets + testTargets
 )

@@ -13,7 +13,7 @@ struct ModuleGraphTests {
         "StepHostLoader": 3,
         "StepHostPipeline": 4,
         "StepHostStorage": 5,
-        "StepHostSQLite": 6, "StepHostRuntime": 6,
+        "StepHostSQLite": 6, "StepHostPostgres": 6, "StepHostRuntime": 6,
         "StepHostEngine": 7,
         "StepHostApplication": 8,
         "StepHostServer": 9,

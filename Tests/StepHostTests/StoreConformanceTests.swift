@@ -1,5 +1,7 @@
 import Foundation
+import Logging
 import StepHostCore
+import StepHostPostgres
 import StepHostSQLite
 import StepHostStorage
 import Testing
@@ -9,20 +11,37 @@ import Testing
 @Suite("Operation store conformance")
 struct StoreConformanceTests {
     enum Kind: String, CaseIterable, CustomTestStringConvertible {
-        case memory, sqlite
+        case memory, sqlite, postgres
         var testDescription: String { rawValue }
+
+        /// PostgreSQL runs when a server is given (`scripts/with-postgres` gives one; `scripts/test` runs the suite
+        /// through it), and always in CI, where a missing server fails the tests instead of skipping them.
+        static var allCases: [Kind] {
+            let environment = ProcessInfo.processInfo.environment
+            let server = environment["STEPHOST_TEST_DATABASE_URL"].map { !$0.isEmpty } ?? false
+            return server || environment["CI"] == "true" ? [.memory, .sqlite, .postgres] : [.memory, .sqlite]
+        }
     }
 
-    /// A fresh store of `kind`; the directory keeps the SQLite file alive for the test.
+    /// A fresh store of `kind`; the directory keeps the SQLite file alive for the test, and each PostgreSQL store
+    /// has a database of its own on the test server.
     final class Subject {
         let store: any OperationStore & LocalProvisioningRecords & ProvisionerAnswerLog
         let directory: TemporaryDirectory
 
-        init(_ kind: Kind) throws {
+        init(_ kind: Kind) async throws {
             directory = try TemporaryDirectory("stephost-store")
             switch kind {
             case .memory: store = InMemoryOperationStore()
             case .sqlite: store = try SQLiteOperationStore(path: directory.file("db.sqlite").path)
+            case .postgres:
+                let admin = try #require(
+                    ProcessInfo.processInfo.environment["STEPHOST_TEST_DATABASE_URL"],
+                    "no PostgreSQL server: run the tests through scripts/with-postgres (scripts/test does)"
+                )
+                let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+                let url = try await PostgresOperationStore.createScratchDatabase(adminURL: admin, logger: logger)
+                store = try await PostgresOperationStore(url: url, logger: logger)
             }
         }
     }
@@ -33,7 +52,7 @@ struct StoreConformanceTests {
 
     @Test(arguments: Kind.allCases)
     func operationReadsBackAsItWasWritten(kind: Kind) async throws {
-        let subject = try Subject(kind)
+        let subject = try await Subject(kind)
         defer { _ = subject }
         let store = subject.store
         var operation = try newOperation()
@@ -75,7 +94,7 @@ struct StoreConformanceTests {
 
     @Test(arguments: Kind.allCases)
     func staleWriteIsRefusedAndNeverOverwrites(kind: Kind) async throws {
-        let subject = try Subject(kind)
+        let subject = try await Subject(kind)
         defer { _ = subject }
         let store = subject.store
         try await store.create(try newOperation())
@@ -113,7 +132,7 @@ struct StoreConformanceTests {
 
     @Test(arguments: Kind.allCases)
     func writeOfAnUnknownOperationIsNotFound(kind: Kind) async throws {
-        let subject = try Subject(kind)
+        let subject = try await Subject(kind)
         defer { _ = subject }
         let store = subject.store
         let error = try await #require(throws: StorageError.self) { try await store.save(try newOperation("ghost")) }
@@ -122,7 +141,7 @@ struct StoreConformanceTests {
 
     @Test(arguments: Kind.allCases)
     func operationsAreListedNewestFirstAndByState(kind: Kind) async throws {
-        let subject = try Subject(kind)
+        let subject = try await Subject(kind)
         defer { _ = subject }
         let store = subject.store
         for (index, id) in ["b", "a", "c"].enumerated() {
@@ -136,7 +155,7 @@ struct StoreConformanceTests {
 
     @Test(arguments: Kind.allCases)
     func stepRunsAreKeptInTheOrderTheyWereSaved(kind: Kind) async throws {
-        let subject = try Subject(kind)
+        let subject = try await Subject(kind)
         defer { _ = subject }
         let store = subject.store
         try await store.create(try newOperation())
@@ -165,7 +184,7 @@ struct StoreConformanceTests {
     /// most recent ones are kept, and what was dropped is counted.
     @Test(arguments: Kind.allCases)
     func stepHistoryKeepsTheFirstAndTheMostRecentPasses(kind: Kind) async throws {
-        let subject = try Subject(kind)
+        let subject = try await Subject(kind)
         defer { _ = subject }
         let store = subject.store
         try await store.create(try newOperation())
@@ -197,7 +216,7 @@ struct StoreConformanceTests {
 
     @Test(arguments: Kind.allCases)
     func onlyDueUnfinishedOperationsAreClaimedEarliestFirst(kind: Kind) async throws {
-        let subject = try Subject(kind)
+        let subject = try await Subject(kind)
         defer { _ = subject }
         let store = subject.store
         for (id, due, state) in [
@@ -230,7 +249,7 @@ struct StoreConformanceTests {
 
     @Test(arguments: Kind.allCases)
     func claimHeldByALiveHostIsNotTakenUntilItsLeaseRunsOut(kind: Kind) async throws {
-        let subject = try Subject(kind)
+        let subject = try await Subject(kind)
         defer { _ = subject }
         let store = subject.store
         try await store.create(try newOperation("held"))
@@ -253,7 +272,7 @@ struct StoreConformanceTests {
 
     @Test(arguments: Kind.allCases)
     func claimOfADeadLocalProcessIsTakenAtOnce(kind: Kind) async throws {
-        let subject = try Subject(kind)
+        let subject = try await Subject(kind)
         defer { _ = subject }
         let store = subject.store
         try await store.create(try newOperation("orphan"))
@@ -268,7 +287,7 @@ struct StoreConformanceTests {
     /// (the host died in that step), and a claim taken fresh or after a released one carries none.
     @Test(arguments: Kind.allCases)
     func runningStepRecordedWithTheClaimIsHandedToTheHostThatTakesItOver(kind: Kind) async throws {
-        let subject = try Subject(kind)
+        let subject = try await Subject(kind)
         defer { _ = subject }
         let store = subject.store
         try await store.create(try newOperation())
@@ -305,7 +324,7 @@ struct StoreConformanceTests {
     /// Answers recorded apart are appended and read back per operation, without touching its version.
     @Test(arguments: Kind.allCases)
     func provisionerAnswersRecordedApartReadBack(kind: Kind) async throws {
-        let subject = try Subject(kind)
+        let subject = try await Subject(kind)
         defer { _ = subject }
         let store = subject.store
         try await store.create(try newOperation())
@@ -336,7 +355,7 @@ struct StoreConformanceTests {
     /// store reads them in pages).
     @Test(arguments: Kind.allCases)
     func claimsPassOverManyHeldOperationsToTheFreeOnes(kind: Kind) async throws {
-        let subject = try Subject(kind)
+        let subject = try await Subject(kind)
         defer { _ = subject }
         let store = subject.store
         for index in 0..<40 {
@@ -355,7 +374,7 @@ struct StoreConformanceTests {
 
     @Test(arguments: Kind.allCases)
     func claimsNeverChangeTheOperationsVersion(kind: Kind) async throws {
-        let subject = try Subject(kind)
+        let subject = try await Subject(kind)
         defer { _ = subject }
         let store = subject.store
         try await store.create(try newOperation())
@@ -370,7 +389,7 @@ struct StoreConformanceTests {
 
     @Test(arguments: Kind.allCases)
     func writeForALostClaimIsRefusedAndNothingIsWritten(kind: Kind) async throws {
-        let subject = try Subject(kind)
+        let subject = try await Subject(kind)
         defer { _ = subject }
         let store = subject.store
         try await store.create(try newOperation())
@@ -399,7 +418,7 @@ struct StoreConformanceTests {
 
     @Test(arguments: Kind.allCases)
     func savingWithReleaseDropsTheClaimInTheSameWrite(kind: Kind) async throws {
-        let subject = try Subject(kind)
+        let subject = try await Subject(kind)
         defer { _ = subject }
         let store = subject.store
         try await store.create(try newOperation())
@@ -415,7 +434,7 @@ struct StoreConformanceTests {
 
     @Test(arguments: Kind.allCases)
     func localProvisioningIsRecordedOncePerOperation(kind: Kind) async throws {
-        let subject = try Subject(kind)
+        let subject = try await Subject(kind)
         defer { _ = subject }
         let store = subject.store
         let first = try await store.recordLocalProvisioning(

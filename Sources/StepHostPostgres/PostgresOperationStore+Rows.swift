@@ -1,0 +1,237 @@
+import Foundation
+package import Logging
+import PostgresNIO
+import StepHostCore
+import StepHostStorage
+
+extension PostgresOperationStore {
+    /// Milliseconds since 1970, as every time is stored.
+    static func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+
+    static func date(_ milliseconds: Int64) -> Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
+
+    /// The running step a claim recorded; a record that cannot be read still says a host died in some step.
+    static func runningStep(_ json: String??, at now: Date) -> RunningStep? {
+        guard let json = json ?? nil else { return nil }
+        return (try? RunningStep(json: json))
+            ?? RunningStep(step: "(unreadable record)", plugin: nil, pluginFileHash: nil, pass: 0, startedAt: now)
+    }
+
+    static func insert(_ operation: OperationRecord) throws -> PostgresQuery {
+        let o = operation
+        return """
+            INSERT INTO operations (id, instance_id, type, state, description, created_at, updated_at, version, passes,
+                next_pass_at, deadline, runtime_id, provisioner_operation_id, last_error_step, last_error_plugin,
+                last_error_message, fields, dropped_step_runs, provisioning_attempts, host_deaths, disabled_plugins,
+                parameters, provisioning_request)
+            VALUES (\(o.id), \(o.instanceID), \(o.type), \(o.state.rawValue), \(o.description),
+                \(milliseconds(o.createdAt)), \(milliseconds(o.updatedAt)), \(o.version), \(o.passes),
+                \(o.nextPassAt.map(milliseconds)), \(milliseconds(o.deadline)), \(o.runtime.runtimeID),
+                \(o.runtime.provisionerOperationID), \(o.lastError?.step), \(o.lastError?.plugin),
+                \(o.lastError?.message), \(JSONText.object(o.fields))::json, \(o.droppedStepRuns),
+                \(try ProvisioningAttempt.json(o.runtime.attempts)), \(try o.hostDeaths?.json()),
+                \(disabled(o)), \(o.parameters.json)::json, \(o.runtime.provisioningRequest))
+            """
+    }
+
+    /// The save's UPDATE of every column but the id, when the stored version is still `basedOn`; returns the id.
+    static func update(_ saved: OperationRecord, basedOn version: Int) throws -> PostgresQuery {
+        let o = saved
+        return """
+            UPDATE operations SET instance_id = \(o.instanceID), type = \(o.type), state = \(o.state.rawValue),
+                description = \(o.description), created_at = \(milliseconds(o.createdAt)),
+                updated_at = \(milliseconds(o.updatedAt)), version = \(o.version), passes = \(o.passes),
+                next_pass_at = \(o.nextPassAt.map(milliseconds)), deadline = \(milliseconds(o.deadline)),
+                runtime_id = \(o.runtime.runtimeID), provisioner_operation_id = \(o.runtime.provisionerOperationID),
+                last_error_step = \(o.lastError?.step), last_error_plugin = \(o.lastError?.plugin),
+                last_error_message = \(o.lastError?.message), fields = \(JSONText.object(o.fields))::json,
+                dropped_step_runs = \(o.droppedStepRuns),
+                provisioning_attempts = \(try ProvisioningAttempt.json(o.runtime.attempts)),
+                host_deaths = \(try o.hostDeaths?.json()), disabled_plugins = \(disabled(o)),
+                parameters = \(o.parameters.json)::json, provisioning_request = \(o.runtime.provisioningRequest)
+            WHERE id = \(o.id) AND version = \(version) RETURNING id
+            """
+    }
+
+    private static func disabled(_ operation: OperationRecord) -> String? {
+        operation.disabledPlugins.isEmpty
+            ? nil : "[" + operation.disabledPlugins.map(JSONText.quote).joined(separator: ",") + "]"
+    }
+
+    /// An operation from its row; `.corrupt` with the reason when a stored value cannot be read.
+    static func record(_ cells: PostgresRandomAccessRow) throws -> OperationRecord {
+        let id = try cells["id"].decode(String.self)
+        do {
+            let state = try cells["state"].decode(String.self)
+            guard let operationState = OperationState(rawValue: state) else {
+                throw StorageError(.corrupt, "operation \(id) has the unknown state '\(state)'")
+            }
+            let parameters: ProvisioningParameters
+            do {
+                parameters = try ProvisioningParameters(storedJSON: try cells["parameters"].decode(String.self))
+            } catch {
+                throw StorageError(
+                    .corrupt,
+                    "the stored parameters of operation \(id) are not valid",
+                    cause: "\(error)"
+                )
+            }
+            var operation = OperationRecord(
+                id: id,
+                instanceID: try cells["instance_id"].decode(String.self),
+                type: try cells["type"].decode(String.self),
+                state: operationState,
+                description: try cells["description"].decode(String.self),
+                createdAt: date(try cells["created_at"].decode(Int64.self)),
+                deadline: date(try cells["deadline"].decode(Int64.self)),
+                parameters: parameters
+            )
+            operation.updatedAt = date(try cells["updated_at"].decode(Int64.self))
+            operation.version = try cells["version"].decode(Int.self)
+            operation.passes = try cells["passes"].decode(Int.self)
+            operation.nextPassAt = try cells["next_pass_at"].decode(Int64?.self).map(date)
+            operation.runtime = RuntimeRecord(
+                provisionerOperationID: try cells["provisioner_operation_id"].decode(String?.self),
+                runtimeID: try cells["runtime_id"].decode(String?.self),
+                provisioningRequest: try cells["provisioning_request"].decode(String?.self),
+                attempts: try ProvisioningAttempt.attempts(json: try cells["provisioning_attempts"].decode(String.self))
+            )
+            if let step = try cells["last_error_step"].decode(String?.self) {
+                operation.lastError = LastError(
+                    step: step,
+                    plugin: try cells["last_error_plugin"].decode(String?.self),
+                    message: try cells["last_error_message"].decode(String?.self) ?? ""
+                )
+            }
+            operation.fields = try JSONText.members(of: try cells["fields"].decode(String.self))
+            operation.droppedStepRuns = try cells["dropped_step_runs"].decode(Int.self)
+            if let deaths = try cells["host_deaths"].decode(String?.self) {
+                operation.hostDeaths = try HostDeaths(json: deaths)
+            }
+            if let disabled = try cells["disabled_plugins"].decode(String?.self) {
+                guard let names = try? JSONSerialization.jsonObject(with: Data(disabled.utf8)) as? [String] else {
+                    throw StorageError(.corrupt, "the stored disabled plugins of operation \(id) are not a JSON array")
+                }
+                operation.disabledPlugins = names
+            }
+            return operation
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            throw StorageError(.corrupt, "operation \(id) cannot be read", cause: "\(error)")
+        }
+    }
+
+    /// Runs `body`, turning what PostgreSQL or the connection throws into a ``StorageError`` that names the server
+    /// without its password.
+    @discardableResult
+    func guarded<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            throw Self.storageError(error, location: location)
+        }
+    }
+
+    static func storageError(_ error: any Error, location: String) -> StorageError {
+        if let error = error as? StorageError { return error }
+        if let error = error as? PostgresTransactionError {
+            // What went wrong inside the transaction (a conflict, a lost claim) is the error; then whatever broke
+            // the transaction itself.
+            if let inner = error.closureError ?? error.beginError ?? error.commitError {
+                return storageError(inner, location: location)
+            }
+        }
+        if let error = error as? PSQLError {
+            // PSQLError's description leaves out the server's message unless asked; the server's own text names
+            // what went wrong and never holds the password.
+            let message = error.serverInfo?[.message] ?? "\(error.code)"
+            let code = error.serverInfo?[.sqlState] ?? ""
+            return StorageError(
+                .unavailable,
+                "the PostgreSQL database \(location) failed: \(message)",
+                cause: code.isEmpty ? nil : "SQLSTATE \(code)"
+            )
+        }
+        return StorageError(.unavailable, "the PostgreSQL database \(location) failed", cause: "\(error)")
+    }
+}
+
+/// A `postgres://` URL taken apart; the password is kept out of ``location``.
+struct PostgresURL {
+    var host: String
+    var port: Int
+    var user: String
+    var password: String?
+    var database: String
+    var requireTLS: Bool
+
+    init(_ text: String) throws {
+        guard let url = URLComponents(string: text), url.scheme == "postgres" || url.scheme == "postgresql",
+            let host = url.host, !host.isEmpty
+        else {
+            throw StorageError(
+                .unavailable,
+                "the database URL is not postgres://USER:PASSWORD@HOST:PORT/DATABASE (its password is not shown)"
+            )
+        }
+        self.host = host
+        port = url.port ?? 5432
+        user = url.user ?? "postgres"
+        password = url.password
+        let path = url.path.hasPrefix("/") ? String(url.path.dropFirst()) : url.path
+        database = path.isEmpty ? user : path
+        let mode = url.queryItems?.first { $0.name == "sslmode" }?.value ?? "disable"
+        guard ["disable", "require"].contains(mode) else {
+            throw StorageError(.unavailable, "sslmode=\(mode) is not supported; use sslmode=disable or sslmode=require")
+        }
+        requireTLS = mode == "require"
+    }
+
+    /// `user@host:port/database`.
+    var location: String { "\(user)@\(host):\(port)/\(database)" }
+}
+
+extension PostgresOperationStore {
+    /// Creates a new, empty database on the server of `adminURL` (a role that may create databases) and returns
+    /// its URL: for tests, which each want a database of their own.
+    package static func createScratchDatabase(adminURL: String, logger: Logger) async throws -> String {
+        let settings = try PostgresURL(adminURL)
+        let client = PostgresClient(
+            configuration: PostgresClient.Configuration(
+                host: settings.host,
+                port: settings.port,
+                username: settings.user,
+                password: settings.password,
+                database: settings.database,
+                tls: .disable
+            )
+        )
+        let runner = Task { await client.run() }
+        defer { runner.cancel() }
+        let name = "stephost_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
+        do {
+            for try await _ in try await client.query(
+                PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"),
+                logger: logger
+            ) {}
+        } catch {
+            throw storageError(error, location: settings.location)
+        }
+        var url = URLComponents(string: adminURL)!
+        url.path = "/\(name)"
+        return url.string!
+    }
+}
+
+extension PostgresOperationStore {
+    /// Records migration `id` as applied without running anything: for tests of a database a newer stephost wrote.
+    package func insertMigrationForTesting(_ id: String) async throws {
+        try await guarded {
+            try await execute(
+                "INSERT INTO stephost_migrations (id, applied_at) VALUES (\(id), \(Self.milliseconds(Date())))",
+                logger: logger
+            )
+        }
+    }
+}

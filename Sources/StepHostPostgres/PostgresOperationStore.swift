@@ -1,0 +1,697 @@
+public import Foundation
+public import Logging
+import PostgresNIO
+public import StepHostCore
+public import StepHostStorage
+
+/// The operation store on PostgreSQL, for several hosts sharing the work (issue 12; not yet selectable by the
+/// host): the same protocols as the SQLite store, checked by the same conformance suite against a real server.
+///
+/// - Operations, the step history, claims, provisioner answers and the local provisioner's records are tables of
+///   their own, as in SQLite. Custom fields and parameters are `json`, not `jsonb`: `json` keeps the text exactly
+///   as written (the ABI hands a field back to later steps byte for byte; `jsonb` would reorder keys and rewrite
+///   numbers and spacing), and still refuses anything that is not JSON.
+/// - Claims are rows of `claims`; a host takes due operations with `SELECT … FOR UPDATE OF operations SKIP
+///   LOCKED`, so two hosts claiming at once never take the same operation and never wait on each other.
+/// - Every data write names the version it read (optimistic locking) and, when made for a claim, checks the claim
+///   in the same transaction.
+/// - The schema is applied at start-up under a transaction-scoped advisory lock, so hosts starting together do
+///   not race.
+public final class PostgresOperationStore: OperationStore, LocalProvisioningRecords, ProvisionerAnswerLog, Sendable {
+    let client: PostgresClient
+    let logger: Logger
+    private let runner: Task<Void, Never>
+    /// Where the store connects, without the password: for messages.
+    public let location: String
+
+    /// Connects to the database at `url` (`postgres://user:password@host:port/database[?sslmode=disable|require]`)
+    /// and applies the schema.
+    public init(url: String, logger: Logger) async throws {
+        let settings = try PostgresURL(url)
+        // One connection first: a refused login or an unreachable server is an error now, with the server's reason,
+        // instead of the pool retrying in the background while the first query waits.
+        do {
+            let probe = try await PostgresConnection.connect(
+                configuration: PostgresConnection.Configuration(
+                    host: settings.host,
+                    port: settings.port,
+                    username: settings.user,
+                    password: settings.password,
+                    database: settings.database,
+                    tls: settings.requireTLS ? .require(try .init(configuration: .makeClientConfiguration())) : .disable
+                ),
+                id: 0,
+                logger: logger
+            )
+            try await probe.close()
+        } catch {
+            throw Self.storageError(error, location: settings.location)
+        }
+        var configuration = PostgresClient.Configuration(
+            host: settings.host,
+            port: settings.port,
+            username: settings.user,
+            password: settings.password,
+            database: settings.database,
+            tls: settings.requireTLS ? .require(.makeClientConfiguration()) : .disable
+        )
+        configuration.options.maximumConnections = 16
+        let client = PostgresClient(configuration: configuration)
+        self.client = client
+        self.logger = logger
+        location = settings.location
+        runner = Task { await client.run() }
+        do {
+            try await migrate()
+        } catch {
+            runner.cancel()
+            throw Self.storageError(error, location: settings.location)
+        }
+    }
+
+    deinit { runner.cancel() }
+
+    /// Stops the connection pool.
+    public func close() { runner.cancel() }
+
+    // MARK: - Schema
+
+    /// The schema's versions, applied in order; each runs once, recorded in `stephost_migrations`.
+    static let migrations: [(String, String)] = [
+        (
+            "pg1",
+            """
+            CREATE TABLE operations (
+                id TEXT PRIMARY KEY,
+                instance_id TEXT NOT NULL,
+                type TEXT NOT NULL,
+                state TEXT NOT NULL,
+                description TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                version BIGINT NOT NULL,
+                passes BIGINT NOT NULL,
+                next_pass_at BIGINT,
+                deadline BIGINT NOT NULL,
+                runtime_id TEXT,
+                provisioner_operation_id TEXT,
+                last_error_step TEXT,
+                last_error_plugin TEXT,
+                last_error_message TEXT,
+                fields JSON NOT NULL,
+                dropped_step_runs BIGINT NOT NULL DEFAULT 0,
+                provisioning_attempts TEXT NOT NULL,
+                host_deaths TEXT,
+                disabled_plugins TEXT,
+                parameters JSON NOT NULL,
+                provisioning_request TEXT
+            );
+            CREATE INDEX operations_queue ON operations (next_pass_at, id) WHERE state IN ('pending', 'in_progress');
+            CREATE INDEX operations_created ON operations (created_at DESC, id);
+            CREATE TABLE step_runs (
+                id BIGSERIAL PRIMARY KEY,
+                operation_id TEXT NOT NULL REFERENCES operations (id) ON DELETE CASCADE,
+                pass BIGINT NOT NULL,
+                position BIGINT NOT NULL,
+                step TEXT NOT NULL,
+                plugin TEXT,
+                plugin_file_hash TEXT,
+                plugin_version TEXT,
+                outcome TEXT NOT NULL,
+                started_at BIGINT NOT NULL,
+                duration_ms DOUBLE PRECISION NOT NULL,
+                message TEXT
+            );
+            CREATE INDEX step_runs_operation ON step_runs (operation_id, pass);
+            CREATE TABLE claims (
+                operation_id TEXT PRIMARY KEY REFERENCES operations (id) ON DELETE CASCADE,
+                owner TEXT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                running_step TEXT
+            );
+            CREATE TABLE provisioner_answers (
+                id BIGSERIAL PRIMARY KEY,
+                operation_id TEXT NOT NULL,
+                attempt BIGINT NOT NULL,
+                provisioner_operation_id TEXT NOT NULL,
+                runtime_id TEXT,
+                received_at BIGINT NOT NULL
+            );
+            CREATE TABLE local_provisioning (
+                operation_id TEXT PRIMARY KEY,
+                provisioner_operation_id TEXT NOT NULL,
+                runtime_id TEXT NOT NULL,
+                request TEXT NOT NULL,
+                received_at BIGINT NOT NULL
+            );
+            """
+        )
+    ]
+
+    private func migrate() async throws {
+        try await client.withTransaction(logger: logger) { connection in
+            // One host at a time; released with the transaction.
+            try await Self.execute(
+                on: connection,
+                "SELECT pg_advisory_xact_lock(\(Self.migrationLock))",
+                logger: logger
+            )
+            try await Self.execute(
+                on: connection,
+                "CREATE TABLE IF NOT EXISTS stephost_migrations (id TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+                logger: logger
+            )
+            var applied: Set<String> = []
+            for try await id in try await connection.query("SELECT id FROM stephost_migrations", logger: logger)
+                .decode(String.self)
+            {
+                applied.insert(id)
+            }
+            let known = Set(Self.migrations.map(\.0))
+            let unknown = applied.subtracting(known)
+            guard unknown.isEmpty else {
+                throw StorageError(
+                    .newerSchema,
+                    "the database has schema migrations this stephost does not know (\(unknown.sorted().joined(separator: ", "))): "
+                        + "it was written by a newer stephost; upgrade this host"
+                )
+            }
+            for (id, sql) in Self.migrations where !applied.contains(id) {
+                for statement in sql.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespacesAndNewlines) })
+                where !statement.isEmpty {
+                    try await Self.execute(on: connection, PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await Self.execute(
+                    on: connection,
+                    "INSERT INTO stephost_migrations (id, applied_at) VALUES (\(id), \(Self.milliseconds(Date())))",
+                    logger: logger
+                )
+            }
+        }
+    }
+
+    /// The advisory lock key of schema changes ("stephost" in ASCII).
+    static let migrationLock: Int64 = 0x7374_6570_686f_7374
+
+    /// Runs `query` to its end (so its connection goes back to the pool) and returns how many rows it gave.
+    @discardableResult
+    func execute(_ query: PostgresQuery, logger: Logger) async throws -> Int {
+        var rows = 0
+        for try await _ in try await client.query(query, logger: logger) { rows += 1 }
+        return rows
+    }
+
+    /// ``execute(_:logger:)`` on one connection (inside a transaction).
+    @discardableResult
+    static func execute(on connection: PostgresConnection, _ query: PostgresQuery, logger: Logger) async throws -> Int {
+        var rows = 0
+        for try await _ in try await connection.query(query, logger: logger) { rows += 1 }
+        return rows
+    }
+
+    // MARK: - Operations
+
+    public func create(_ operation: OperationRecord) async throws {
+        try await guarded {
+            try await execute(Self.insert(operation), logger: logger)
+        }
+    }
+
+    public func operation(id: String) async throws -> OperationRecord? {
+        try await guarded {
+            for try await row in try await client.query("SELECT * FROM operations WHERE id = \(id)", logger: logger) {
+                return try Self.record(row.makeRandomAccess())
+            }
+            return nil
+        }
+    }
+
+    public func operations(state: OperationState?) async throws -> OperationListing {
+        try await guarded {
+            let rows =
+                if let state {
+                    try await client.query(
+                        "SELECT * FROM operations WHERE state = \(state.rawValue) ORDER BY created_at DESC, id",
+                        logger: logger
+                    )
+                } else {
+                    try await client.query("SELECT * FROM operations ORDER BY created_at DESC, id", logger: logger)
+                }
+            var listing = OperationListing(operations: [])
+            for try await row in rows {
+                let cells = row.makeRandomAccess()
+                do {
+                    listing.operations.append(try Self.record(cells))
+                } catch {
+                    listing.unreadable.append(
+                        UnreadableOperation(
+                            id: (try? cells["id"].decode(String.self)) ?? "?",
+                            state: (try? cells["state"].decode(String.self)) ?? "?",
+                            reason: "\(error)"
+                        )
+                    )
+                }
+            }
+            return listing
+        }
+    }
+
+    public func unfinishedOperationIDs() async throws -> [String] {
+        try await guarded {
+            var ids: [String] = []
+            for try await id in try await client.query(
+                "SELECT id FROM operations WHERE state IN ('pending', 'in_progress') ORDER BY created_at, id",
+                logger: logger
+            ).decode(String.self) {
+                ids.append(id)
+            }
+            return ids
+        }
+    }
+
+    public func operationStates(ids: [String]) async throws -> [String: OperationState] {
+        try await guarded {
+            var states: [String: OperationState] = [:]
+            for try await (id, state) in try await client.query(
+                "SELECT id, state FROM operations WHERE id = ANY(\(ids))",
+                logger: logger
+            ).decode((String, String).self) {
+                states[id] = OperationState(rawValue: state)
+            }
+            return states
+        }
+    }
+
+    public func save(
+        _ operation: OperationRecord,
+        stepRuns: [StepRun],
+        claim: ClaimOwner?,
+        releasingClaim: Bool,
+        durable: Bool
+    ) async throws -> OperationRecord {
+        try await guarded {
+            try await client.withTransaction(logger: logger) { connection in
+                if let claim {
+                    var holder: String?
+                    for try await owner in try await connection.query(
+                        "SELECT owner FROM claims WHERE operation_id = \(operation.id) FOR UPDATE",
+                        logger: logger
+                    ).decode(String.self) {
+                        holder = owner
+                    }
+                    guard holder == claim.description else {
+                        throw StorageError.claimLost(operationID: operation.id, owner: claim, holder: holder)
+                    }
+                }
+                var saved = operation
+                saved.version = operation.version + 1
+                var updated = 0
+                for try await _ in try await connection.query(
+                    Self.update(saved, basedOn: operation.version),
+                    logger: logger
+                ) {
+                    updated += 1
+                }
+                guard updated == 1 else {
+                    var current: Int?
+                    for try await version in try await connection.query(
+                        "SELECT version FROM operations WHERE id = \(operation.id)",
+                        logger: logger
+                    ).decode(Int.self) {
+                        current = version
+                    }
+                    guard let current else { throw StorageError.missing(operation.id) }
+                    throw StorageError.conflict(operation.id, stored: current, basedOn: operation.version)
+                }
+                for run in stepRuns {
+                    try await Self.execute(
+                        on: connection,
+                        """
+                        INSERT INTO step_runs (operation_id, pass, position, step, plugin, plugin_file_hash,
+                            plugin_version, outcome, started_at, duration_ms, message)
+                        VALUES (\(run.operationID), \(run.pass), \(run.position), \(run.step), \(run.plugin),
+                            \(run.pluginFileHash), \(run.pluginVersion), \(run.outcome.rawValue),
+                            \(Self.milliseconds(run.startedAt)), \(run.durationMilliseconds), \(run.message))
+                        """,
+                        logger: logger
+                    )
+                }
+                if let latest = stepRuns.map(\.pass).max(), latest - StepHistory.keptPasses > 1 {
+                    // Keep the first pass and the most recent ones; count what goes.
+                    var dropped = 0
+                    for try await _ in try await connection.query(
+                        """
+                        DELETE FROM step_runs WHERE operation_id = \(operation.id) AND pass > 1
+                            AND pass <= \(latest - StepHistory.keptPasses) RETURNING id
+                        """,
+                        logger: logger
+                    ) {
+                        dropped += 1
+                    }
+                    if dropped > 0 {
+                        saved.droppedStepRuns += dropped
+                        try await Self.execute(
+                            on: connection,
+                            "UPDATE operations SET dropped_step_runs = \(saved.droppedStepRuns) WHERE id = \(operation.id)",
+                            logger: logger
+                        )
+                    }
+                }
+                if releasingClaim, let claim {
+                    try await Self.execute(
+                        on: connection,
+                        "DELETE FROM claims WHERE operation_id = \(operation.id) AND owner = \(claim.description)",
+                        logger: logger
+                    )
+                }
+                return saved
+            }
+        }
+    }
+
+    public func stepRuns(operationID: String) async throws -> [StepRun] {
+        try await guarded {
+            var runs: [StepRun] = []
+            for try await row in try await client.query(
+                "SELECT * FROM step_runs WHERE operation_id = \(operationID) ORDER BY id",
+                logger: logger
+            ) {
+                let cells = row.makeRandomAccess()
+                let outcome = try cells["outcome"].decode(String.self)
+                guard let kind = StepOutcome.Kind(rawValue: outcome) else {
+                    throw StorageError(
+                        .corrupt,
+                        "a step run of operation \(operationID) has the unknown outcome '\(outcome)'"
+                    )
+                }
+                runs.append(
+                    StepRun(
+                        operationID: try cells["operation_id"].decode(String.self),
+                        pass: try cells["pass"].decode(Int.self),
+                        position: try cells["position"].decode(Int.self),
+                        step: try cells["step"].decode(String.self),
+                        plugin: try cells["plugin"].decode(String?.self),
+                        pluginFileHash: try cells["plugin_file_hash"].decode(String?.self),
+                        outcome: kind,
+                        startedAt: Self.date(try cells["started_at"].decode(Int64.self)),
+                        durationMilliseconds: try cells["duration_ms"].decode(Double.self),
+                        message: try cells["message"].decode(String?.self),
+                        pluginVersion: try cells["plugin_version"].decode(String?.self)
+                    )
+                )
+            }
+            return runs
+        }
+    }
+
+    // MARK: - Claims
+
+    public func claimDue(
+        now: Date,
+        owner: ClaimOwner,
+        lease: Duration,
+        limit: Int,
+        id: String?
+    ) async throws -> [ClaimedOperation] {
+        try await guarded {
+            try await client.withTransaction(logger: logger) { connection in
+                let expiresAt = Self.milliseconds(now.addingTimeInterval(lease.timeInterval))
+                let due = Self.milliseconds(now)
+                // Rows another host is claiming right now are skipped, not waited for; a page a little larger than
+                // the limit leaves room for the ones held by live hosts.
+                let page = limit + 8
+                func candidates(offset: Int) -> PostgresQuery {
+                    if let id {
+                        return """
+                            SELECT operations.*, claims.owner AS claim_owner, claims.expires_at AS claim_expires_at,
+                                claims.running_step AS claim_running_step
+                            FROM operations LEFT JOIN claims ON claims.operation_id = operations.id
+                            WHERE operations.state IN ('pending', 'in_progress') AND operations.next_pass_at <= \(due)
+                                AND operations.id = \(id)
+                            FOR UPDATE OF operations SKIP LOCKED
+                            """
+                    }
+                    return """
+                        SELECT operations.*, claims.owner AS claim_owner, claims.expires_at AS claim_expires_at,
+                            claims.running_step AS claim_running_step
+                        FROM operations LEFT JOIN claims ON claims.operation_id = operations.id
+                        WHERE operations.state IN ('pending', 'in_progress') AND operations.next_pass_at <= \(due)
+                        ORDER BY operations.next_pass_at, operations.id LIMIT \(page) OFFSET \(offset)
+                        FOR UPDATE OF operations SKIP LOCKED
+                        """
+                }
+                var claimed: [ClaimedOperation] = []
+                // Pages of due rows in claim order, until enough are claimed or none are left: those held by live
+                // hosts are passed over. An operation failed in place leaves the due rows, so the next page starts
+                // that much earlier.
+                var offset = 0
+                while claimed.count < limit {
+                    var rows: [PostgresRandomAccessRow] = []
+                    for try await row in try await connection.query(candidates(offset: offset), logger: logger) {
+                        rows.append(row.makeRandomAccess())
+                    }
+                    offset += rows.count
+                    for cells in rows where claimed.count < limit {
+                        if let taken = try await claim(
+                            cells,
+                            connection: connection,
+                            now: now,
+                            owner: owner,
+                            until: expiresAt
+                        ) {
+                            claimed.append(taken)
+                        } else if (try? Self.record(cells)) == nil {
+                            offset -= 1
+                        }
+                    }
+                    if id != nil || rows.count < page { break }
+                }
+                return claimed
+            }
+        }
+    }
+
+    /// Claims the candidate `cells` for `owner` unless a live host holds it; fails it in place when its row cannot
+    /// be read (it can never run, so it must neither block the others nor stay due).
+    private func claim(
+        _ cells: PostgresRandomAccessRow,
+        connection: PostgresConnection,
+        now: Date,
+        owner: ClaimOwner,
+        until expiresAt: Int64
+    ) async throws -> ClaimedOperation? {
+        let operation: OperationRecord
+        do {
+            operation = try Self.record(cells)
+        } catch {
+            let rowID = (try? cells["id"].decode(String.self)) ?? ""
+            let message = "the stored operation cannot be read, so it cannot run: \(error)"
+            try await Self.execute(
+                on: connection,
+                """
+                UPDATE operations SET state = 'failed', next_pass_at = NULL, version = version + 1,
+                    updated_at = \(Self.milliseconds(now)), last_error_step = 'stephost', last_error_plugin = NULL,
+                    last_error_message = \(message), description = \("failed at step stephost: \(message)")
+                WHERE id = \(rowID)
+                """,
+                logger: logger
+            )
+            try await Self.execute(on: connection, "DELETE FROM claims WHERE operation_id = \(rowID)", logger: logger)
+            return nil
+        }
+        var interrupted: RunningStep?
+        if let holder = try cells["claim_owner"].decode(String?.self) {
+            let expires = try? cells["claim_expires_at"].decode(Int64?.self)
+            let current = Claim(
+                operationID: operation.id,
+                owner: ClaimOwner(holder),
+                expiresAt: (expires ?? nil).map(Self.date) ?? .distantPast
+            )
+            guard current.isFree(at: now) else { return nil }
+            interrupted = Self.runningStep(try? cells["claim_running_step"].decode(String?.self), at: now)
+        }
+        try await Self.execute(
+            on: connection,
+            """
+            INSERT INTO claims (operation_id, owner, expires_at, running_step)
+            VALUES (\(operation.id), \(owner.description), \(expiresAt), NULL)
+            ON CONFLICT (operation_id) DO UPDATE SET owner = excluded.owner,
+                expires_at = excluded.expires_at, running_step = NULL
+            """,
+            logger: logger
+        )
+        return ClaimedOperation(operation, interrupted: interrupted)
+    }
+
+    public func markRunning(operationID: String, owner: ClaimOwner, step: RunningStep, until: Date) async throws {
+        let running = try step.json()
+        try await updateClaim(
+            operationID: operationID,
+            owner: owner,
+            """
+            UPDATE claims SET expires_at = \(Self.milliseconds(until)), running_step = \(running)
+            WHERE operation_id = \(operationID) AND owner = \(owner.description) RETURNING owner
+            """
+        )
+    }
+
+    public func renewClaim(operationID: String, owner: ClaimOwner, until: Date) async throws {
+        try await updateClaim(
+            operationID: operationID,
+            owner: owner,
+            """
+            UPDATE claims SET expires_at = \(Self.milliseconds(until))
+            WHERE operation_id = \(operationID) AND owner = \(owner.description) RETURNING owner
+            """
+        )
+    }
+
+    /// Runs `update` (which returns a row per claim it changed) and throws `.claimLost` unless it changed one.
+    private func updateClaim(operationID: String, owner: ClaimOwner, _ update: PostgresQuery) async throws {
+        try await guarded {
+            var changed = 0
+            for try await _ in try await client.query(update, logger: logger) { changed += 1 }
+            guard changed == 1 else {
+                var holder: String?
+                for try await name in try await client.query(
+                    "SELECT owner FROM claims WHERE operation_id = \(operationID)",
+                    logger: logger
+                ).decode(String.self) {
+                    holder = name
+                }
+                throw StorageError.claimLost(operationID: operationID, owner: owner, holder: holder)
+            }
+        }
+    }
+
+    public func releaseClaim(operationID: String, owner: ClaimOwner) async throws {
+        try await guarded {
+            try await execute(
+                "DELETE FROM claims WHERE operation_id = \(operationID) AND owner = \(owner.description)",
+                logger: logger
+            )
+        }
+    }
+
+    public func claim(operationID: String) async throws -> Claim? {
+        try await guarded {
+            for try await (owner, expires, running) in try await client.query(
+                "SELECT owner, expires_at, running_step FROM claims WHERE operation_id = \(operationID)",
+                logger: logger
+            ).decode((String, Int64, String?).self) {
+                return Claim(
+                    operationID: operationID,
+                    owner: ClaimOwner(owner),
+                    expiresAt: Self.date(expires),
+                    running: Self.runningStep(running, at: Date())
+                )
+            }
+            return nil
+        }
+    }
+
+    public func nextDue(id: String?) async throws -> Date? {
+        try await guarded {
+            let query: PostgresQuery =
+                if let id {
+                    "SELECT next_pass_at FROM operations WHERE id = \(id) AND state IN ('pending', 'in_progress')"
+                } else {
+                    "SELECT MIN(next_pass_at) FROM operations WHERE state IN ('pending', 'in_progress')"
+                }
+            for try await due in try await client.query(query, logger: logger).decode(Int64?.self) {
+                return due.map(Self.date)
+            }
+            return nil
+        }
+    }
+
+    // MARK: - Provisioner answers recorded apart
+
+    public func recordProvisionerAnswer(
+        operationID: String,
+        attempt: Int,
+        provisionerOperationID: String,
+        runtimeID: String?,
+        at date: Date
+    ) async throws {
+        try await guarded {
+            try await execute(
+                """
+                INSERT INTO provisioner_answers (operation_id, attempt, provisioner_operation_id, runtime_id, received_at)
+                VALUES (\(operationID), \(attempt), \(provisionerOperationID), \(runtimeID), \(Self.milliseconds(date)))
+                """,
+                logger: logger
+            )
+        }
+    }
+
+    public func provisionerAnswers(operationID: String) async throws -> [ProvisioningAttempt] {
+        try await guarded {
+            var answers: [ProvisioningAttempt] = []
+            for try await (attempt, provisionerID, runtimeID, received) in try await client.query(
+                """
+                SELECT attempt, provisioner_operation_id, runtime_id, received_at FROM provisioner_answers
+                WHERE operation_id = \(operationID) ORDER BY id
+                """,
+                logger: logger
+            ).decode((Int, String, String?, Int64).self) {
+                answers.append(
+                    ProvisioningAttempt(
+                        number: attempt,
+                        pass: 0,
+                        idempotencyKey: operationID,
+                        startedAt: Self.date(received),
+                        outcome: .accepted,
+                        provisionerOperationID: provisionerID,
+                        runtimeID: runtimeID,
+                        message: "answer recorded apart: the operation could not take it"
+                    )
+                )
+            }
+            return answers
+        }
+    }
+
+    // MARK: - The local provisioner's records
+
+    public func recordLocalProvisioning(
+        operationID: String,
+        request: String,
+        provisionerOperationID: String,
+        runtimeID: String,
+        at date: Date
+    ) async throws -> (provisionerOperationID: String, runtimeID: String) {
+        try await guarded {
+            try await execute(
+                """
+                INSERT INTO local_provisioning (operation_id, provisioner_operation_id, runtime_id, request, received_at)
+                VALUES (\(operationID), \(provisionerOperationID), \(runtimeID), \(request), \(Self.milliseconds(date)))
+                ON CONFLICT (operation_id) DO NOTHING
+                """,
+                logger: logger
+            )
+            for try await (provisioner, runtime) in try await client.query(
+                "SELECT provisioner_operation_id, runtime_id FROM local_provisioning WHERE operation_id = \(operationID)",
+                logger: logger
+            ).decode((String, String).self) {
+                return (provisioner, runtime)
+            }
+            throw StorageError(
+                .corrupt,
+                "the local provisioning record of \(operationID) vanished after it was written"
+            )
+        }
+    }
+
+    public func localProvisioningCount(operationID: String) async throws -> Int {
+        try await guarded {
+            for try await count in try await client.query(
+                "SELECT COUNT(*) FROM local_provisioning WHERE operation_id = \(operationID)",
+                logger: logger
+            ).decode(Int.self) {
+                return count
+            }
+            return 0
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import Logging
+import StepHostCore
+import StepHostPostgres
+import StepHostStorage
+import Testing
+
+/// What the PostgreSQL store must do beyond the conformance suite, against the real server `scripts/with-postgres`
+/// starts (in CI always: a missing server fails these tests, it never skips them).
+@Suite(
+    "The PostgreSQL store",
+    .enabled(
+        if: ProcessInfo.processInfo.environment["STEPHOST_TEST_DATABASE_URL"] != nil
+            || ProcessInfo.processInfo.environment["CI"] == "true",
+        "no PostgreSQL server: run through scripts/with-postgres"
+    )
+)
+struct PostgresStoreTests {
+    static let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+
+    static func adminURL() throws -> String {
+        try #require(
+            ProcessInfo.processInfo.environment["STEPHOST_TEST_DATABASE_URL"],
+            "no PostgreSQL server: run the tests through scripts/with-postgres (scripts/test does)"
+        )
+    }
+
+    static func scratch() async throws -> String {
+        try await PostgresOperationStore.createScratchDatabase(adminURL: try adminURL(), logger: logger)
+    }
+
+    /// Hosts starting together on a new database: the schema is applied once, under the advisory lock, and every
+    /// host comes up.
+    @Test func hostsStartingTogetherApplyTheSchemaOnce() async throws {
+        let url = try await Self.scratch()
+        let stores = try await withThrowingTaskGroup(of: PostgresOperationStore.self) { group in
+            for _ in 0..<6 { group.addTask { try await PostgresOperationStore(url: url, logger: Self.logger) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(stores.count == 6)
+        try await stores[0].create(try newOperation("op-1"))
+        #expect(try await stores[5].operation(id: "op-1")?.id == "op-1")
+        for store in stores { store.close() }
+    }
+
+    /// Two hosts claiming the same queue at once never take the same operation: each due operation is claimed
+    /// exactly once (SKIP LOCKED, and the claim row per operation).
+    @Test func twoHostsClaimingAtOnceNeverShareAnOperation() async throws {
+        let url = try await Self.scratch()
+        let first = try await PostgresOperationStore(url: url, logger: Self.logger)
+        let second = try await PostgresOperationStore(url: url, logger: Self.logger)
+        defer {
+            first.close()
+            second.close()
+        }
+        let now = Date()
+        for index in 0..<60 {
+            var operation = try newOperation(String(format: "op-%02d", index), now: now)
+            operation.nextPassAt = now.addingTimeInterval(-1)
+            try await first.create(operation)
+        }
+        let owners = [ClaimOwner("host-a:1:1"), ClaimOwner("host-b:2:2")]
+        let claims = try await withThrowingTaskGroup(of: [String].self) { group in
+            for (store, owner) in [(first, owners[0]), (second, owners[1])] {
+                group.addTask {
+                    var mine: [String] = []
+                    while true {
+                        let batch = try await store.claimDue(
+                            now: now,
+                            owner: owner,
+                            lease: .seconds(300),
+                            limit: 3,
+                            id: nil
+                        )
+                        if batch.isEmpty { return mine }
+                        mine += batch.map(\.id)
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let all = claims.flatMap { $0 }
+        #expect(all.count == 60, "\(claims.map(\.count))")
+        #expect(Set(all).count == 60, "an operation was claimed twice")
+        #expect(claims.allSatisfy { !$0.isEmpty }, "both hosts took work: \(claims.map(\.count))")
+    }
+
+    /// The password never appears in an error: not for a refused login, not for a URL that cannot be read.
+    @Test func thePasswordNeverAppearsInAnError() async throws {
+        var url = try #require(URLComponents(string: try Self.adminURL()))
+        url.password = "wrong-Secret-4711"
+        let error = await #expect(throws: StorageError.self) {
+            try await PostgresOperationStore(url: url.string!, logger: Self.logger)
+        }
+        let text = "\(String(describing: error))"
+        #expect(!text.contains("wrong-Secret-4711"), "\(text)")
+        #expect(text.contains("stephost@127.0.0.1"), "\(text)")
+        #expect(text.contains("password authentication failed"), "the server's reason is kept: \(text)")
+        let malformed = await #expect(throws: StorageError.self) {
+            try await PostgresOperationStore(url: "mysql://user:hunter2-secret@x/y", logger: Self.logger)
+        }
+        #expect(!"\(String(describing: malformed))".contains("hunter2-secret"))
+    }
+
+    /// A database a newer stephost migrated is refused, naming the migrations this host does not know.
+    @Test func aDatabaseOfANewerStephostIsRefused() async throws {
+        let url = try await Self.scratch()
+        let store = try await PostgresOperationStore(url: url, logger: Self.logger)
+        try await store.insertMigrationForTesting("pg99")
+        store.close()
+        let error = await #expect(throws: StorageError.self) {
+            try await PostgresOperationStore(url: url, logger: Self.logger)
+        }
+        #expect(error?.code == .newerSchema)
+        #expect(error?.message.contains("(pg99)") == true, "\(String(describing: error))")
+    }
+}
