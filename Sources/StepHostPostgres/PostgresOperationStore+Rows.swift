@@ -10,11 +10,9 @@ extension PostgresOperationStore {
 
     static func date(_ milliseconds: Int64) -> Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
 
-    /// The running step a claim recorded; a record that cannot be read still says a host died in some step.
+    /// The running step a claim recorded (``RunningStep/recorded(_:at:)``).
     static func runningStep(_ json: String??, at now: Date) -> RunningStep? {
-        guard let json = json ?? nil else { return nil }
-        return (try? RunningStep(json: json))
-            ?? RunningStep(step: "(unreadable record)", plugin: nil, pluginFileHash: nil, pass: 0, startedAt: now)
+        RunningStep.recorded(json ?? nil, at: now)
     }
 
     static func insert(_ operation: OperationRecord) throws -> PostgresQuery {

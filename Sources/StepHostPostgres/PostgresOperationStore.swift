@@ -485,7 +485,7 @@ public final class PostgresOperationStore: OperationStore, LocalProvisioningReco
             operation = try Self.record(cells)
         } catch {
             let rowID = (try? cells["id"].decode(String.self)) ?? ""
-            let message = "the stored operation cannot be read, so it cannot run: \(error)"
+            let message = unreadableOperationMessage(error)
             try await Self.execute(
                 on: connection,
                 """

@@ -368,7 +368,7 @@ extension SQLiteOperationStore {
     /// the reason; drops its claim.
     static func failUnreadable(_ db: Database, row: Row, error: any Error, now: Date) throws {
         let rowid: Int64 = try column(row, "stephost_rowid")
-        let message = "the stored operation cannot be read, so it cannot run: \(error)"
+        let message = unreadableOperationMessage(error)
         try db.execute(
             sql: "DELETE FROM claims WHERE operation_id = (SELECT id FROM operations WHERE rowid = ?)",
             arguments: [rowid]
@@ -384,13 +384,8 @@ extension SQLiteOperationStore {
         )
     }
 
-    /// The running step a claim recorded. A record that cannot be read (damaged) still says a host died in some
-    /// step, so it is kept as an unknown step, never an error that would stop every claim.
-    static func runningStep(_ json: String?, at now: Date) -> RunningStep? {
-        guard let json else { return nil }
-        return (try? RunningStep(json: json))
-            ?? RunningStep(step: "(unreadable record)", plugin: nil, pluginFileHash: nil, pass: 0, startedAt: now)
-    }
+    /// The running step a claim recorded (``RunningStep/recorded(_:at:)``).
+    static func runningStep(_ json: String?, at now: Date) -> RunningStep? { RunningStep.recorded(json, at: now) }
 
     public func renewClaim(operationID: String, owner: ClaimOwner, until: Date) async throws {
         try await guarded {

@@ -263,3 +263,19 @@ public protocol QuarantineStore: Sendable {
     /// Clears every build of the plugin `plugin`; returns how many were cleared.
     func clearQuarantine(plugin: String) async throws -> Int
 }
+
+extension RunningStep {
+    /// The running step a claim recorded, as a store read it back (`nil`: none). A record that cannot be read
+    /// still says a host died in some step, so it is kept as an unknown step, never an error that would stop every
+    /// claim.
+    public static func recorded(_ json: String?, at now: Date) -> RunningStep? {
+        guard let json else { return nil }
+        return (try? RunningStep(json: json))
+            ?? RunningStep(step: "(unreadable record)", plugin: nil, pluginFileHash: nil, pass: 0, startedAt: now)
+    }
+}
+
+/// Why a due operation whose stored row cannot be read is failed in place by a claim: it can never run.
+public func unreadableOperationMessage(_ error: any Error) -> String {
+    "the stored operation cannot be read, so it cannot run: \(error)"
+}
