@@ -395,4 +395,51 @@ struct CheckPluginCommandTests {
             "the daemon \(pid) outlived check-plugin (state \(ChildProcesses.state(of: pid).map(String.init) ?? "?"))"
         )
     }
+
+    /// Plugin text with a bidirectional override and DEL reaches neither the text nor the JSON report raw.
+    @Test func bidiControlsAndDELAreEscapedInBothReports() throws {
+        let directory = try TemporaryDirectory()
+        let source = try directory.write(
+            "bidi.c",
+            #"""
+            #include "stephost.h"
+            static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call) {
+                (void)step_ctx;
+                call->services->log(call->ctx, STEPHOST_LOG_INFO, STEPHOST_LITERAL("evil \xe2\x80\xae txt.exe \x7f end"));
+                return STEPHOST_OUTCOME_DONE;
+            }
+            static const stephost_step_descriptor step = {sizeof step, 10, STEPHOST_LITERAL("bidi_step"), run_step, NULL};
+            static const stephost_step_descriptor *const steps[] = {&step};
+            stephost_status stephost_plugin_init(const stephost_host_offer *offer, stephost_plugin_descriptor *d) {
+                (void)offer;
+                d->abi_version = STEPHOST_ABI_VERSION(1, 0);
+                d->name = "bidi";
+                d->name_len = 4;
+                d->version = "1.0";
+                d->version_len = 3;
+                d->steps = steps;
+                d->step_count = 1;
+                return STEPHOST_STATUS_OK;
+            }
+            """#
+        )
+        let output = directory.file("bidi.so")
+        let built = try runProcess(
+            URL(fileURLWithPath: "/usr/bin/cc"),
+            [
+                "-shared", "-fPIC", "-fvisibility=hidden", "-I", Paths.includeDirectory.path, source.path, "-o",
+                output.path,
+            ]
+        )
+        try #require(built.status == 0, "\(built.stderr)")
+        for json in [false, true] {
+            let result = try runProcess(Paths.stephost, ["check-plugin"] + (json ? ["--json"] : []) + [output.path])
+            #expect(result.stdout.contains("evil "), "\(result.stdout)")
+            #expect(
+                !result.stdout.unicodeScalars.contains { $0.value == 0x202E || $0.value == 0x7F },
+                "\(result.stdout)"
+            )
+            #expect(result.stdout.lowercased().contains("202e"))
+        }
+    }
 }
