@@ -145,7 +145,19 @@ public final class PostgresOperationStore: OperationStore, LocalProvisioningReco
                 received_at BIGINT NOT NULL
             );
             """
-        )
+        ),
+        (
+            "pg2",
+            """
+            CREATE TABLE plugin_quarantine (
+                plugin TEXT NOT NULL,
+                file_hash TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                since BIGINT NOT NULL,
+                PRIMARY KEY (plugin, file_hash)
+            )
+            """
+        ),
     ]
 
     private func migrate() async throws {
