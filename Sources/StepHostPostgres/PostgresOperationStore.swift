@@ -464,16 +464,11 @@ public final class PostgresOperationStore: OperationStore, LocalProvisioningReco
                     }
                     offset += rows.count
                     for cells in rows where claimed.count < limit {
-                        if let taken = try await claim(
-                            cells,
-                            connection: connection,
-                            now: now,
-                            owner: owner,
-                            until: expiresAt
-                        ) {
-                            claimed.append(taken)
-                        } else if (try? Self.record(cells)) == nil {
-                            offset -= 1
+                        switch try await claim(cells, connection: connection, now: now, owner: owner, until: expiresAt)
+                        {
+                        case .claimed(let operation): claimed.append(operation)
+                        case .held: break
+                        case .failedInPlace: offset -= 1
                         }
                     }
                     if id != nil || rows.count < page { break }
@@ -481,6 +476,15 @@ public final class PostgresOperationStore: OperationStore, LocalProvisioningReco
                 return claimed
             }
         }
+    }
+
+    /// What became of one due row in a claim.
+    private enum Candidate {
+        case claimed(ClaimedOperation)
+        /// A live host holds it.
+        case held
+        /// Its row cannot be read, so it was failed in place (it can never run).
+        case failedInPlace
     }
 
     /// Claims the candidate `cells` for `owner` unless a live host holds it; fails it in place when its row cannot
@@ -491,7 +495,7 @@ public final class PostgresOperationStore: OperationStore, LocalProvisioningReco
         now: Date,
         owner: ClaimOwner,
         until expiresAt: Int64
-    ) async throws -> ClaimedOperation? {
+    ) async throws -> Candidate {
         let operation: OperationRecord
         do {
             operation = try Self.record(cells)
@@ -509,7 +513,7 @@ public final class PostgresOperationStore: OperationStore, LocalProvisioningReco
                 logger: logger
             )
             try await Self.execute(on: connection, "DELETE FROM claims WHERE operation_id = \(rowID)", logger: logger)
-            return nil
+            return .failedInPlace
         }
         var interrupted: RunningStep?
         if let holder = try cells["claim_owner"].decode(String?.self) {
@@ -519,7 +523,7 @@ public final class PostgresOperationStore: OperationStore, LocalProvisioningReco
                 owner: ClaimOwner(holder),
                 expiresAt: (expires ?? nil).map(Self.date) ?? .distantPast
             )
-            guard current.isFree(at: now) else { return nil }
+            guard current.isFree(at: now) else { return .held }
             interrupted = Self.runningStep(try? cells["claim_running_step"].decode(String?.self), at: now)
         }
         try await Self.execute(
@@ -532,7 +536,7 @@ public final class PostgresOperationStore: OperationStore, LocalProvisioningReco
             """,
             logger: logger
         )
-        return ClaimedOperation(operation, interrupted: interrupted)
+        return .claimed(ClaimedOperation(operation, interrupted: interrupted))
     }
 
     public func markRunning(operationID: String, owner: ClaimOwner, step: RunningStep, until: Date) async throws {

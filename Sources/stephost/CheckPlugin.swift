@@ -136,25 +136,16 @@ struct CheckPlugin: AsyncParsableCommand {
         }
     }
 
-    /// The --operation file's text: at most 1 MiB of a regular file (a FIFO or a device is refused, not read).
+    /// The --operation file's text: at most 1 MiB of a regular file (``InputFile``).
     static func readOperation(_ path: String) throws -> String {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-        guard descriptor >= 0 else {
-            let missing = errno == ENOENT
-            printError("stephost: --operation file \(path) cannot be opened (\(String(cString: strerror(errno))))")
-            throw missing ? ExitStatus.notFound : ExitStatus.invalidConfiguration
-        }
-        defer { close(descriptor) }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size <= 1 << 20 else {
-            printError("stephost: --operation file \(path) is not a regular file of at most 1 MiB")
+        switch InputFile.read(path, limit: 1 << 20) {
+        case .success(let data): return String(decoding: data, as: UTF8.self)
+        case .failure(.missing(let reason)):
+            printError("stephost: --operation file \(path) cannot be opened (\(reason))")
+            throw ExitStatus.notFound
+        case .failure(.unusable(let reason)):
+            printError("stephost: --operation file \(path) cannot be used: \(reason)")
             throw ExitStatus.invalidConfiguration
         }
-        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: false)
-        guard let data = try? handle.read(upToCount: 1 << 20) else {
-            printError("stephost: --operation file \(path) cannot be read")
-            throw ExitStatus.invalidConfiguration
-        }
-        return String(decoding: data, as: UTF8.self)
     }
 }

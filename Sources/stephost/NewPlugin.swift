@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import StepHostABIText
 import StepHostApplication
+import StepHostCore
 import StepHostLoader
 import StepHostTemplates
 
@@ -58,7 +59,7 @@ struct NewPlugin: ParsableCommand {
             bytes.allSatisfy({ (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2D || $0 == 0x5F })
         else {
             throw ValidationError(
-                "the plugin name '\(name.escapingControls)' must be 1 to 64 characters of a-z, 0-9, '-' and '_', "
+                "the plugin name '\(name.escapingControlCharacters)' must be 1 to 64 characters of a-z, 0-9, '-' and '_', "
                     + "starting with a letter (it names the plugin, its step, its library and its module)"
             )
         }
@@ -578,11 +579,5 @@ struct NewPlugin: ParsableCommand {
         files.append(("README.md", readme))
         files.append((".gitignore", "target/\n"))
         return files
-    }
-}
-
-extension String {
-    fileprivate var escapingControls: String {
-        unicodeScalars.map { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) ? "?" : String($0) }.joined()
     }
 }

@@ -103,9 +103,17 @@ struct Provision: AsyncParsableCommand {
     private func readParameters() throws -> String {
         guard parameters.hasPrefix("@") else { return parameters }
         let path = String(parameters.dropFirst())
-        guard let data = FileManager.default.contents(atPath: path) else {
+        // 1 MiB: larger than any parameters that are accepted, so one a little too large is read and refused with
+        // its size by the validation.
+        let data: Data
+        switch InputFile.read(path, limit: 1 << 20) {
+        case .success(let read): data = read
+        case .failure(.missing):
             printError("stephost: cannot read the parameters file \(path); check the path after '@'")
             throw ExitStatus.notFound
+        case .failure(.unusable(let reason)):
+            printError("stephost: invalid parameters: cannot use the parameters file \(path): \(reason)")
+            throw ExitStatus.invalidParameters
         }
         guard let text = String(data: data, encoding: .utf8) else {
             printError("stephost: invalid parameters: \(path) is not UTF-8 text")

@@ -442,4 +442,67 @@ struct CheckPluginCommandTests {
             #expect(result.stdout.lowercased().contains("202e"))
         }
     }
+
+    /// The private copy a plugin is checked from lives only while the scanner loads it: while its step still runs
+    /// (in a runner, from the loader's sealed copy) and after the check, nothing of it is left in TMPDIR.
+    @Test func theScratchCopyIsGoneWhileTheStepsRun() throws {
+        let directory = try TemporaryDirectory()
+        let scratch = directory.file("tmp")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: false)
+        let file = try compileRunModeFixture(directory.file("slow.so"), mode: 34, name: "slow", sleepMilliseconds: 3000)
+        let process = Process()
+        process.executableURL = Paths.stephost
+        process.arguments = ["check-plugin", "--deadline", "30", file.path]
+        process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": scratch.path]) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        // A runner of the plugin holds the sleeping step.
+        func runnerStarted() -> Bool {
+            let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap { Int32($0) } ?? []
+            return pids.contains { pid in
+                guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                    let close = stat.lastIndex(of: ")"),
+                    let cmdline = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))
+                else { return false }
+                let parent = stat[stat.index(after: close)...].split(separator: " ").dropFirst().first
+                let arguments = cmdline.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+                return parent == "\(process.processIdentifier)" && arguments.contains("__runner")
+            }
+        }
+        let running = try eventually(within: 30) { runnerStarted() }
+        #expect(running)
+        let during = try FileManager.default.contentsOfDirectory(atPath: scratch.path)
+        process.waitUntilExit()
+        let after = try FileManager.default.contentsOfDirectory(atPath: scratch.path)
+        #expect(during.filter { $0.hasPrefix("stephost-check.") }.isEmpty, "while the step ran: \(during)")
+        #expect(after.filter { $0.hasPrefix("stephost-check.") }.isEmpty, "after the check: \(after)")
+        #expect(process.terminationStatus == 0)
+    }
+
+    /// An `@FILE` that is a FIFO is refused without being read, for check-plugin's --operation and provision's
+    /// --parameters: the command does not wait for a writer that never comes.
+    @Test func aFIFOGivenAsAFileIsRefusedWithoutBlocking() throws {
+        let directory = try TemporaryDirectory()
+        let fifo = directory.file("input.json")
+        #expect(mkfifo(fifo.path, 0o600) == 0)
+        let good = try Paths.examplePlugin("ExampleCPlugin")
+        let checked = try runProcess(
+            Paths.stephost,
+            ["check-plugin", "--operation", "@" + fifo.path, good.path],
+            timeout: 20
+        )
+        #expect(checked.status == 64, "\(checked.stderr)")
+        #expect(checked.stderr.contains("is not a regular file"), "\(checked.stderr)")
+        let provisioned = try runProcess(
+            Paths.stephost,
+            [
+                "provision", "--parameters", "@" + fifo.path, "--db", directory.file("db.sqlite").path,
+                "--plugins-dir", directory.path,
+            ],
+            timeout: 20
+        )
+        #expect(provisioned.status == 65, "\(provisioned.stderr)")
+        #expect(provisioned.stderr.contains("is not a regular file"), "\(provisioned.stderr)")
+    }
 }
