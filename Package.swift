@@ -56,7 +56,7 @@ let hostTargets: [Target] = [
         ]
     ),
 
-    // The store for several hosts: PostgreSQL through postgres-nio (issue 12; not yet selectable by the host).
+    // The store for several hosts sharing the work: PostgreSQL through postgres-nio (--database-url).
     .target(
         name: "StepHostPostgres",
         dependencies: ["StepHostCore", "StepHostStorage", host("PostgresNIO", "postgres-nio"), logging]
@@ -73,7 +73,7 @@ let hostTargets: [Target] = [
         name: "StepHostApplication",
         dependencies: [
             "StepHostCore", "StepHostLoader", "StepHostPipeline", "StepHostStorage", "StepHostSQLite",
-            "StepHostRuntime", "StepHostEngine", logging, host("Yams", "Yams"),
+            "StepHostPostgres", "StepHostRuntime", "StepHostEngine", logging, host("Yams", "Yams"),
         ]
     ),
 
@@ -110,7 +110,7 @@ let hostTargets: [Target] = [
         name: "stephost-bench",
         dependencies: [
             "StepHostApplication", "StepHostCore", "StepHostEngine", "StepHostLoader", "StepHostPipeline",
-            "StepHostSQLite", logging,
+            "StepHostSQLite", "StepHostStorage", "StepHostPostgres", logging,
         ]
     ),
 ]

@@ -5,7 +5,6 @@ public import StepHostEngine
 public import StepHostLoader
 public import StepHostPipeline
 import StepHostRuntime
-public import StepHostSQLite
 public import StepHostStorage
 
 /// The one place that builds a running stephost from a ``HostConfiguration``: plugins → disable policy →
@@ -19,7 +18,8 @@ public final class ProvisioningHost: Sendable {
     public let configuration: HostConfiguration
     public let plugins: PluginSelection
     public let pipeline: Pipeline
-    public let store: SQLiteOperationStore
+    /// The SQLite file, or the PostgreSQL database that several hosts share.
+    public let store: any HostStore
     public let engine: Engine
     /// Quarantined plugin builds, as the database had them at start and as found since.
     public let quarantine: QuarantineList
@@ -35,7 +35,7 @@ public final class ProvisioningHost: Sendable {
         logger: Logger,
         clock: any HostClock = SystemClock(),
         events: @escaping @Sendable (EngineEvent) -> Void = { _ in }
-    ) throws(HostError) {
+    ) async throws(HostError) {
         self.configuration = configuration
         do {
             plugins = try PluginSelection(
@@ -51,15 +51,17 @@ public final class ProvisioningHost: Sendable {
         }
         if !plugins.broken.isEmpty { throw .brokenPlugins(plugins.broken) }
         do {
-            store = try SQLiteOperationStore(
+            store = try await HostStores.open(
                 path: configuration.databasePath,
-                mode: configuration.databaseAccess == .create ? .create : .existing
+                url: configuration.databaseURL,
+                access: configuration.databaseAccess == .create ? .create : .existing,
+                logger: logger
             )
         } catch let error as StorageError {
             throw .storage(error)
         } catch {
             throw .storage(
-                StorageError(.unavailable, "the database \(configuration.databasePath) failed", cause: "\(error)")
+                StorageError(.unavailable, "the database \(configuration.databaseLocation) failed", cause: "\(error)")
             )
         }
         let provisioner: any ProvisionerBackend =
@@ -77,7 +79,7 @@ public final class ProvisioningHost: Sendable {
         let isolation = configuration.isolation
         let quarantine: QuarantineList
         do {
-            quarantine = QuarantineList(try store.quarantinedPluginsNow())
+            quarantine = QuarantineList(try await store.quarantinedPlugins())
         } catch let error as StorageError {
             throw .storage(error)
         } catch {

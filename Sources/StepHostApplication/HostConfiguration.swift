@@ -1,6 +1,7 @@
 public import Foundation
 public import StepHostEngine
 public import StepHostLoader
+import StepHostPostgres
 
 /// Everything a host is built from: where the plugins and the database are, which plugins to skip, where
 /// `create_runtime` sends its requests, and how the engine runs. Front ends parse and validate their input
@@ -28,8 +29,10 @@ public struct HostConfiguration: Sendable {
     public var pluginsDirectory: String
     /// Plugins to skip knowingly, by plugin name, file name or path.
     public var disabledPlugins: Set<String>
-    /// The SQLite database file.
+    /// The SQLite database file (unused when ``databaseURL`` is set).
     public var databasePath: String
+    /// A PostgreSQL database (`postgres://…`) that several hosts share; `nil` for the SQLite file.
+    public var databaseURL: String?
     public var databaseAccess: DatabaseAccess
     public var provisioner: Provisioner
     public var engine: EngineOptions
@@ -44,6 +47,7 @@ public struct HostConfiguration: Sendable {
         pluginsDirectory: String,
         disabledPlugins: Set<String> = [],
         databasePath: String,
+        databaseURL: String? = nil,
         databaseAccess: DatabaseAccess = .create,
         provisioner: Provisioner = .local,
         engine: EngineOptions = EngineOptions(),
@@ -57,9 +61,19 @@ public struct HostConfiguration: Sendable {
         self.pluginsDirectory = pluginsDirectory
         self.disabledPlugins = disabledPlugins
         self.databasePath = databasePath
+        self.databaseURL = databaseURL
         self.databaseAccess = databaseAccess
         self.provisioner = provisioner
         self.engine = engine
         self.isolation = isolation
+    }
+}
+
+extension HostConfiguration {
+    /// Where the database is, for messages: the SQLite file, or the PostgreSQL server and database without the
+    /// password.
+    public var databaseLocation: String {
+        databaseURL.map { PostgresOperationStore.location(ofURL: $0) ?? "(a PostgreSQL URL that cannot be read)" }
+            ?? databasePath
     }
 }

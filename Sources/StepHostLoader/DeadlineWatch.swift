@@ -60,6 +60,10 @@ public final class DeadlineWatch: Sendable {
         return id
     }
 
+    /// When the watch thread wakes next by itself (`nil` while it waits for a deadline to be added): for tests
+    /// that need the thread asleep toward a known deadline before they start counting its wake-ups.
+    package var nextWakeUp: ContinuousClock.Instant? { state.withLock { $0.wakeAt } }
+
     /// Removes a registration; `false` when its action already ran (or is running).
     @discardableResult
     public func cancel(_ id: UInt64) -> Bool {

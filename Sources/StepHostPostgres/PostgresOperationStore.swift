@@ -4,8 +4,7 @@ import PostgresNIO
 public import StepHostCore
 public import StepHostStorage
 
-/// The operation store on PostgreSQL, for several hosts sharing the work (issue 12; not yet selectable by the
-/// host): the same protocols as the SQLite store, checked by the same conformance suite against a real server.
+/// The operation store on PostgreSQL, for several hosts sharing the work (`--database-url`): the same protocols as the SQLite store, checked by the same conformance suite against a real server.
 ///
 /// - Operations, the step history, claims, provisioner answers and the local provisioner's records are tables of
 ///   their own, as in SQLite. Custom fields and parameters are `json`, not `jsonb`: `json` keeps the text exactly
@@ -17,7 +16,7 @@ public import StepHostStorage
 ///   in the same transaction.
 /// - The schema is applied at start-up under a transaction-scoped advisory lock, so hosts starting together do
 ///   not race.
-public final class PostgresOperationStore: OperationStore, LocalProvisioningRecords, ProvisionerAnswerLog, Sendable {
+public final class PostgresOperationStore: HostStore, Sendable {
     let client: PostgresClient
     let logger: Logger
     private let runner: Task<Void, Never>
@@ -25,8 +24,8 @@ public final class PostgresOperationStore: OperationStore, LocalProvisioningReco
     public let location: String
 
     /// Connects to the database at `url` (`postgres://user:password@host:port/database[?sslmode=disable|require]`)
-    /// and applies the schema.
-    public init(url: String, logger: Logger) async throws {
+    /// and applies the schema; `readOnly` applies nothing and refuses a schema that is not current.
+    public init(url: String, logger: Logger, readOnly: Bool = false) async throws {
         let settings = try PostgresURL(url)
         // One connection first: a refused login or an unreachable server is an error now, with the server's reason,
         // instead of the pool retrying in the background while the first query waits.
@@ -62,7 +61,7 @@ public final class PostgresOperationStore: OperationStore, LocalProvisioningReco
         location = settings.location
         runner = Task { await client.run() }
         do {
-            try await migrate()
+            try await migrate(readOnly: readOnly)
         } catch {
             runner.cancel()
             throw Self.storageError(error, location: settings.location)
@@ -158,9 +157,58 @@ public final class PostgresOperationStore: OperationStore, LocalProvisioningReco
             )
             """
         ),
+        (
+            "pg3",
+            """
+            CREATE TABLE broker_instances (
+                instance_id TEXT PRIMARY KEY,
+                service_id TEXT NOT NULL,
+                plan_id TEXT NOT NULL,
+                parameters TEXT NOT NULL,
+                operation_id TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            );
+            CREATE INDEX operations_instance ON operations (instance_id, created_at DESC, id);
+            CREATE TABLE host_heartbeats (owner TEXT PRIMARY KEY, at BIGINT NOT NULL)
+            """
+        ),
     ]
 
-    private func migrate() async throws {
+    /// `user@host:port/database` of a PostgreSQL URL (never its password); `nil` if it is not one.
+    public static func location(ofURL url: String) -> String? {
+        (try? PostgresURL(url))?.location
+    }
+
+    private func migrate(readOnly: Bool) async throws {
+        if readOnly {
+            var applied: Set<String> = []
+            do {
+                for try await id in try await client.query("SELECT id FROM stephost_migrations", logger: logger)
+                    .decode(String.self)
+                {
+                    applied.insert(id)
+                }
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {
+                throw StorageError(
+                    .notFound,
+                    "the PostgreSQL database \(location) has no stephost schema; start a host on it first"
+                )
+            }
+            let known = Set(Self.migrations.map(\.0))
+            if !applied.subtracting(known).isEmpty {
+                throw StorageError(
+                    .newerSchema,
+                    "the database was written by a newer stephost; upgrade this one to read it"
+                )
+            }
+            if !known.subtracting(applied).isEmpty {
+                throw StorageError(
+                    .olderSchema,
+                    "the database's schema is older than this stephost's; start a host on it to bring it up to date"
+                )
+            }
+            return
+        }
         try await client.withTransaction(logger: logger) { connection in
             // One host at a time; released with the transaction.
             try await Self.execute(

@@ -1,34 +1,7 @@
-public import Foundation
+import Foundation
 import GRDB
 public import StepHostCore
-import StepHostStorage
-
-/// A service instance created through the broker: the request that created it, and its operation.
-public struct BrokerInstance: Sendable, Hashable {
-    public var instanceID: String
-    public var serviceID: String
-    public var planID: String
-    /// The provisioning parameters as canonical JSON (sorted keys), to tell an identical repeat from a change.
-    public var parameters: String
-    public var operationID: String
-    public var createdAt: Date
-
-    public init(
-        instanceID: String,
-        serviceID: String,
-        planID: String,
-        parameters: String,
-        operationID: String,
-        createdAt: Date
-    ) {
-        self.instanceID = instanceID
-        self.serviceID = serviceID
-        self.planID = planID
-        self.parameters = parameters
-        self.operationID = operationID
-        self.createdAt = createdAt
-    }
-}
+public import StepHostStorage
 
 extension SQLiteOperationStore {
     /// The instance with `id`, if the broker created it.

@@ -3,24 +3,6 @@ import GRDB
 public import StepHostCore
 public import StepHostStorage
 
-/// One page of operations, newest first, and where the next page starts.
-public struct OperationPage: Sendable {
-    public var operations: [OperationRecord]
-    public var unreadable: [UnreadableOperation]
-    /// Opaque: pass it back as `after` for the next page; `nil` on the last page.
-    public var next: String?
-}
-
-/// A page cursor that ``SQLiteOperationStore/operations(state:instanceID:limit:after:)`` did not make.
-public struct InvalidCursor: Error, Sendable {}
-
-/// How many operations there are in each state, and how many of them are due now.
-public struct OperationCounts: Sendable {
-    public var byState: [OperationState: Int]
-    /// Unfinished and due now (including those a host holds).
-    public var due: Int
-}
-
 extension SQLiteOperationStore {
     /// Operations newest first, `limit` at a time: those in `state` (any when `nil`) and for `instanceID` (any when
     /// `nil`), after the page that `after` ended (a ``OperationPage/next`` this method returned).
@@ -43,7 +25,7 @@ extension SQLiteOperationStore {
             arguments += [instanceID]
         }
         if let cursor {
-            guard let (created, id) = Self.parseCursor(cursor) else { throw InvalidCursor() }
+            guard let (created, id) = PageCursor.parse(cursor) else { throw InvalidCursor() }
             conditions.append("(created_at < ? OR (created_at = ? AND id > ?))")
             arguments += [created, created, id]
         }
@@ -66,18 +48,11 @@ extension SQLiteOperationStore {
                 if rows.count > size, let last = rows.prefix(size).last {
                     let created: Int64 = last["created_at"]
                     let id: String = last["id"]
-                    page.next = "\(created).\(id)"
+                    page.next = PageCursor.make(createdAt: created, id: id)
                 }
                 return page
             }
         }
-    }
-
-    private static func parseCursor(_ cursor: String) -> (Int64, String)? {
-        guard let dot = cursor.firstIndex(of: "."), let created = Int64(cursor[..<dot]) else { return nil }
-        let id = String(cursor[cursor.index(after: dot)...])
-        guard !id.isEmpty, id.utf8.count <= 256 else { return nil }
-        return (created, id)
     }
 
     /// The number of operations in each state, and of unfinished ones due at `now`: one query, for metrics.

@@ -8,9 +8,7 @@ import Synchronization
 /// The embedded operation store: one SQLite file in WAL mode, through GRDB and the system libsqlite3.
 ///
 /// Commits use `synchronous=FULL`, so a committed step survives power loss, not only a crash of the host.
-public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecords, ProvisionerAnswerLog,
-    RunningStepRecorder
-{
+public final class SQLiteOperationStore: HostStore, RunningStepRecorder {
     /// The schema versions this build knows, oldest first.
     static let migrations = ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9"]
 
@@ -24,6 +22,8 @@ public final class SQLiteOperationStore: OperationStore, LocalProvisioningRecord
     let saveQueue = Mutex(SaveQueue())
     /// The database file.
     public let path: String
+    /// The database file, for messages.
+    public var location: String { path }
     /// For a read-only open: whether the file's `-wal` or `-shm` neighbour existed before it was opened, so
     /// ``close()`` knows whether they are this reader's to clean up.
     private let neighboursExisted: Bool

@@ -4,7 +4,6 @@ import StepHostApplication
 import StepHostCore
 import StepHostEngine
 import StepHostLoader
-import StepHostSQLite
 import StepHostStorage
 
 /// `/operations`, `/plugins`, `/healthz`, `/readyz` and `/metrics`.
@@ -37,7 +36,7 @@ struct AdminAPI: Sendable {
     private func ready() async throws -> Response {
         var problems: [String] = []
         let path = host.configuration.databasePath
-        if let databaseIdentity, DatabaseIdentity(path) != databaseIdentity {
+        if host.configuration.databaseURL == nil, let databaseIdentity, DatabaseIdentity(path) != databaseIdentity {
             // The open connections still write, to a file no one will open again: every write would be lost.
             problems.append("the database file \(path) was removed or replaced while the host ran; restart the host")
         }

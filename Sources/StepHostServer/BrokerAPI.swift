@@ -4,7 +4,6 @@ import Logging
 import StepHostApplication
 import StepHostCore
 import StepHostEngine
-import StepHostSQLite
 import StepHostStorage
 
 /// The Open Service Broker API (v2.13 and later): catalog, provisioning (asynchronous only), the instance, and its

@@ -5,7 +5,6 @@ import StepHostApplication
 import StepHostCore
 public import StepHostEngine
 import StepHostLoader
-import StepHostSQLite
 import StepHostStorage
 import Synchronization
 
@@ -84,7 +83,8 @@ public final class HostMetrics: Sendable {
             Gauge(label: "stephost_operations_queued").record(max(0, counts.due - host.engine.busyWorkers))
             Gauge(label: "stephost_operations_unfinished").record(unfinished)
             let path = host.configuration.databasePath
-            let unchanged = DatabaseIdentity(path) == identity.withLock { $0 }
+            // A file can be removed or replaced under the host; a PostgreSQL database answered the query.
+            let unchanged = host.configuration.databaseURL != nil || DatabaseIdentity(path) == identity.withLock { $0 }
             Gauge(label: "stephost_database_up").record(unchanged ? 1 : 0)
         } catch {
             Gauge(label: "stephost_database_up").record(0)

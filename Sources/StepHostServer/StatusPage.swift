@@ -6,7 +6,6 @@ import StepHostApplication
 import StepHostCore
 import StepHostEngine
 import StepHostLoader
-import StepHostSQLite
 import StepHostStorage
 import Synchronization
 

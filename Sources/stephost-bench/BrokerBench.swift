@@ -5,6 +5,7 @@ import StepHostApplication
 import StepHostCore
 import StepHostEngine
 import StepHostSQLite
+import StepHostStorage
 import Synchronization
 
 /// Figure 8 of `scripts/bench`: provisioning through the Open Service Broker API of `stephost serve` against the
@@ -45,7 +46,7 @@ extension StepHostBench {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = database ?? directory.appendingPathComponent("bench.sqlite").path
-        let host = try host(plugins: plugins, database: path, workers: workers)
+        let host = try await host(plugins: plugins, database: path, workers: workers)
         let reader = try SQLiteOperationStore(path: path, mode: .readOnly)
         let bodies = (0..<count).map { Data(provisionBody(index: $0, bytes: parameterBytes).utf8) }
         let serving = Task { try await host.engine.serve() }

@@ -6,6 +6,7 @@ import StepHostEngine
 import StepHostLoader
 import StepHostPipeline
 import StepHostSQLite
+import StepHostStorage
 import Synchronization
 
 /// The measuring half of `scripts/bench`: runs real operations through the real engine, real plugins and a
@@ -179,11 +180,11 @@ struct StepHostBench {
         workers: Int,
         isolation: Isolation = .inProcess,
         events: @escaping @Sendable (EngineEvent) -> Void = { _ in }
-    ) throws -> ProvisioningHost {
+    ) async throws -> ProvisioningHost {
         var options = EngineOptions()
         options.workers = workers
         do {
-            return try ProvisioningHost(
+            return try await ProvisioningHost(
                 HostConfiguration(
                     pluginsDirectory: plugins,
                     databasePath: database,
@@ -201,7 +202,7 @@ struct StepHostBench {
     static func enqueue(database: String, count: Int, parameterBytes: Int) async throws {
         let empty = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: empty) }
-        let host = try host(plugins: empty.path, database: database, workers: 1)
+        let host = try await host(plugins: empty.path, database: database, workers: 1)
         let start = ContinuousClock.now
         for index in 0..<count {
             _ = try await host.engine.createOperation(
@@ -225,7 +226,7 @@ struct StepHostBench {
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = database ?? directory.appendingPathComponent("bench.sqlite").path
         let steps = StepTimes()
-        let host = try host(
+        let host = try await host(
             plugins: plugins,
             database: path,
             workers: workers,
@@ -243,11 +244,11 @@ struct StepHostBench {
         }
         let rssStart = residentKilobytes()
         let writtenStart = writtenBytes()
-        let commitsStart = host.store.durableCommits
+        let commitsStart = ((host.store as? SQLiteOperationStore)?.durableCommits ?? 0)
         let start = ContinuousClock.now
         let report = try await host.engine.runUntilIdle()
         let elapsed = seconds(since: start)
-        let commits = host.store.durableCommits - commitsStart
+        let commits = ((host.store as? SQLiteOperationStore)?.durableCommits ?? 0) - commitsStart
         let written = writtenBytes() - writtenStart
         let rssEnd = residentKilobytes()
         let succeeded = report.operations.filter { $0.state == .succeeded }.count

@@ -54,6 +54,7 @@ extension EngineOptionsGroup {
             pluginsDirectory: global.resolvedPluginsDirectory(file),
             disabledPlugins: Set(disabledPlugins).union(file.disabledPlugins),
             databasePath: database.resolvedPath(file),
+            databaseURL: try database.resolvedURL(file),
             databaseAccess: access,
             provisioner: backend,
             engine: engine,
@@ -76,11 +77,11 @@ extension EngineOptionsGroup {
         json: Bool = false,
         logger: Logger? = nil,
         events: (@Sendable (EngineEvent) -> Void)? = nil
-    ) throws -> ProvisioningHost {
+    ) async throws -> ProvisioningHost {
         let configuration = try configuration(global, database, file, access: access)
         let printer = ProgressPrinter(showOperation: showOperation, json: json)
         do {
-            return try ProvisioningHost(
+            return try await ProvisioningHost(
                 configuration,
                 logger: logger ?? global.makeLogger(file),
                 events: events ?? { printer.handle($0) }

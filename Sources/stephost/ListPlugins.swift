@@ -1,11 +1,12 @@
 import ArgumentParser
 import Foundation
+import Logging
 import StepHostApplication
 import StepHostLoader
-import StepHostSQLite
+import StepHostStorage
 
 /// `stephost list-plugins`: the pipeline in the order it runs, and every broken plugin with its reason.
-struct ListPlugins: ParsableCommand {
+struct ListPlugins: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list-plugins",
         abstract: "Show the steps in the order they run, and every plugin that failed to load and why.",
@@ -33,7 +34,7 @@ struct ListPlugins: ParsableCommand {
     )
     var disabledPlugins: [String] = []
 
-    func run() throws {
+    func run() async throws {
         let file = try config.load()
         let logger = options.makeLogger(file)
         let directory = options.resolvedPluginsDirectory(file)
@@ -57,13 +58,21 @@ struct ListPlugins: ParsableCommand {
         }
         var report = ListPluginsReport(selection: selection)
         // Quarantined builds, when the database exists; list-plugins never creates or changes it.
+        let databaseURL = try database.resolvedURL(file)
         let databasePath = database.resolvedPath(file)
-        if FileManager.default.fileExists(atPath: databasePath) {
+        if databaseURL != nil || FileManager.default.fileExists(atPath: databasePath) {
             do {
-                report.quarantined = try SQLiteOperationStore(path: databasePath, mode: .readOnly)
-                    .quarantinedPluginsNow()
+                let store = try await HostStores.open(
+                    path: databasePath,
+                    url: databaseURL,
+                    access: .readOnly,
+                    logger: Logger(label: "stephost.database") { _ in SwiftLogNoOpLogHandler() }
+                )
+                defer { try? store.close() }
+                report.quarantined = try await store.quarantinedPlugins()
             } catch {
-                report.quarantineNote = "quarantined plugins could not be read from \(databasePath): \(error)"
+                report.quarantineNote =
+                    "quarantined plugins could not be read from \(database.location(file)): \(error)"
             }
         }
         print(json ? try report.json() : report.table())

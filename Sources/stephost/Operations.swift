@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import StepHostApplication
 import StepHostCore
-import StepHostSQLite
 import StepHostStorage
 
 /// `stephost operations`: read operations from the database.
@@ -35,7 +34,7 @@ struct Operations: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let store = try database.open(.readOnly, try config.load())
+            let store = try await database.open(.readOnly, try config.load())
             defer { try? store.close() }
             do {
                 try await list(store)
@@ -44,7 +43,7 @@ struct Operations: AsyncParsableCommand {
             }
         }
 
-        private func list(_ store: SQLiteOperationStore) async throws {
+        private func list(_ store: any HostStore) async throws {
             var listing = try await store.operations(state: state?.state)
             if let instance { listing.operations = listing.operations.filter { $0.instanceID == instance } }
             if let limit { listing.operations = Array(listing.operations.prefix(limit)) }
@@ -91,7 +90,7 @@ struct Operations: AsyncParsableCommand {
         var json = false
 
         func run() async throws {
-            let store = try database.open(.readOnly, try config.load())
+            let store = try await database.open(.readOnly, try config.load())
             defer { try? store.close() }
             do {
                 try await show(store)
@@ -102,14 +101,14 @@ struct Operations: AsyncParsableCommand {
 
         /// The full id `id` names: itself if there is such an operation, else the one operation whose id begins
         /// with it. Several, or none: says so and exits.
-        private func resolve(_ store: SQLiteOperationStore) async throws -> String {
+        private func resolve(_ store: any HostStore) async throws -> String {
             if try await store.operationIDs(prefix: id, limit: 1).first == id { return id }
             let candidates = id.count >= 4 ? try await store.operationIDs(prefix: id, limit: 11) : []
             if candidates.count == 1 { return candidates[0] }
             if candidates.isEmpty {
                 let hint = id.count < 4 ? " (a prefix needs at least 4 characters)" : ""
                 printError(
-                    "stephost: there is no operation \(id) in \(store.path)\(hint); `stephost operations list` shows them"
+                    "stephost: there is no operation \(id) in \(store.location)\(hint); `stephost operations list` shows them"
                         .escapingControlCharacters
                 )
                 throw ExitStatus.notFound
@@ -122,7 +121,7 @@ struct Operations: AsyncParsableCommand {
             throw ExitCode.validationFailure
         }
 
-        private func show(_ store: SQLiteOperationStore) async throws {
+        private func show(_ store: any HostStore) async throws {
             let id = try await resolve(store)
             let found: OperationRecord?
             do {
@@ -143,7 +142,7 @@ struct Operations: AsyncParsableCommand {
             }
             guard var operation = found else {
                 printError(
-                    "stephost: there is no operation \(id) in \(store.path); `stephost operations list` shows them"
+                    "stephost: there is no operation \(id) in \(store.location); `stephost operations list` shows them"
                 )
                 throw ExitStatus.notFound
             }

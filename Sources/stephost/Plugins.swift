@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import StepHostApplication
 import StepHostCore
-import StepHostSQLite
 import StepHostStorage
 
 /// `stephost plugins`: what operators do to plugins beyond listing them.
@@ -33,7 +33,8 @@ struct Plugins: AsyncParsableCommand {
 
         func run() async throws {
             let file = try config.load()
-            let store = try database.open(.existing, file)
+            let store = try await database.open(.existing, file)
+            defer { try? store.close() }
             let cleared: Int
             do {
                 cleared = try await store.clearQuarantine(plugin: name)
@@ -41,7 +42,7 @@ struct Plugins: AsyncParsableCommand {
                 throw fail(error)
             }
             guard cleared > 0 else {
-                printError("stephost: plugin '\(name)' is not quarantined in \(database.resolvedPath(file))")
+                printError("stephost: plugin '\(name)' is not quarantined in \(store.location)")
                 throw ExitStatus.failed
             }
             print("cleared the quarantine of plugin '\(name)' (\(cleared) build\(cleared == 1 ? "" : "s"))")

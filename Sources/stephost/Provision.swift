@@ -75,8 +75,8 @@ struct Provision: AsyncParsableCommand {
             printError("stephost: \(error)")
             throw ExitStatus.invalidParameters
         }
-        let host = try engine.makeHost(global, database, file, access: .create, showOperation: false, json: json)
-        let path = host.configuration.databasePath
+        let host = try await engine.makeHost(global, database, file, access: .create, showOperation: false, json: json)
+        let path = host.configuration.databaseLocation
         do {
             let operation = try await host.engine.createOperation(parameters: parsed, instanceID: instanceID)
             if json {

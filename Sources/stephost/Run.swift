@@ -36,7 +36,7 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         let file = try config.load()
-        let host = try engine.makeHost(global, database, file, access: .existing, showOperation: true, json: json)
+        let host = try await engine.makeHost(global, database, file, access: .existing, showOperation: true, json: json)
         let report: RunReport
         let stop = GracefulStop(
             engine: host.engine,

@@ -100,7 +100,7 @@ struct Serve: AsyncParsableCommand {
         }
         Self.raiseOpenFileLimit(logger)
         let metrics = HostMetrics.bootstrap()
-        let provisioning = try engine.makeHost(
+        let provisioning = try await engine.makeHost(
             global,
             database,
             file,
@@ -110,7 +110,7 @@ struct Serve: AsyncParsableCommand {
             events: { metrics.record($0) }
         )
         let plugins = provisioning.plugins.used.count
-        let path = provisioning.configuration.databasePath
+        let path = provisioning.configuration.databaseLocation
         do {
             try await StepHostServer.run(
                 host: provisioning,

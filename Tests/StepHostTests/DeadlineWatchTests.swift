@@ -38,9 +38,13 @@ import Testing
     /// switches per step before; this reads the thread's counters from /proc).
     @Test func deadlinesLaterThanTheNextWakeUpWakeNobody() throws {
         let watch = DeadlineWatch(threadName: "test-watch-2")
-        // One step at a time, as with one worker: each deadline is the only one while its step runs.
-        watch.cancel(watch.schedule(at: .now + .seconds(1800)) {})
-        Thread.sleep(forTimeInterval: 0.1)  // the watch now sleeps toward that first deadline
+        // One step at a time, as with one worker: each deadline is the only one while its step runs. The watch
+        // thread must have seen the first one before it is removed (else it waits for any deadline, and the first
+        // of the loop's wakes it, which is right): wait until it sleeps toward it, however loaded the machine.
+        let first = watch.schedule(at: .now + .seconds(1800)) {}
+        #expect(try eventually(within: 30) { watch.nextWakeUp != nil })
+        watch.cancel(first)
+        Thread.sleep(forTimeInterval: 0.1)
         let before = try #require(try Self.contextSwitches(ofThread: "test-watch-2"))
         for _ in 0..<2000 {
             let registration = watch.schedule(at: .now + .seconds(1800)) {}

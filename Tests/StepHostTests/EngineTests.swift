@@ -116,7 +116,7 @@ struct EngineTests {
         try harness.addFixture("chatty", mode: 27, weight: 10)
         let lines = CapturingLogHandler.Lines()
         let logger = Logger(label: "test", factory: { _ in CapturingLogHandler(lines: lines, logLevel: .warning) })
-        let host = try harness.host(logger: logger)
+        let host = try await harness.host(logger: logger)
         let created = try await host.engine.createOperation(
             parameters: try ProvisioningParameters(json: #"{"name":"c"}"#)
         )
@@ -153,7 +153,7 @@ struct EngineTests {
                 "RUN_MODE": "10", "MODE10_RELEASE_FILE": cString(release.path),
             ]
         )
-        let host = try harness.host()
+        let host = try await harness.host()
         let store = host.store
         let created = try await host.engine.createOperation(
             parameters: try ProvisioningParameters(json: #"{"name":"race"}"#)

@@ -34,7 +34,7 @@ struct FaultSuiteLeakTests {
         options.workers = 4
         var seen = Set<pid_t>()
         do {
-            let host = try harness.host(options, isolation: FaultSuiteStepTests.processIsolation())
+            let host = try await harness.host(options, isolation: FaultSuiteStepTests.processIsolation())
             var ids: [String] = []
             for index in 0..<500 {
                 let name = index % 10 == 9 ? "boom-\(index)" : "calm-\(index)"
@@ -105,7 +105,7 @@ struct FaultSuiteLeakTests {
         var isolation = IsolationTests.allProcess
         isolation.defaults.deadline = .seconds(1)
         isolation.killGrace = .milliseconds(500)
-        let operation = try await IsolationTests.provision(try harness.host(isolation: isolation))
+        let operation = try await IsolationTests.provision(try await harness.host(isolation: isolation))
         #expect(operation.state == .failed)
         #expect(
             operation.lastError?.message.hasPrefix("step traced_step exceeded its deadline of 1 s; its runner ")

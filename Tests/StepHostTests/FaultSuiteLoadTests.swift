@@ -6,6 +6,7 @@ import StepHostCore
 import StepHostEngine
 import StepHostLoader
 import StepHostSQLite
+import StepHostStorage
 import Testing
 
 /// Load-time faults: a constructor that crashes or calls exit(0), an init that crashes, aborts or hangs. The
@@ -62,7 +63,7 @@ struct FaultSuiteLoadTests {
     func aPluginThatFaultsWhileLoadingIsBrokenAndCanBeDisabled(_ fault: LoadFault) async throws {
         let harness = try Self.directory(with: fault)
         do {
-            _ = try ProvisioningHost(Self.configuration(harness), logger: Self.logger)
+            _ = try await ProvisioningHost(Self.configuration(harness), logger: Self.logger)
             Issue.record("the host started with a broken plugin")
         } catch .brokenPlugins(let broken) {
             let (code, message) = Self.expected(fault)
@@ -75,7 +76,7 @@ struct FaultSuiteLoadTests {
         }
         #expect(!FileManager.default.fileExists(atPath: harness.databasePath))
 
-        let host = try ProvisioningHost(Self.configuration(harness, disabled: ["faulty.so"]), logger: Self.logger)
+        let host = try await ProvisioningHost(Self.configuration(harness, disabled: ["faulty.so"]), logger: Self.logger)
         #expect(host.plugins.used.map(\.name) == ["healthy"])
         let created = try await host.engine.createOperation(
             parameters: try ProvisioningParameters(json: #"{"name":"x"}"#)
@@ -152,7 +153,7 @@ struct FaultSuiteQuarantineTests {
         #expect(first.status == 128 + SIGSEGV || first.status == SIGSEGV, "\(first.status): \(first.stderr)")
 
         let refuse = IsolationConfiguration(quarantine: .refuse, initTimeout: .seconds(2))
-        let host = try harness.host(isolation: refuse)
+        let host = try await harness.host(isolation: refuse)
         let report = try await host.engine.runUntilIdle()
         #expect(report.operations.count == 1)
         let id = try #require(report.operations.first?.id)
@@ -169,7 +170,7 @@ struct FaultSuiteQuarantineTests {
         #expect(host.quarantine.entry(for: "crasher", fileHash: host.plugins.used[0].fileHash) != nil)
 
         do {
-            _ = try harness.host(isolation: refuse)
+            _ = try await harness.host(isolation: refuse)
             Issue.record("a host that refuses quarantined plugins started with one")
         } catch HostError.brokenPlugins(let broken) {
             #expect(broken.map(\.error.code) == [.quarantined])

@@ -6,6 +6,7 @@ import StepHostCore
 import StepHostEngine
 import StepHostLoader
 import StepHostSQLite
+import StepHostStorage
 import Testing
 
 /// The isolation fault suite, step faults in `process` isolation: for every way a step can break the process it
@@ -55,7 +56,7 @@ struct FaultSuiteStepTests {
         try build(harness.plugins.appendingPathComponent("faulty.so"))
         var options = EngineOptions()
         options.workers = 4
-        let host = try harness.host(options, isolation: isolation, logger: logger)
+        let host = try await harness.host(options, isolation: isolation, logger: logger)
         #expect(host.plugins.used.map(\.isolation) == [.process])
         let boomID = try await host.engine.createOperation(parameters: try ProvisioningParameters(json: boom)).id
         let calmID = try await host.engine.createOperation(parameters: try ProvisioningParameters(json: calm)).id
@@ -261,7 +262,7 @@ struct FaultSuiteOtherStepTests {
         )
         var options = EngineOptions()
         options.workers = 1
-        let host = try harness.host(options, isolation: Side.processIsolation())
+        let host = try await harness.host(options, isolation: Side.processIsolation())
         var results: [OperationRecord] = []
         for name in ["boom-1", "boom-2", "calm"] {
             let id = try await host.engine.createOperation(
@@ -328,7 +329,10 @@ struct FaultSuiteKilledRunnerTests {
         var options = EngineOptions()
         options.workers = 4
         // A deadline far away: only the kill may end the step.
-        let host = try harness.host(options, isolation: FaultSuiteStepTests.processIsolation(deadline: .seconds(60)))
+        let host = try await harness.host(
+            options,
+            isolation: FaultSuiteStepTests.processIsolation(deadline: .seconds(60))
+        )
         let boomID = try await host.engine.createOperation(
             parameters: try ProvisioningParameters(json: FaultSuiteStepTests.boom)
         ).id
@@ -379,7 +383,7 @@ struct FaultSuiteIdleRunnerTests {
         try compileRunModeFixture(file, mode: 30, name: "steady")
         var options = EngineOptions()
         options.workers = 1
-        let host = try harness.host(options, isolation: FaultSuiteStepTests.processIsolation())
+        let host = try await harness.host(options, isolation: FaultSuiteStepTests.processIsolation())
         let engine = host.engine
         let first = try await engine.createOperation(parameters: try ProvisioningParameters(json: #"{"name":"a"}"#))
         #expect(try await engine.runToCompletion(operationID: first.id).state == .succeeded)

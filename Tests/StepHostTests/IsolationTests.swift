@@ -52,7 +52,7 @@ import Testing
         try harness.addFixture("healthy", mode: 0, weight: 30)
         var options = EngineOptions()
         options.workers = 4
-        let host = try harness.host(options, isolation: Self.allProcess)
+        let host = try await harness.host(options, isolation: Self.allProcess)
         let crash = try await host.engine.createOperation(
             parameters: try ProvisioningParameters(json: #"{"name":"a"}"#)
         )
@@ -113,7 +113,7 @@ import Testing
         isolation.maximumStuckThreads = 0
         var one = EngineOptions()
         one.workers = 1
-        let host = try harness.host(one, isolation: isolation)
+        let host = try await harness.host(one, isolation: isolation)
         let first = try await host.engine.createOperation(
             parameters: try ProvisioningParameters(json: #"{"name":"a"}"#)
         )
@@ -162,7 +162,7 @@ import Testing
             ]
         )
         defer { Self.killDaemon(pidFile) }
-        let operation = try await Self.provision(try harness.host(isolation: Self.allProcess))
+        let operation = try await Self.provision(try await harness.host(isolation: Self.allProcess))
         #expect(operation.state == .failed)
         #expect(
             operation.lastError?.message
@@ -187,7 +187,7 @@ import Testing
         defer { Self.killDaemon(pidFile) }
         var isolation = Self.allProcess
         isolation.defaults.deadline = .seconds(1)
-        let operation = try await Self.provision(try harness.host(isolation: isolation))
+        let operation = try await Self.provision(try await harness.host(isolation: isolation))
         #expect(operation.state == .failed)
         let daemon = try #require(
             Int32(
@@ -235,7 +235,7 @@ import Testing
         )
         var configuration = IsolationConfiguration(defaults: PluginPolicy(isolation: isolation))
         configuration.defaults.deadline = .milliseconds(500)
-        let host = try harness.host(isolation: configuration)
+        let host = try await harness.host(isolation: configuration)
         let operation = try await Self.provision(host)
         #expect(operation.state == .failed)
         #expect(operation.passes == 1)
@@ -263,7 +263,7 @@ import Testing
         )
         var options = EngineOptions()
         options.workers = 1
-        let host = try harness.host(options, isolation: Self.allProcess)
+        let host = try await harness.host(options, isolation: Self.allProcess)
         for name in ["boom", "calm"] {
             let created = try await host.engine.createOperation(
                 parameters: try ProvisioningParameters(json: #"{"name":"\#(name)"}"#)
@@ -285,7 +285,7 @@ import Testing
         var isolation = Self.allProcess
         isolation.defaults.deadline = .seconds(1)
         isolation.killGrace = .milliseconds(500)
-        let operation = try await Self.provision(try harness.host(isolation: isolation))
+        let operation = try await Self.provision(try await harness.host(isolation: isolation))
         #expect(operation.state == .failed)
         #expect(
             operation.lastError?.message
@@ -310,7 +310,7 @@ import Testing
         // runner may take longer than the default 10 s to load its plugin (then the step faults and no runner is
         // left to read).
         isolation.initTimeout = .seconds(60)
-        let host = try harness.host(isolation: isolation)
+        let host = try await harness.host(isolation: isolation)
         let created = try await host.engine.createOperation(
             parameters: try ProvisioningParameters(json: #"{"name":"held"}"#)
         )

@@ -3,7 +3,9 @@ import StepHostLoader
 
 /// The keys a configuration file may hold, and what each one's value is. Engine keys are spelled as their flags.
 extension ConfigurationFile {
-    static let topKeys = ["plugins", "database", "engine", "log-level", "log-format", "server", "catalog"]
+    static let topKeys = [
+        "plugins", "database", "database-url", "engine", "log-level", "log-format", "server", "catalog",
+    ]
     static let serverKeys = ["host", "port", "credentials-file", "idle-timeout"]
     static let catalogKeys = ["services"]
     static let serviceKeys = ["id", "description", "plans"]
@@ -39,12 +41,21 @@ extension ConfigurationFile {
             switch entry.key {
             case "plugins": result.plugins = try reader.plugins(entry)
             case "database": result.database = try reader.nonEmptyText(entry)
+            case "database-url": result.databaseURL = try reader.postgresURL(entry)
             case "engine": result.engine = try reader.engine(entry)
             case "server": result.server = try reader.server(entry)
             case "catalog": result.catalog = try reader.catalog(entry)
             case "log-format": result.logFormat = try reader.choice(entry, LogFormat.self)
             default: result.logLevel = try reader.choice(entry, Logger.Level.self)
             }
+        }
+        if result.database != nil && result.databaseURL != nil {
+            throw ConfigurationFileError(
+                .invalidValue,
+                file: file,
+                key: "database-url",
+                "the file sets both database (a SQLite file) and database-url (PostgreSQL); keep one"
+            )
         }
         return result
     }

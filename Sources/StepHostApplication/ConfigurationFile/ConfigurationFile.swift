@@ -77,6 +77,8 @@ public struct ConfigurationFile: Sendable, Hashable {
     public var catalog: BrokerCatalog?
     /// The SQLite database file.
     public var database: String?
+    /// `database-url:`: a PostgreSQL database (`postgres://…`) instead of the SQLite file.
+    public var databaseURL: String?
     public var engine = Engine()
     public var logLevel: Logger.Level?
     public var logFormat: LogFormat?

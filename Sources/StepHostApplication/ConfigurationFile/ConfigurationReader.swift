@@ -245,6 +245,21 @@ struct ConfigurationReader {
         return value
     }
 
+    /// The entry's value, a PostgreSQL URL; an error never repeats it (it may hold a password).
+    func postgresURL(_ entry: Entry) throws(ConfigurationFileError) -> String {
+        let value = try nonEmptyText(entry)
+        guard HostStores.isPostgresURL(value), PostgresURLCheck.location(value) != nil else {
+            throw failure(
+                .invalidValue,
+                at: entry.value,
+                entry.path,
+                "is not postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=disable|require] (the value is not "
+                    + "shown: it may hold a password)"
+            )
+        }
+        return value
+    }
+
     /// The entry's value, one of `T`'s raw values.
     func choice<T: RawRepresentable & CaseIterable>(
         _ entry: Entry,

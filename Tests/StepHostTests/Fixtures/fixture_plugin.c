@@ -2,6 +2,7 @@
 // deliberately broken in exactly one way. Every option has a default that makes a valid plugin.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -98,7 +99,10 @@
 // sleeps, so the runner, once killed, stays a zombie the host cannot reap; write the sibling's pid to
 // DAEMON_PID_FILE; then hang forever. 50 wait until the file RELEASE_FILE exists (checked every 10 ms, up to 60 s),
 // then done: a step the test lets finish when it wants. 51 log HOSTILE_TEXT (HTML with a script, Mustache, a quote,
-// an ampersand, a newline and a terminal escape) and fail with it: text a service must show as text.
+// an ampersand, a newline and a terminal escape) and fail with it: text a service must show as text. 52 append
+// "S <pid> <operation id> <pass> <ns>" to INTERVAL_FILE, sleep SLEEP_MS, append "E <pid> <operation id> <pass> <ns>"
+// (CLOCK_MONOTONIC, one write each to an O_APPEND file), then done: which host ran which step when, for the
+// multi-host tests.
 #ifndef RUN_MODE
 #define RUN_MODE 0
 #endif
@@ -215,6 +219,9 @@ static void hang_forever(void) {
 #ifndef RELEASE_FILE
 #define RELEASE_FILE "/tmp/stephost-fixture-release"
 #endif
+#ifndef INTERVAL_FILE
+#define INTERVAL_FILE "/tmp/stephost-fixture-intervals"
+#endif
 // Double-forks a daemon in a session of its own that keeps every inherited descriptor open for an hour.
 static void start_daemon(void) {
     pid_t first = fork();
@@ -274,6 +281,26 @@ static void spew_garbage(void) {
 static long pass_number(const stephost_step_call *call) {
     const char *at = memmem(call->operation_json, call->operation_json_len, "\"pass\":", 7);
     return at == NULL ? 0 : strtol(at + 7, NULL, 10);
+}
+
+// Mode 52: one line of the step's interval: its host's pid, the operation's id, its pass and the time.
+static void record_interval(const stephost_step_call *call, char mark) {
+    const char *id = memmem(call->operation_json, call->operation_json_len, "\"id\":\"", 6);
+    int id_len = 0;
+    if (id != NULL) {
+        id += 6;
+        while (id + id_len < call->operation_json + call->operation_json_len && id[id_len] != '"' && id_len < 64)
+            id_len++;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    char line[160];
+    int n = snprintf(line, sizeof line, "%c %d %.*s %ld %lld\n", mark, (int)getpid(), id_len, id == NULL ? "?" : id,
+                     pass_number(call), (long long)now.tv_sec * 1000000000LL + now.tv_nsec);
+    int fd = open(INTERVAL_FILE, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return;
+    write_all(fd, line, (size_t)n);
+    close(fd);
 }
 
 // Mode 26: a thread of the plugin's own that uses the call's context while the call runs.
@@ -448,6 +475,11 @@ static stephost_outcome run_step(void *step_ctx, const stephost_step_call *call)
         return STEPHOST_OUTCOME_DONE;
     case 34:
         sleep_ms(SLEEP_MS);
+        return STEPHOST_OUTCOME_DONE;
+    case 52:
+        record_interval(call, 'S');
+        sleep_ms(SLEEP_MS);
+        record_interval(call, 'E');
         return STEPHOST_OUTCOME_DONE;
     case 51:
         s->log(call->ctx, STEPHOST_LOG_ERROR, HOSTILE_TEXT, strlen(HOSTILE_TEXT));

@@ -50,8 +50,8 @@ final class EngineHarness {
         _ options: EngineOptions = EngineOptions(),
         isolation: IsolationConfiguration = IsolationConfiguration(),
         logger: Logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-    ) throws -> ProvisioningHost {
-        try ProvisioningHost(
+    ) async throws -> ProvisioningHost {
+        try await ProvisioningHost(
             HostConfiguration(
                 pluginsDirectory: plugins.path,
                 databasePath: databasePath,
@@ -69,7 +69,7 @@ final class EngineHarness {
         options: EngineOptions = EngineOptions(),
         isolation: IsolationConfiguration = IsolationConfiguration()
     ) async throws -> (OperationRecord, [StepRun], ProvisioningHost) {
-        let host = try host(options, isolation: isolation)
+        let host = try await host(options, isolation: isolation)
         let created = try await host.engine.createOperation(
             parameters: try ProvisioningParameters(json: parameters),
             instanceID: "inst-1"
