@@ -275,6 +275,7 @@ extension Engine {
     func keepClaim(_ id: String) -> ClaimKeeper {
         let keeper = ClaimKeeper()
         let interval = (options.lease / 3).timeInterval
+        let lease = options.lease
         keeper.start(after: interval) { [self] in
             Task(executorPreference: globalConcurrentExecutor) { [self] in
                 do {
@@ -283,7 +284,15 @@ extension Engine {
                         owner: owner,
                         until: clock.now.addingTimeInterval(options.lease.timeInterval)
                     )
+                    keeper.noteRenewed()
                     keeper.wait(interval)
+                } catch let error as StorageError
+                    where error.code == .disconnected && keeper.lastRenewed + lease * 2 / 3 > .now
+                {
+                    // The database is away for now, and the claim still holds for a while: try again soon, so a
+                    // short outage does not stop the pass. Once the claim may have run out, it counts as lost.
+                    if keeper.isStopped { return }
+                    keeper.wait(min(interval, 1))
                 } catch {
                     if keeper.isStopped { return }
                     logger.error("claim renewal failed", metadata: ["operation": "\(id)", "error": "\(error)"])
@@ -300,6 +309,11 @@ extension Engine {
         private nonisolated(unsafe) let timer = DispatchSource.makeTimerSource(queue: .global())
         private let stopped = Atomic<Bool>(false)
         private let lost = Atomic<Bool>(false)
+        private let renewedAt = Mutex(ContinuousClock.now)
+
+        /// When the claim was last taken or renewed.
+        var lastRenewed: ContinuousClock.Instant { renewedAt.withLock { $0 } }
+        fileprivate func noteRenewed() { renewedAt.withLock { $0 = .now } }
 
         /// Whether a renewal found the claim held by another host.
         var isLost: Bool { lost.load(ordering: .acquiring) }

@@ -196,7 +196,11 @@ extension Engine {
 
     /// One pass; `false` when it was abandoned because someone else wrote the operation or took it over.
     /// `alone`: no other pass of this host can run while this one does (see ``RunningStep/alone``).
-    func runClaimed(_ claimed: ClaimedOperation, alone: Bool) async throws -> Bool {
+    /// With `ridesOutDisconnection` (``serve()``), a database that cannot be reached ends only this pass: what the
+    /// pass did since its last write is repeated by whoever claims the operation next (the step contract allows
+    /// it), and the claim is released once the database answers again.
+    func runClaimed(_ claimed: ClaimedOperation, alone: Bool, ridesOutDisconnection: Bool = false) async throws -> Bool
+    {
         let operation = claimed.operation
         active.withLock { _ = $0.insert(operation.id) }
         defer { active.withLock { _ = $0.remove(operation.id) } }
@@ -210,6 +214,13 @@ extension Engine {
             if error.code == .conflict {
                 try await store.releaseClaim(operationID: operation.id, owner: owner)
             }
+            return false
+        } catch let error as StorageError where error.code == .disconnected && ridesOutDisconnection {
+            logger.warning(
+                "pass given up: the database cannot be reached; the operation runs again once it can",
+                metadata: ["operation": "\(operation.id)", "error": "\(error)"]
+            )
+            abandonedClaims.withLock { _ = $0.insert(operation.id) }
             return false
         } catch let error as StorageError where error.code == .refused {
             // The database refused what this operation would store: it fails this operation with the reason, never

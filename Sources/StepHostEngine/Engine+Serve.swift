@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import StepHostCore
 import StepHostStorage
+import Synchronization
 
 extension Engine {
     /// Processes operations as they come due until ``beginShutdown()``, for a host that runs as a service.
@@ -22,11 +23,13 @@ extension Engine {
             var failure: (any Error)?
             var alone: [ClaimedOperation] = []
             var runningAlone = false
+            var unreachable = false
             defer { group.cancelAll() }
             while true {
                 if failure == nil, !isShuttingDown, alone.isEmpty, !runningAlone, running < workers {
                     do {
                         if let reason = admission() { throw EngineStopped(reason: reason) }
+                        try await releaseAbandonedClaims()
                         let now = clock.now
                         let claimed = try await store.claimDue(
                             now: now,
@@ -40,10 +43,28 @@ extension Engine {
                                 alone.append(operation)
                             } else {
                                 group.addTask(executorPreference: passExecutor) {
-                                    try await self.runClaimed(operation, alone: workers == 1)
+                                    try await self.runClaimed(
+                                        operation,
+                                        alone: workers == 1,
+                                        ridesOutDisconnection: true
+                                    )
                                 }
                                 running += 1
                             }
+                        }
+                        if unreachable {
+                            unreachable = false
+                            logger.notice("the database answers again; taking work")
+                        }
+                    } catch let error as StorageError where error.code == .disconnected {
+                        // A database server that restarts or a network that fails: nothing was claimed. The host
+                        // keeps running and looks again after the pause below (a second while nothing answers).
+                        if !unreachable {
+                            unreachable = true
+                            logger.warning(
+                                "the database cannot be reached; waiting for it",
+                                metadata: ["error": "\(error)"]
+                            )
                         }
                     } catch {
                         failure = error
@@ -52,7 +73,7 @@ extension Engine {
                 if running == 0, !alone.isEmpty, failure == nil, !isShuttingDown {
                     let operation = alone.removeFirst()
                     group.addTask(executorPreference: passExecutor) {
-                        try await self.runClaimed(operation, alone: true)
+                        try await self.runClaimed(operation, alone: true, ridesOutDisconnection: true)
                     }
                     running = 1
                     runningAlone = true
@@ -87,6 +108,14 @@ extension Engine {
                     if failure == nil { failure = error }
                 }
             }
+        }
+    }
+
+    /// Releases the claims of passes given up while the database could not be reached; throws if it still cannot.
+    private func releaseAbandonedClaims() async throws {
+        for id in abandonedClaims.withLock({ $0 }).sorted() {
+            try await store.releaseClaim(operationID: id, owner: owner)
+            abandonedClaims.withLock { _ = $0.remove(id) }
         }
     }
 

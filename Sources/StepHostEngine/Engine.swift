@@ -38,6 +38,10 @@ public final class Engine: Sendable {
     let wakeup = Wakeup()
     /// The operations this host runs a pass of now, so a shutdown whose grace period ran out can release them.
     let active = Mutex<Set<String>>([])
+    /// Operations whose pass ``serve()`` gave up because the database could not be reached, and whose claims this
+    /// host may still hold: released as soon as the database answers again, so they run at once instead of after
+    /// their leases.
+    let abandonedClaims = Mutex<Set<String>>([])
 
     public init(
         pipeline: Pipeline,

@@ -7,7 +7,7 @@ public import StepHostStorage
 /// commands ask beyond the engine's protocol.
 extension PostgresOperationStore {
     public func brokerInstance(id: String) async throws -> BrokerInstance? {
-        try await guarded {
+        try await guarded { [self] in
             for try await row in try await client.query(
                 "SELECT * FROM broker_instances WHERE instance_id = \(id)",
                 logger: logger
@@ -22,7 +22,7 @@ extension PostgresOperationStore {
     /// at once, the second waits on the first's uncommitted row and then inserts nothing, so exactly one operation
     /// is created however many hosts receive the request.
     public func createInstance(_ instance: BrokerInstance, operation: OperationRecord) async throws -> BrokerInstance? {
-        try await guarded {
+        try await guarded { [self] in
             try await client.withTransaction(logger: logger) { connection in
                 let inserted = try await Self.execute(
                     on: connection,
@@ -85,7 +85,7 @@ extension PostgresOperationStore {
                     OR (created_at = \(position?.createdAt) AND id > \(position?.id)))
             ORDER BY created_at DESC, id LIMIT \(size + 1)
             """
-        return try await guarded {
+        return try await guarded { [self] in
             var rows: [PostgresRandomAccessRow] = []
             for try await row in try await client.query(query, logger: logger) { rows.append(row.makeRandomAccess()) }
             var page = OperationPage()
@@ -113,7 +113,7 @@ extension PostgresOperationStore {
     }
 
     public func operationCounts(now: Date) async throws -> OperationCounts {
-        try await guarded {
+        try await guarded { [self] in
             var counts = OperationCounts()
             for try await (state, count) in try await client.query(
                 "SELECT state, COUNT(*) FROM operations GROUP BY state",
@@ -135,7 +135,7 @@ extension PostgresOperationStore {
     }
 
     public func checkWritable(owner: String, now: Date) async throws {
-        try await guarded {
+        try await guarded { [self] in
             try await execute(
                 """
                 INSERT INTO host_heartbeats (owner, at) VALUES (\(owner), \(Self.milliseconds(now)))
@@ -149,7 +149,7 @@ extension PostgresOperationStore {
     public func operationIDs(prefix: String, limit: Int) async throws -> [String] {
         let escaped = prefix.replacingOccurrences(of: "\\", with: "\\\\")
             .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
-        return try await guarded {
+        return try await guarded { [self] in
             var ids: [String] = []
             for try await id in try await client.query(
                 "SELECT id FROM operations WHERE id ILIKE \(escaped + "%") ESCAPE '\\' ORDER BY id LIMIT \(limit)",
@@ -164,7 +164,7 @@ extension PostgresOperationStore {
     /// Each column as PostgreSQL renders it as JSON (`to_json` of the row), so any column of any type reads back as
     /// text, whatever damage the row has.
     public func storedColumns(id: String) async throws -> [(column: String, value: String?)]? {
-        try await guarded {
+        try await guarded { [self] in
             var columns: [(column: String, value: String?)] = []
             var found = false
             for try await (column, value) in try await client.query(

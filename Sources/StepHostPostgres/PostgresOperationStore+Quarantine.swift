@@ -7,7 +7,7 @@ public import StepHostStorage
 /// kept out of the others' processes too.
 extension PostgresOperationStore: QuarantineStore {
     public func quarantine(_ record: QuarantineRecord) async throws {
-        try await guarded {
+        try await guarded { [self] in
             try await execute(
                 """
                 INSERT INTO plugin_quarantine (plugin, file_hash, reason, since)
@@ -20,7 +20,7 @@ extension PostgresOperationStore: QuarantineStore {
     }
 
     public func quarantinedPlugins() async throws -> [QuarantineRecord] {
-        try await guarded {
+        try await guarded { [self] in
             var records: [QuarantineRecord] = []
             for try await (plugin, hash, reason, since) in try await client.query(
                 "SELECT plugin, file_hash, reason, since FROM plugin_quarantine ORDER BY since, plugin",
@@ -35,7 +35,7 @@ extension PostgresOperationStore: QuarantineStore {
     }
 
     public func clearQuarantine(plugin: String) async throws -> Int {
-        try await guarded {
+        try await guarded { [self] in
             try await execute(
                 "DELETE FROM plugin_quarantine WHERE plugin = \(plugin) RETURNING plugin",
                 logger: logger

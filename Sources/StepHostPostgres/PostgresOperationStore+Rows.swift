@@ -3,6 +3,7 @@ package import Logging
 import PostgresNIO
 import StepHostCore
 import StepHostStorage
+import Synchronization
 
 extension PostgresOperationStore {
     /// Milliseconds since 1970, as every time is stored.
@@ -122,13 +123,109 @@ extension PostgresOperationStore {
 
     /// Runs `body`, turning what PostgreSQL or the connection throws into a ``StorageError`` that names the server
     /// without its password.
+    ///
+    /// A request that has no answer within ``requestTimeout`` is given up with `.disconnected`: a connection whose
+    /// server vanished without closing it (a network partition, a dropped failover) would otherwise hold its caller
+    /// until TCP gave up, hours later. The request itself is cancelled and left to end on its own.
     @discardableResult
-    func guarded<T>(_ body: () async throws -> T) async throws -> T {
+    func guarded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         do {
-            return try await body()
+            return try await Self.withTimeout(requestTimeout, location: location, body)
         } catch {
-            throw Self.storageError(error, location: location)
+            let failure = Self.storageError(error, location: location)
+            if failure.code == .disconnected { reconnect() }
+            throw failure
         }
+    }
+
+    /// `body`'s result, or `.disconnected` once `timeout` passed without one.
+    static func withTimeout<T: Sendable>(
+        _ timeout: Duration,
+        location: String,
+        _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        let outcome = Outcome<T>()
+        return try await withCheckedThrowingContinuation { continuation in
+            outcome.start(continuation)
+            let work = Task {
+                do {
+                    outcome.finish(.success(try await body()))
+                } catch {
+                    outcome.finish(.failure(error))
+                }
+            }
+            Task {
+                try? await Task.sleep(for: timeout)
+                let late = StorageError(
+                    .disconnected,
+                    "the PostgreSQL server \(location) did not answer within \(timeout); the host tries again"
+                )
+                if outcome.finish(.failure(late)) { work.cancel() }
+            }
+        }
+    }
+
+    /// The first of a request's answer and its timeout, handed to the one waiting.
+    private final class Outcome<T: Sendable>: Sendable {
+        private let state = Mutex<(CheckedContinuation<T, any Error>?, Bool)>((nil, false))
+
+        func start(_ continuation: CheckedContinuation<T, any Error>) {
+            let early = state.withLock { state -> Bool in
+                state.0 = continuation
+                return state.1
+            }
+            precondition(!early, "an outcome finished before it started")
+        }
+
+        /// Resumes the waiter unless it was resumed already; whether this call did.
+        @discardableResult
+        func finish(_ result: Result<T, any Error>) -> Bool {
+            let continuation = state.withLock { state -> CheckedContinuation<T, any Error>? in
+                guard !state.1 else { return nil }
+                state.1 = true
+                defer { state.0 = nil }
+                return state.0
+            }
+            continuation?.resume(with: result)
+            return continuation != nil
+        }
+    }
+
+    /// Runs the transaction `body` again (up to five times in all) when PostgreSQL aborted it for a deadlock or a
+    /// serialization failure (SQLSTATE 40P01, 40001): nothing of it was written, and the server's advice is to repeat
+    /// it. Anything else is thrown at once.
+    func retryingConflicts<T>(_ body: () async throws -> T) async throws -> T {
+        var attempt = 1
+        while true {
+            do {
+                return try await body()
+            } catch {
+                let state = Self.sqlState(error)
+                guard attempt < 5, state == "40P01" || state == "40001" else { throw error }
+                logger.debug("transaction repeated", metadata: ["sqlstate": "\(state ?? "")", "attempt": "\(attempt)"])
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(Int.random(in: 1...(10 * attempt))))
+            }
+        }
+    }
+
+    /// The SQLSTATE of what the server answered, inside a transaction error or not.
+    static func sqlState(_ error: any Error) -> String? {
+        if let error = error as? PostgresTransactionError {
+            return (error.closureError ?? error.beginError ?? error.commitError).flatMap(sqlState)
+        }
+        return (error as? PSQLError)?.serverInfo?[.sqlState]
+    }
+
+    /// Whether `error` says the server or the connection went away (not that a statement was wrong): SQLSTATE class
+    /// 08 (connection exceptions), 57P01–57P03 (the server shuts down or starts), 53300 (too many connections), or
+    /// a connection that failed or closed.
+    static func isDisconnection(_ error: PSQLError) -> Bool {
+        if let state = error.serverInfo?[.sqlState] {
+            return state.hasPrefix("08") || ["57P01", "57P02", "57P03", "53300"].contains(state)
+        }
+        return [.connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown]
+            .contains(error.code)
     }
 
     static func storageError(_ error: any Error, location: String) -> StorageError {
@@ -139,6 +236,13 @@ extension PostgresOperationStore {
             if let inner = error.closureError ?? error.beginError ?? error.commitError {
                 return storageError(inner, location: location)
             }
+        }
+        if let error = error as? PSQLError, Self.isDisconnection(error) {
+            return StorageError(
+                .disconnected,
+                "the PostgreSQL server \(location) cannot be reached now; the host tries again",
+                cause: error.serverInfo?[.message] ?? "\(error.code)"
+            )
         }
         if let error = error as? PSQLError {
             // PSQLError's description leaves out the server's message unless asked; the server's own text names
@@ -225,7 +329,7 @@ extension PostgresOperationStore {
 extension PostgresOperationStore {
     /// Records migration `id` as applied without running anything: for tests of a database a newer stephost wrote.
     package func insertMigrationForTesting(_ id: String) async throws {
-        try await guarded {
+        try await guarded { [self] in
             try await execute(
                 "INSERT INTO stephost_migrations (id, applied_at) VALUES (\(id), \(Self.milliseconds(Date())))",
                 logger: logger

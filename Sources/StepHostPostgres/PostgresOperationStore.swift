@@ -3,6 +3,7 @@ public import Logging
 import PostgresNIO
 public import StepHostCore
 public import StepHostStorage
+import Synchronization
 
 /// The operation store on PostgreSQL, for several hosts sharing the work (`--database-url`): the same protocols as the SQLite store, checked by the same conformance suite against a real server.
 ///
@@ -17,11 +18,23 @@ public import StepHostStorage
 /// - The schema is applied at start-up under a transaction-scoped advisory lock, so hosts starting together do
 ///   not race.
 public final class PostgresOperationStore: HostStore, Sendable {
-    let client: PostgresClient
+    /// The connection pool now, and the task that runs it; replaced after a lost connection (``reconnect()``).
+    private let pool: Mutex<Pool>
+    private let configuration: PostgresClient.Configuration
     let logger: Logger
-    private let runner: Task<Void, Never>
+    private struct Pool {
+        var client: PostgresClient
+        var runner: Task<Void, Never>
+        var since: ContinuousClock.Instant
+    }
+
+    /// The connection pool requests go through.
+    var client: PostgresClient { pool.withLock { $0.client } }
     /// Where the store connects, without the password: for messages.
     public let location: String
+    /// How long one request (a query, or a whole transaction) may go without an answer before it is given up as a
+    /// lost connection.
+    let requestTimeout: Duration = .seconds(30)
 
     /// Connects to the database at `url` (`postgres://user:password@host:port/database[?sslmode=disable|require]`)
     /// and applies the schema; `readOnly` applies nothing and refuses a schema that is not current.
@@ -55,23 +68,40 @@ public final class PostgresOperationStore: HostStore, Sendable {
             tls: settings.requireTLS ? .require(.makeClientConfiguration()) : .disable
         )
         configuration.options.maximumConnections = 16
+        self.configuration = configuration
         let client = PostgresClient(configuration: configuration)
-        self.client = client
+        pool = Mutex(Pool(client: client, runner: Task { await client.run() }, since: .now))
         self.logger = logger
         location = settings.location
-        runner = Task { await client.run() }
         do {
             try await migrate(readOnly: readOnly)
         } catch {
-            runner.cancel()
+            close()
             throw Self.storageError(error, location: settings.location)
         }
     }
 
-    deinit { runner.cancel() }
+    deinit { close() }
 
     /// Stops the connection pool.
-    public func close() { runner.cancel() }
+    public func close() { pool.withLock { $0.runner.cancel() } }
+
+    /// Replaces the connection pool with a new one, at most every ten seconds, after a request found the server
+    /// gone or silent: a pool whose connections died with a restarting server can stay stuck retrying them long
+    /// after the server is back (the multi-host restart test saw requests wait for minutes). Requests still waiting
+    /// in the old pool fail at once when it stops, and their callers try again.
+    func reconnect() {
+        let old = pool.withLock { pool -> Task<Void, Never>? in
+            guard pool.since.duration(to: .now) > .seconds(10) else { return nil }
+            let client = PostgresClient(configuration: configuration)
+            let old = pool.runner
+            pool = Pool(client: client, runner: Task { await client.run() }, since: .now)
+            return old
+        }
+        guard let old else { return }
+        logger.notice("reconnecting to the PostgreSQL server", metadata: ["database": "\(location)"])
+        old.cancel()
+    }
 
     // MARK: - Schema
 
@@ -272,13 +302,13 @@ public final class PostgresOperationStore: HostStore, Sendable {
     // MARK: - Operations
 
     public func create(_ operation: OperationRecord) async throws {
-        try await guarded {
+        try await guarded { [self] in
             try await execute(Self.insert(operation), logger: logger)
         }
     }
 
     public func operation(id: String) async throws -> OperationRecord? {
-        try await guarded {
+        try await guarded { [self] in
             for try await row in try await client.query("SELECT * FROM operations WHERE id = \(id)", logger: logger) {
                 return try Self.record(row.makeRandomAccess())
             }
@@ -287,7 +317,7 @@ public final class PostgresOperationStore: HostStore, Sendable {
     }
 
     public func operations(state: OperationState?) async throws -> OperationListing {
-        try await guarded {
+        try await guarded { [self] in
             let rows =
                 if let state {
                     try await client.query(
@@ -317,7 +347,7 @@ public final class PostgresOperationStore: HostStore, Sendable {
     }
 
     public func unfinishedOperationIDs() async throws -> [String] {
-        try await guarded {
+        try await guarded { [self] in
             var ids: [String] = []
             for try await id in try await client.query(
                 "SELECT id FROM operations WHERE state IN ('pending', 'in_progress') ORDER BY created_at, id",
@@ -330,7 +360,7 @@ public final class PostgresOperationStore: HostStore, Sendable {
     }
 
     public func operationStates(ids: [String]) async throws -> [String: OperationState] {
-        try await guarded {
+        try await guarded { [self] in
             var states: [String: OperationState] = [:]
             for try await (id, state) in try await client.query(
                 "SELECT id, state FROM operations WHERE id = ANY(\(ids))",
@@ -349,88 +379,98 @@ public final class PostgresOperationStore: HostStore, Sendable {
         releasingClaim: Bool,
         durable: Bool
     ) async throws -> OperationRecord {
-        try await guarded {
-            try await client.withTransaction(logger: logger) { connection in
-                if let claim {
-                    var holder: String?
-                    for try await owner in try await connection.query(
-                        "SELECT owner FROM claims WHERE operation_id = \(operation.id) FOR UPDATE",
-                        logger: logger
-                    ).decode(String.self) {
-                        holder = owner
-                    }
-                    guard holder == claim.description else {
-                        throw StorageError.claimLost(operationID: operation.id, owner: claim, holder: holder)
-                    }
-                }
-                var saved = operation
-                saved.version = operation.version + 1
-                var updated = 0
-                for try await _ in try await connection.query(
-                    Self.update(saved, basedOn: operation.version),
-                    logger: logger
-                ) {
-                    updated += 1
-                }
-                guard updated == 1 else {
-                    var current: Int?
-                    for try await version in try await connection.query(
-                        "SELECT version FROM operations WHERE id = \(operation.id)",
-                        logger: logger
-                    ).decode(Int.self) {
-                        current = version
-                    }
-                    guard let current else { throw StorageError.missing(operation.id) }
-                    throw StorageError.conflict(operation.id, stored: current, basedOn: operation.version)
-                }
-                for run in stepRuns {
+        try await guarded { [self] in
+            try await retryingConflicts {
+                try await client.withTransaction(logger: logger) { connection in
+                    // The operation's row first, then its claim: the order every transaction here takes them in (a
+                    // claim locks due rows before it writes their claims), so two hosts never wait on each other in a
+                    // circle. A host claiming now skips this row instead of waiting for it.
                     try await Self.execute(
                         on: connection,
-                        """
-                        INSERT INTO step_runs (operation_id, pass, position, step, plugin, plugin_file_hash,
-                            plugin_version, outcome, started_at, duration_ms, message)
-                        VALUES (\(run.operationID), \(run.pass), \(run.position), \(run.step), \(run.plugin),
-                            \(run.pluginFileHash), \(run.pluginVersion), \(run.outcome.rawValue),
-                            \(Self.milliseconds(run.startedAt)), \(run.durationMilliseconds), \(run.message))
-                        """,
+                        "SELECT version FROM operations WHERE id = \(operation.id) FOR UPDATE",
                         logger: logger
                     )
-                }
-                if let latest = stepRuns.map(\.pass).max(), latest - StepHistory.keptPasses > 1 {
-                    // Keep the first pass and the most recent ones; count what goes.
-                    var dropped = 0
+                    if let claim {
+                        var holder: String?
+                        for try await owner in try await connection.query(
+                            "SELECT owner FROM claims WHERE operation_id = \(operation.id) FOR UPDATE",
+                            logger: logger
+                        ).decode(String.self) {
+                            holder = owner
+                        }
+                        guard holder == claim.description else {
+                            throw StorageError.claimLost(operationID: operation.id, owner: claim, holder: holder)
+                        }
+                    }
+                    var saved = operation
+                    saved.version = operation.version + 1
+                    var updated = 0
                     for try await _ in try await connection.query(
-                        """
-                        DELETE FROM step_runs WHERE operation_id = \(operation.id) AND pass > 1
-                            AND pass <= \(latest - StepHistory.keptPasses) RETURNING id
-                        """,
+                        Self.update(saved, basedOn: operation.version),
                         logger: logger
                     ) {
-                        dropped += 1
+                        updated += 1
                     }
-                    if dropped > 0 {
-                        saved.droppedStepRuns += dropped
+                    guard updated == 1 else {
+                        var current: Int?
+                        for try await version in try await connection.query(
+                            "SELECT version FROM operations WHERE id = \(operation.id)",
+                            logger: logger
+                        ).decode(Int.self) {
+                            current = version
+                        }
+                        guard let current else { throw StorageError.missing(operation.id) }
+                        throw StorageError.conflict(operation.id, stored: current, basedOn: operation.version)
+                    }
+                    for run in stepRuns {
                         try await Self.execute(
                             on: connection,
-                            "UPDATE operations SET dropped_step_runs = \(saved.droppedStepRuns) WHERE id = \(operation.id)",
+                            """
+                            INSERT INTO step_runs (operation_id, pass, position, step, plugin, plugin_file_hash,
+                                plugin_version, outcome, started_at, duration_ms, message)
+                            VALUES (\(run.operationID), \(run.pass), \(run.position), \(run.step), \(run.plugin),
+                                \(run.pluginFileHash), \(run.pluginVersion), \(run.outcome.rawValue),
+                                \(Self.milliseconds(run.startedAt)), \(run.durationMilliseconds), \(run.message))
+                            """,
                             logger: logger
                         )
                     }
+                    if let latest = stepRuns.map(\.pass).max(), latest - StepHistory.keptPasses > 1 {
+                        // Keep the first pass and the most recent ones; count what goes.
+                        var dropped = 0
+                        for try await _ in try await connection.query(
+                            """
+                            DELETE FROM step_runs WHERE operation_id = \(operation.id) AND pass > 1
+                                AND pass <= \(latest - StepHistory.keptPasses) RETURNING id
+                            """,
+                            logger: logger
+                        ) {
+                            dropped += 1
+                        }
+                        if dropped > 0 {
+                            saved.droppedStepRuns += dropped
+                            try await Self.execute(
+                                on: connection,
+                                "UPDATE operations SET dropped_step_runs = \(saved.droppedStepRuns) WHERE id = \(operation.id)",
+                                logger: logger
+                            )
+                        }
+                    }
+                    if releasingClaim, let claim {
+                        try await Self.execute(
+                            on: connection,
+                            "DELETE FROM claims WHERE operation_id = \(operation.id) AND owner = \(claim.description)",
+                            logger: logger
+                        )
+                    }
+                    return saved
                 }
-                if releasingClaim, let claim {
-                    try await Self.execute(
-                        on: connection,
-                        "DELETE FROM claims WHERE operation_id = \(operation.id) AND owner = \(claim.description)",
-                        logger: logger
-                    )
-                }
-                return saved
             }
         }
     }
 
     public func stepRuns(operationID: String) async throws -> [StepRun] {
-        try await guarded {
+        try await guarded { [self] in
             var runs: [StepRun] = []
             for try await row in try await client.query(
                 "SELECT * FROM step_runs WHERE operation_id = \(operationID) ORDER BY id",
@@ -473,55 +513,63 @@ public final class PostgresOperationStore: HostStore, Sendable {
         limit: Int,
         id: String?
     ) async throws -> [ClaimedOperation] {
-        try await guarded {
-            try await client.withTransaction(logger: logger) { connection in
-                let expiresAt = Self.milliseconds(now.addingTimeInterval(lease.timeInterval))
-                let due = Self.milliseconds(now)
-                // Rows another host is claiming right now are skipped, not waited for; a page a little larger than
-                // the limit leaves room for the ones held by live hosts.
-                let page = limit + 8
-                func candidates(offset: Int) -> PostgresQuery {
-                    if let id {
+        try await guarded { [self] in
+            try await retryingConflicts {
+                try await client.withTransaction(logger: logger) { connection in
+                    let expiresAt = Self.milliseconds(now.addingTimeInterval(lease.timeInterval))
+                    let due = Self.milliseconds(now)
+                    // Rows another host is claiming right now are skipped, not waited for; a page a little larger than
+                    // the limit leaves room for the ones held by live hosts.
+                    let page = limit + 8
+                    func candidates(offset: Int) -> PostgresQuery {
+                        if let id {
+                            return """
+                                SELECT operations.*, claims.owner AS claim_owner, claims.expires_at AS claim_expires_at,
+                                    claims.running_step AS claim_running_step
+                                FROM operations LEFT JOIN claims ON claims.operation_id = operations.id
+                                WHERE operations.state IN ('pending', 'in_progress') AND operations.next_pass_at <= \(due)
+                                    AND operations.id = \(id)
+                                FOR UPDATE OF operations SKIP LOCKED
+                                """
+                        }
                         return """
                             SELECT operations.*, claims.owner AS claim_owner, claims.expires_at AS claim_expires_at,
                                 claims.running_step AS claim_running_step
                             FROM operations LEFT JOIN claims ON claims.operation_id = operations.id
                             WHERE operations.state IN ('pending', 'in_progress') AND operations.next_pass_at <= \(due)
-                                AND operations.id = \(id)
+                            ORDER BY operations.next_pass_at, operations.id LIMIT \(page) OFFSET \(offset)
                             FOR UPDATE OF operations SKIP LOCKED
                             """
                     }
-                    return """
-                        SELECT operations.*, claims.owner AS claim_owner, claims.expires_at AS claim_expires_at,
-                            claims.running_step AS claim_running_step
-                        FROM operations LEFT JOIN claims ON claims.operation_id = operations.id
-                        WHERE operations.state IN ('pending', 'in_progress') AND operations.next_pass_at <= \(due)
-                        ORDER BY operations.next_pass_at, operations.id LIMIT \(page) OFFSET \(offset)
-                        FOR UPDATE OF operations SKIP LOCKED
-                        """
-                }
-                var claimed: [ClaimedOperation] = []
-                // Pages of due rows in claim order, until enough are claimed or none are left: those held by live
-                // hosts are passed over. An operation failed in place leaves the due rows, so the next page starts
-                // that much earlier.
-                var offset = 0
-                while claimed.count < limit {
-                    var rows: [PostgresRandomAccessRow] = []
-                    for try await row in try await connection.query(candidates(offset: offset), logger: logger) {
-                        rows.append(row.makeRandomAccess())
-                    }
-                    offset += rows.count
-                    for cells in rows where claimed.count < limit {
-                        switch try await claim(cells, connection: connection, now: now, owner: owner, until: expiresAt)
-                        {
-                        case .claimed(let operation): claimed.append(operation)
-                        case .held: break
-                        case .failedInPlace: offset -= 1
+                    var claimed: [ClaimedOperation] = []
+                    // Pages of due rows in claim order, until enough are claimed or none are left: those held by live
+                    // hosts are passed over. An operation failed in place leaves the due rows, so the next page starts
+                    // that much earlier.
+                    var offset = 0
+                    while claimed.count < limit {
+                        var rows: [PostgresRandomAccessRow] = []
+                        for try await row in try await connection.query(candidates(offset: offset), logger: logger) {
+                            rows.append(row.makeRandomAccess())
                         }
+                        offset += rows.count
+                        for cells in rows where claimed.count < limit {
+                            switch try await claim(
+                                cells,
+                                connection: connection,
+                                now: now,
+                                owner: owner,
+                                until: expiresAt
+                            )
+                            {
+                            case .claimed(let operation): claimed.append(operation)
+                            case .held: break
+                            case .failedInPlace: offset -= 1
+                            }
+                        }
+                        if id != nil || rows.count < page { break }
                     }
-                    if id != nil || rows.count < page { break }
+                    return claimed
                 }
-                return claimed
             }
         }
     }
@@ -564,26 +612,41 @@ public final class PostgresOperationStore: HostStore, Sendable {
             return .failedInPlace
         }
         var interrupted: RunningStep?
+        // The claim as this statement saw it may be older than the row it locked: a host whose claim committed
+        // after the statement began is not in the join. So the claim is written only if it is still the one judged
+        // free (none, or that owner with that expiry); otherwise another host took the operation meanwhile.
+        let taken: Int
         if let holder = try cells["claim_owner"].decode(String?.self) {
-            let expires = try? cells["claim_expires_at"].decode(Int64?.self)
+            let expires = (try? cells["claim_expires_at"].decode(Int64?.self)) ?? nil
             let current = Claim(
                 operationID: operation.id,
                 owner: ClaimOwner(holder),
-                expiresAt: (expires ?? nil).map(Self.date) ?? .distantPast
+                expiresAt: expires.map(Self.date) ?? .distantPast
             )
             guard current.isFree(at: now) else { return .held }
             interrupted = Self.runningStep(try? cells["claim_running_step"].decode(String?.self), at: now)
+            taken = try await Self.execute(
+                on: connection,
+                """
+                UPDATE claims SET owner = \(owner.description), expires_at = \(expiresAt), running_step = NULL
+                WHERE operation_id = \(operation.id) AND owner = \(holder)
+                    AND expires_at IS NOT DISTINCT FROM \(expires)
+                RETURNING owner
+                """,
+                logger: logger
+            )
+        } else {
+            taken = try await Self.execute(
+                on: connection,
+                """
+                INSERT INTO claims (operation_id, owner, expires_at, running_step)
+                VALUES (\(operation.id), \(owner.description), \(expiresAt), NULL)
+                ON CONFLICT (operation_id) DO NOTHING RETURNING owner
+                """,
+                logger: logger
+            )
         }
-        try await Self.execute(
-            on: connection,
-            """
-            INSERT INTO claims (operation_id, owner, expires_at, running_step)
-            VALUES (\(operation.id), \(owner.description), \(expiresAt), NULL)
-            ON CONFLICT (operation_id) DO UPDATE SET owner = excluded.owner,
-                expires_at = excluded.expires_at, running_step = NULL
-            """,
-            logger: logger
-        )
+        guard taken == 1 else { return .held }
         return .claimed(ClaimedOperation(operation, interrupted: interrupted))
     }
 
@@ -612,7 +675,7 @@ public final class PostgresOperationStore: HostStore, Sendable {
 
     /// Runs `update` (which returns a row per claim it changed) and throws `.claimLost` unless it changed one.
     private func updateClaim(operationID: String, owner: ClaimOwner, _ update: PostgresQuery) async throws {
-        try await guarded {
+        try await guarded { [self] in
             var changed = 0
             for try await _ in try await client.query(update, logger: logger) { changed += 1 }
             guard changed == 1 else {
@@ -629,7 +692,7 @@ public final class PostgresOperationStore: HostStore, Sendable {
     }
 
     public func releaseClaim(operationID: String, owner: ClaimOwner) async throws {
-        try await guarded {
+        try await guarded { [self] in
             try await execute(
                 "DELETE FROM claims WHERE operation_id = \(operationID) AND owner = \(owner.description)",
                 logger: logger
@@ -638,7 +701,7 @@ public final class PostgresOperationStore: HostStore, Sendable {
     }
 
     public func claim(operationID: String) async throws -> Claim? {
-        try await guarded {
+        try await guarded { [self] in
             for try await (owner, expires, running) in try await client.query(
                 "SELECT owner, expires_at, running_step FROM claims WHERE operation_id = \(operationID)",
                 logger: logger
@@ -655,7 +718,7 @@ public final class PostgresOperationStore: HostStore, Sendable {
     }
 
     public func nextDue(id: String?) async throws -> Date? {
-        try await guarded {
+        try await guarded { [self] in
             let query: PostgresQuery =
                 if let id {
                     "SELECT next_pass_at FROM operations WHERE id = \(id) AND state IN ('pending', 'in_progress')"
@@ -678,7 +741,7 @@ public final class PostgresOperationStore: HostStore, Sendable {
         runtimeID: String?,
         at date: Date
     ) async throws {
-        try await guarded {
+        try await guarded { [self] in
             try await execute(
                 """
                 INSERT INTO provisioner_answers (operation_id, attempt, provisioner_operation_id, runtime_id, received_at)
@@ -690,7 +753,7 @@ public final class PostgresOperationStore: HostStore, Sendable {
     }
 
     public func provisionerAnswers(operationID: String) async throws -> [ProvisioningAttempt] {
-        try await guarded {
+        try await guarded { [self] in
             var answers: [ProvisioningAttempt] = []
             for try await (attempt, provisionerID, runtimeID, received) in try await client.query(
                 """
@@ -725,7 +788,7 @@ public final class PostgresOperationStore: HostStore, Sendable {
         runtimeID: String,
         at date: Date
     ) async throws -> (provisionerOperationID: String, runtimeID: String) {
-        try await guarded {
+        try await guarded { [self] in
             try await execute(
                 """
                 INSERT INTO local_provisioning (operation_id, provisioner_operation_id, runtime_id, request, received_at)
@@ -748,7 +811,7 @@ public final class PostgresOperationStore: HostStore, Sendable {
     }
 
     public func localProvisioningCount(operationID: String) async throws -> Int {
-        try await guarded {
+        try await guarded { [self] in
             for try await count in try await client.query(
                 "SELECT COUNT(*) FROM local_provisioning WHERE operation_id = \(operationID)",
                 logger: logger

@@ -14,6 +14,7 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
             case unavailable
             case claimLost = "claim-lost"
             case refused
+            case disconnected
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -35,6 +36,9 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
         /// The database refused this one write for what it holds (a constraint, a value too big): the operation's
         /// own trouble, unlike ``unavailable``, which is the database's.
         public static let refused = Code(.refused)
+        /// The database server cannot be reached now (it restarts, the network fails): nothing was written, and the
+        /// same request may succeed later. A host waits and tries again; it does not stop.
+        public static let disconnected = Code(.disconnected)
 
         public var description: String { base.rawValue }
     }

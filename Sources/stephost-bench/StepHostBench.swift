@@ -15,7 +15,10 @@ import Synchronization
 ///
 ///     stephost-bench run --plugins DIR --operations N --workers W [--parameters-bytes B] [--database PATH]
 ///                        [--isolation in-process|process]
-///     stephost-bench enqueue --database PATH --operations N [--parameters-bytes B]
+///     stephost-bench enqueue (--database PATH | --database-url URL) --operations N [--parameters-bytes B]
+///     stephost-bench scratch-database --admin-url URL
+///     stephost-bench span (--database PATH | --database-url URL)
+///     stephost-bench commit-latency (--database PATH | --database-url URL) [--count N]
 ///     stephost-bench document [--parameters-bytes B] [--fields F]
 ///     stephost-bench provision --plugins DIR --operations N --clients C --workers W [--parameters-bytes B]
 ///                              [--database PATH]
@@ -26,7 +29,10 @@ struct StepHostBench {
     static let usage = """
         usage: stephost-bench run --plugins DIR --operations N --workers W [--parameters-bytes B] [--database PATH]
                                   [--isolation in-process|process]
-               stephost-bench enqueue --database PATH --operations N [--parameters-bytes B]
+               stephost-bench enqueue (--database PATH | --database-url URL) --operations N [--parameters-bytes B]
+               stephost-bench scratch-database --admin-url URL
+               stephost-bench span (--database PATH | --database-url URL)
+               stephost-bench commit-latency (--database PATH | --database-url URL) [--count N]
                stephost-bench document [--parameters-bytes B] [--fields F]
                stephost-bench provision --plugins DIR --operations N --clients C --workers W [--parameters-bytes B]
                                         [--database PATH]
@@ -35,7 +41,14 @@ struct StepHostBench {
 
         run       creates N operations in a fresh SQLite file and runs them all; prints ops/s, durable commits,
                   commits per operation, the stored row size, bytes written per commit and RSS
-        enqueue   creates N pending operations in PATH, for timing `stephost run` on a long queue
+        enqueue   creates N pending operations in PATH (or the PostgreSQL database at URL), for timing
+                  `stephost run` on a long queue
+        scratch-database
+                  creates a new, empty database on the PostgreSQL server of URL and prints its URL
+        span      the operations of the database and the span from the first step's start to the last write:
+                  ops/s of hosts that ran its queue, without their start-up
+        commit-latency
+                  N durable saves of one operation, one after the other: median and 95th percentile, in ms
         document  prints the operation document a plugin receives for such an operation
         provision creates N broker instances from C concurrent callers, as the broker's PUT does but without HTTP,
                   while the engine serves them as `stephost serve` does; prints requests/s and the ops/s until
@@ -72,10 +85,39 @@ struct StepHostBench {
                     isolation: isolation
                 )
             case "enqueue":
-                guard let database = options["database"], let count = Int(options["operations"] ?? "") else {
-                    fail("stephost-bench enqueue needs --database and --operations\n\n\(usage)", status: 64)
+                guard options["database"] != nil || options["database-url"] != nil,
+                    let count = Int(options["operations"] ?? "")
+                else {
+                    fail(
+                        "stephost-bench enqueue needs --database (or --database-url) and --operations\n\n\(usage)",
+                        status: 64
+                    )
                 }
-                try await enqueue(database: database, count: count, parameterBytes: bytes)
+                try await enqueue(
+                    database: options["database"] ?? "",
+                    url: options["database-url"],
+                    count: count,
+                    parameterBytes: bytes
+                )
+            case "scratch-database":
+                guard let admin = options["admin-url"] else {
+                    fail("stephost-bench scratch-database needs --admin-url\n\n\(usage)", status: 64)
+                }
+                try await scratchDatabase(adminURL: admin)
+            case "span":
+                guard options["database"] != nil || options["database-url"] != nil else {
+                    fail("stephost-bench span needs --database or --database-url\n\n\(usage)", status: 64)
+                }
+                try await span(database: options["database"] ?? "", url: options["database-url"])
+            case "commit-latency":
+                guard options["database"] != nil || options["database-url"] != nil else {
+                    fail("stephost-bench commit-latency needs --database or --database-url\n\n\(usage)", status: 64)
+                }
+                try await commitLatency(
+                    database: options["database"] ?? "",
+                    url: options["database-url"],
+                    count: Int(options["count"] ?? "200") ?? 200
+                )
             case "provision":
                 guard let plugins = options["plugins"], let count = Int(options["operations"] ?? ""),
                     let clients = Int(options["clients"] ?? ""), clients > 0
@@ -177,6 +219,7 @@ struct StepHostBench {
     static func host(
         plugins: String,
         database: String,
+        databaseURL: String? = nil,
         workers: Int,
         isolation: Isolation = .inProcess,
         events: @escaping @Sendable (EngineEvent) -> Void = { _ in }
@@ -188,6 +231,7 @@ struct StepHostBench {
                 HostConfiguration(
                     pluginsDirectory: plugins,
                     databasePath: database,
+                    databaseURL: databaseURL,
                     engine: options,
                     isolation: IsolationConfiguration(defaults: PluginPolicy(isolation: isolation))
                 ),
@@ -199,10 +243,10 @@ struct StepHostBench {
         }
     }
 
-    static func enqueue(database: String, count: Int, parameterBytes: Int) async throws {
+    static func enqueue(database: String, url: String? = nil, count: Int, parameterBytes: Int) async throws {
         let empty = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: empty) }
-        let host = try await host(plugins: empty.path, database: database, workers: 1)
+        let host = try await host(plugins: empty.path, database: database, databaseURL: url, workers: 1)
         let start = ContinuousClock.now
         for index in 0..<count {
             _ = try await host.engine.createOperation(

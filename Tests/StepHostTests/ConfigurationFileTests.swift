@@ -176,7 +176,7 @@ struct ConfigurationFileTests {
             code: .unknownKey,
             line: 2,
             key: "workers",
-            message: "the keys at the top are plugins, database, engine, log-level"
+            message: "the keys at the top are plugins, database, database-url, engine, log-level"
         ),
         Mistake(
             label: "a list where a mapping belongs",
@@ -200,7 +200,7 @@ struct ConfigurationFileTests {
             code: .wrongType,
             line: 1,
             key: nil,
-            message: "expected a mapping with the keys plugins, database, engine, log-level"
+            message: "expected a mapping with the keys plugins, database, database-url, engine, log-level"
         ),
         Mistake(
             label: "a repeated key",
@@ -282,6 +282,23 @@ struct ConfigurationFileTests {
             key: "plugins.settings../plugins/x.so",
             message: "not a path"
         ),
+        // The URL may hold a password: the message never repeats it.
+        Mistake(
+            label: "a database URL that is not PostgreSQL's",
+            yaml: "database-url: mysql://admin:hunter2@db/x\n",
+            code: .invalidValue,
+            line: 1,
+            key: "database-url",
+            message: "is not postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+        ),
+        Mistake(
+            label: "both a SQLite file and a PostgreSQL URL",
+            yaml: "database: x.sqlite\ndatabase-url: postgres://u:hunter2@db/x\n",
+            code: .invalidValue,
+            line: nil,
+            key: "database-url",
+            message: "sets both database (a SQLite file) and database-url (PostgreSQL); keep one"
+        ),
     ]
 
     @Test(arguments: mistakes)
@@ -293,6 +310,7 @@ struct ConfigurationFileTests {
         #expect(error.line == mistake.line, "\(error)")
         #expect(error.key == mistake.key, "\(error)")
         #expect(error.message.contains(mistake.message), "\(error)")
+        #expect(!error.description.contains("hunter2"), "\(error)")
         let prefix = "stephost.yaml" + (mistake.line.map { ":\($0)" } ?? "") + (mistake.key.map { ": \($0)" } ?? "")
         #expect(error.description.hasPrefix(prefix), "\(error)")
     }

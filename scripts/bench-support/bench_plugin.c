@@ -3,10 +3,14 @@
 // BENCH_SET_FIELD=1: every step sets its own custom field to the pass number, so every step run is one commit.
 // BENCH_WEIGHT (default 1) is the first step's weight; the next steps follow it, skipping 100 (create_runtime's),
 // wrapping after 199: plugins of one step each can spread their weights.
+// BENCH_SLEEP_US (default 0): every step first sleeps that long, as a step that waits on a remote API does (I/O
+// bound: the step holds a worker but no CPU).
 // Built by scripts/bench with -DBENCH_NAME=... -DBENCH_STEPS=... -DBENCH_SET_FIELD=... [-DBENCH_WEIGHT=...]
+// [-DBENCH_SLEEP_US=...]
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "stephost.h"
 
@@ -22,6 +26,9 @@
 #ifndef BENCH_WEIGHT
 #define BENCH_WEIGHT 1
 #endif
+#ifndef BENCH_SLEEP_US
+#define BENCH_SLEEP_US 0
+#endif
 #define TEXT_(x) #x
 #define TEXT(x) TEXT_(x)
 
@@ -35,6 +42,11 @@ static bench_step steps[BENCH_STEPS];
 static const stephost_step_descriptor *step_list[BENCH_STEPS];
 
 static stephost_outcome run(void *step_ctx, const stephost_step_call *call) {
+#if BENCH_SLEEP_US > 0
+    struct timespec pause = {BENCH_SLEEP_US / 1000000, (BENCH_SLEEP_US % 1000000) * 1000L};
+    while (nanosleep(&pause, &pause) != 0) {
+    }
+#endif
 #if BENCH_SET_FIELD
     const bench_step *step = step_ctx;
     // The pass number, as the field's value: a repeated pass writes a new value.

@@ -100,7 +100,7 @@
 // DAEMON_PID_FILE; then hang forever. 50 wait until the file RELEASE_FILE exists (checked every 10 ms, up to 60 s),
 // then done: a step the test lets finish when it wants. 51 log HOSTILE_TEXT (HTML with a script, Mustache, a quote,
 // an ampersand, a newline and a terminal escape) and fail with it: text a service must show as text. 52 append
-// "S <pid> <operation id> <pass> <ns>" to INTERVAL_FILE, sleep SLEEP_MS, append "E <pid> <operation id> <pass> <ns>"
+// "S <host> <operation id> <pass> <ns>" to INTERVAL_FILE, sleep SLEEP_MS, append "E <host> <operation id> <pass> <ns>"
 // (CLOCK_MONOTONIC, one write each to an O_APPEND file), then done: which host ran which step when, for the
 // multi-host tests.
 #ifndef RUN_MODE
@@ -294,8 +294,16 @@ static void record_interval(const stephost_step_call *call, char mark) {
     }
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    char line[160];
-    int n = snprintf(line, sizeof line, "%c %d %.*s %ld %lld\n", mark, (int)getpid(), id_len, id == NULL ? "?" : id,
+    // The host's label (its environment's INTERVAL_LABEL, else its pid): a host in a PID namespace of its own
+    // would otherwise write a small pid another host may have too.
+    char pid[16];
+    const char *label = getenv("INTERVAL_LABEL");
+    if (label == NULL || label[0] == '\0' || strlen(label) > 32) {
+        snprintf(pid, sizeof pid, "%d", (int)getpid());
+        label = pid;
+    }
+    char line[200];
+    int n = snprintf(line, sizeof line, "%c %s %.*s %ld %lld\n", mark, label, id_len, id == NULL ? "?" : id,
                      pass_number(call), (long long)now.tv_sec * 1000000000LL + now.tv_nsec);
     int fd = open(INTERVAL_FILE, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return;

@@ -137,6 +137,8 @@ final class ServedHost: @unchecked Sendable {
     let directory: TemporaryDirectory
     let plugins: URL
     let databasePath: String
+    /// The PostgreSQL database it serves instead of its SQLite file, if any.
+    let databaseURL: String?
     let process = Process()
     let port: Int
     /// Where the server's standard error goes.
@@ -150,22 +152,26 @@ final class ServedHost: @unchecked Sendable {
         arguments: [String] = [],
         environment: [String: String] = [:],
         logName: String = "serve.log",
-        launcher: [String] = []
+        launcher: [String] = [],
+        databaseURL: String? = nil
     ) throws {
         self.directory = directory
         self.plugins = plugins ?? directory.file("plugins")
         databasePath = directory.file("stephost.sqlite").path
+        self.databaseURL = databaseURL
         log = directory.file(logName)
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         // A launcher (`prlimit …`) execs the host in its own process: the pid stays the host's.
         process.executableURL = launcher.isEmpty ? Paths.stephost : URL(fileURLWithPath: "/usr/bin/env")
         process.arguments =
             (launcher.isEmpty ? [] : launcher + [Paths.stephost.path])
-            + ["serve", "--plugins-dir", self.plugins.path, "--db", databasePath, "--port", "0"] + arguments
+            + ["serve", "--plugins-dir", self.plugins.path] + (databaseURL == nil ? ["--db", databasePath] : [])
+            + ["--port", "0"] + arguments
+        // A PostgreSQL URL goes through the environment, as an operator should pass it (never the command line).
+        var own = ["STEPHOST_BROKER_USERNAME": Self.username, "STEPHOST_BROKER_PASSWORD": Self.password]
+        if let databaseURL { own["STEPHOST_DATABASE_URL"] = databaseURL }
         process.environment = ProcessInfo.processInfo.environment.merging(
-            ["STEPHOST_BROKER_USERNAME": Self.username, "STEPHOST_BROKER_PASSWORD": Self.password].merging(
-                environment
-            ) { _, new in new }
+            own.merging(environment) { _, new in new }
         ) { _, new in new }
         let output = Pipe()
         process.standardOutput = output
@@ -200,6 +206,14 @@ final class ServedHost: @unchecked Sendable {
     }
 
     var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+    /// The host's own pid when a launcher forked it (`unshare --fork`): the launcher's only child.
+    var hostPID: pid_t {
+        let launcherPID = process.processIdentifier
+        let children =
+            (try? String(contentsOfFile: "/proc/\(launcherPID)/task/\(launcherPID)/children", encoding: .utf8)) ?? ""
+        return children.split(separator: " ").first.flatMap { pid_t($0) } ?? launcherPID
+    }
 
     static var authorization: String {
         "Basic " + Data("\(username):\(password)".utf8).base64EncodedString()
