@@ -130,7 +130,7 @@ extension PostgresOperationStore {
     @discardableResult
     func guarded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         do {
-            return try await Self.withTimeout(requestTimeout, location: location, body)
+            return try await Self.withTimeout(requestTimeout, location: location, watch: requests, body)
         } catch {
             let failure = Self.storageError(error, location: location)
             if failure.code == .disconnected { reconnect() }
@@ -138,29 +138,37 @@ extension PostgresOperationStore {
         }
     }
 
-    /// `body`'s result, or `.disconnected` once `timeout` passed without one.
+    /// `body`'s result, or `.disconnected` once `timeout` passed without one. The deadline is an entry in
+    /// `watch`, not a timer of its own: a sleeping task per request would stay in memory for the whole timeout even
+    /// after its request ended (thousands of them, at a host's rate of requests).
     static func withTimeout<T: Sendable>(
         _ timeout: Duration,
         location: String,
+        watch: RequestWatch,
         _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         let outcome = Outcome<T>()
         return try await withCheckedThrowingContinuation { continuation in
             outcome.start(continuation)
-            let work = Task {
-                do {
-                    outcome.finish(.success(try await body()))
-                } catch {
-                    outcome.finish(.failure(error))
-                }
+            let id = watch.add(due: .now + timeout) {
+                outcome.finish(
+                    .failure(
+                        StorageError(
+                            .disconnected,
+                            "the PostgreSQL server \(location) did not answer within \(timeout); the host tries again"
+                        )
+                    )
+                )
             }
             Task {
-                try? await Task.sleep(for: timeout)
-                let late = StorageError(
-                    .disconnected,
-                    "the PostgreSQL server \(location) did not answer within \(timeout); the host tries again"
-                )
-                if outcome.finish(.failure(late)) { work.cancel() }
+                let result: Result<T, any Error>
+                do {
+                    result = .success(try await body())
+                } catch {
+                    result = .failure(error)
+                }
+                watch.remove(id)
+                outcome.finish(result)
             }
         }
     }
@@ -335,5 +343,52 @@ extension PostgresOperationStore {
                 logger: logger
             )
         }
+    }
+}
+
+/// The requests of one store still waiting for an answer, each with its deadline; one task looks every second and
+/// gives up those past it.
+final class RequestWatch: Sendable {
+    private struct Waiting {
+        var due: ContinuousClock.Instant
+        var expire: @Sendable () -> Void
+    }
+
+    private let state = Mutex<(next: UInt64, waiting: [UInt64: Waiting])>((0, [:]))
+    private let ticker = Mutex<Task<Void, Never>?>(nil)
+
+    init() {
+        let task = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                guard let self else { return }
+                self.expireDue()
+            }
+        }
+        ticker.withLock { $0 = task }
+    }
+
+    deinit { ticker.withLock { $0?.cancel() } }
+
+    /// Registers a request that must be answered by `due`; `expire` runs (once) if it is not removed by then.
+    func add(due: ContinuousClock.Instant, expire: @escaping @Sendable () -> Void) -> UInt64 {
+        state.withLock { state in
+            state.next += 1
+            state.waiting[state.next] = Waiting(due: due, expire: expire)
+            return state.next
+        }
+    }
+
+    func remove(_ id: UInt64) {
+        _ = state.withLock { $0.waiting.removeValue(forKey: id) }
+    }
+
+    private func expireDue() {
+        let now = ContinuousClock.now
+        let late = state.withLock { state -> [Waiting] in
+            let ids = state.waiting.filter { $0.value.due <= now }.map(\.key)
+            return ids.compactMap { state.waiting.removeValue(forKey: $0) }
+        }
+        for request in late { request.expire() }
     }
 }

@@ -35,6 +35,8 @@ public final class PostgresOperationStore: HostStore, Sendable {
     /// How long one request (a query, or a whole transaction) may go without an answer before it is given up as a
     /// lost connection.
     let requestTimeout: Duration = .seconds(30)
+    /// The requests waiting for an answer, and their deadlines.
+    let requests = RequestWatch()
 
     /// Connects to the database at `url` (`postgres://user:password@host:port/database[?sslmode=disable|require]`)
     /// and applies the schema; `readOnly` applies nothing and refuses a schema that is not current.
