@@ -94,11 +94,7 @@ extension PostgresOperationStore {
                     page.operations.append(try Self.record(cells))
                 } catch {
                     page.unreadable.append(
-                        UnreadableOperation(
-                            id: (try? cells["id"].decode(String.self)) ?? "?",
-                            state: (try? cells["state"].decode(String.self)) ?? "?",
-                            reason: "\(error)"
-                        )
+                        Self.unreadable(cells, error)
                     )
                 }
             }

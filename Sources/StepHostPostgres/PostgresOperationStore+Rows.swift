@@ -58,6 +58,15 @@ extension PostgresOperationStore {
     }
 
     /// An operation from its row; `.corrupt` with the reason when a stored value cannot be read.
+    /// A row that ``record(_:)`` could not read, named by what of it can be read, with why.
+    static func unreadable(_ cells: PostgresRandomAccessRow, _ error: any Error) -> UnreadableOperation {
+        UnreadableOperation(
+            id: (try? cells["id"].decode(String.self)) ?? "?",
+            state: (try? cells["state"].decode(String.self)) ?? "?",
+            reason: "\(error)"
+        )
+    }
+
     static func record(_ cells: PostgresRandomAccessRow) throws -> OperationRecord {
         let id = try cells["id"].decode(String.self)
         do {

@@ -336,11 +336,7 @@ public final class PostgresOperationStore: HostStore, Sendable {
                     listing.operations.append(try Self.record(cells))
                 } catch {
                     listing.unreadable.append(
-                        UnreadableOperation(
-                            id: (try? cells["id"].decode(String.self)) ?? "?",
-                            state: (try? cells["state"].decode(String.self)) ?? "?",
-                            reason: "\(error)"
-                        )
+                        Self.unreadable(cells, error)
                     )
                 }
             }

@@ -22,14 +22,7 @@ struct QuarantineStoreConformanceTests {
     static func store(_ kind: Kind, in directory: TemporaryDirectory) async throws -> any QuarantineStore {
         switch kind {
         case .sqlite: return try SQLiteOperationStore(path: directory.file("db.sqlite").path)
-        case .postgres:
-            let admin = try #require(
-                ProcessInfo.processInfo.environment["STEPHOST_TEST_DATABASE_URL"],
-                "no PostgreSQL server: run the tests through scripts/with-postgres (scripts/test does)"
-            )
-            let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
-            let url = try await PostgresOperationStore.createScratchDatabase(adminURL: admin, logger: logger)
-            return try await PostgresOperationStore(url: url, logger: logger)
+        case .postgres: return try await scratchPostgresStore()
         }
     }
 

@@ -34,14 +34,7 @@ struct StoreConformanceTests {
             switch kind {
             case .memory: store = InMemoryOperationStore()
             case .sqlite: store = try SQLiteOperationStore(path: directory.file("db.sqlite").path)
-            case .postgres:
-                let admin = try #require(
-                    ProcessInfo.processInfo.environment["STEPHOST_TEST_DATABASE_URL"],
-                    "no PostgreSQL server: run the tests through scripts/with-postgres (scripts/test does)"
-                )
-                let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
-                let url = try await PostgresOperationStore.createScratchDatabase(adminURL: admin, logger: logger)
-                store = try await PostgresOperationStore(url: url, logger: logger)
+            case .postgres: store = try await scratchPostgresStore()
             }
         }
     }
@@ -456,4 +449,16 @@ struct StoreConformanceTests {
         #expect(try await store.localProvisioningCount(operationID: "op-1") == 1)
         #expect(try await store.localProvisioningCount(operationID: "op-2") == 0)
     }
+}
+
+/// A PostgreSQL store on a new, empty database of the test server (`scripts/with-postgres` gives one; in CI a missing
+/// server fails the test instead of skipping it).
+func scratchPostgresStore() async throws -> PostgresOperationStore {
+    let admin = try #require(
+        ProcessInfo.processInfo.environment["STEPHOST_TEST_DATABASE_URL"],
+        "no PostgreSQL server: run the tests through scripts/with-postgres (scripts/test does)"
+    )
+    let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+    let url = try await PostgresOperationStore.createScratchDatabase(adminURL: admin, logger: logger)
+    return try await PostgresOperationStore(url: url, logger: logger)
 }
