@@ -99,7 +99,7 @@ extension Engine {
                             limit: workers - running,
                             id: id
                         )
-                        for operation in claimed {
+                        for operation in excusingOutage(claimed) {
                             if operation.runsAlone {
                                 alone.append(operation)
                             } else {
@@ -192,6 +192,28 @@ extension Engine {
             }
         }
         return RunReport(operations: operations, unreadable: unreadable, passes: passes)
+    }
+
+    /// `claimed`, with the interrupted steps that a database outage explains no longer counted as host deaths.
+    ///
+    /// A host that cannot reach the database gives its passes up and cannot release their claims, so after an outage
+    /// longer than the lease the other hosts find them expired with a step recorded, exactly as if that host had died
+    /// in the step. Counted as deaths, they would run alone one after another and quarantine the plugins that were
+    /// running, although nothing crashed. So a step that began before the database answered again (as this host's
+    /// store saw it), taken over within a lease of that, is repeated like any interrupted pass, without a death.
+    /// (A host that really died in such a step is not counted either: one death in an outage goes uncounted.)
+    func excusingOutage(_ claimed: [ClaimedOperation]) -> [ClaimedOperation] {
+        guard let outage = store.lastOutage,
+            clock.now < outage.answeredAt.addingTimeInterval(options.lease.timeInterval)
+        else { return claimed }
+        return claimed.map { operation in
+            guard let step = operation.interrupted, step.startedAt < outage.answeredAt else { return operation }
+            logger.notice(
+                "\(step.described) was interrupted while the database could not be reached; the pass is repeated, not counted as a host death",
+                metadata: ["operation": "\(operation.id)", "step": "\(step.step)"]
+            )
+            return ClaimedOperation(operation.operation, interrupted: nil)
+        }
     }
 
     /// One pass; `false` when it was abandoned because someone else wrote the operation or took it over.

@@ -38,7 +38,7 @@ extension Engine {
                             limit: workers - running,
                             id: nil
                         )
-                        for operation in claimed {
+                        for operation in excusingOutage(claimed) {
                             if operation.runsAlone {
                                 alone.append(operation)
                             } else {
@@ -54,7 +54,7 @@ extension Engine {
                         }
                         if unreachable {
                             unreachable = false
-                            logger.notice("the database answers again; taking work")
+                            logger.warning("the database answers again; taking work")
                         }
                     } catch let error as StorageError where error.code == .disconnected {
                         // A database server that restarts or a network that fails: nothing was claimed. The host

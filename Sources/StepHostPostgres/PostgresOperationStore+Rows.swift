@@ -138,11 +138,19 @@ extension PostgresOperationStore {
     /// until TCP gave up, hours later. The request itself is cancelled and left to end on its own.
     @discardableResult
     func guarded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        // While the server is known to be away, a request fails at once: the host gives its pass up or waits, and
+        // nothing queues up behind connections that cannot be made.
+        if isUnreachable {
+            throw StorageError(
+                .disconnected,
+                "the PostgreSQL server \(location) cannot be reached now; the host tries again"
+            )
+        }
         do {
             return try await Self.withTimeout(requestTimeout, location: location, watch: requests, body)
         } catch {
             let failure = Self.storageError(error, location: location)
-            if failure.code == .disconnected { reconnect() }
+            if failure.code == .disconnected { beginOutage() }
             throw failure
         }
     }

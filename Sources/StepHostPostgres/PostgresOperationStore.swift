@@ -18,14 +18,23 @@ import Synchronization
 /// - The schema is applied at start-up under a transaction-scoped advisory lock, so hosts starting together do
 ///   not race.
 public final class PostgresOperationStore: HostStore, Sendable {
-    /// The connection pool now, and the task that runs it; replaced after a lost connection (``reconnect()``).
+    /// The connection pool now, and the task that runs it; replaced when the server answers again after an outage
+    /// and the old pool does not (``awaitServer()``).
     private let pool: Mutex<Pool>
     private let configuration: PostgresClient.Configuration
+    /// One connection of its own, outside the pool: how the store looks for the server during an outage.
+    private let probeConfiguration: PostgresConnection.Configuration
     let logger: Logger
     private struct Pool {
         var client: PostgresClient
         var runner: Task<Void, Never>
-        var since: ContinuousClock.Instant
+    }
+    /// The outage now, if any, and the last one that ended (see ``lastOutage``).
+    private let outages = Mutex<Outages>(Outages())
+    private struct Outages {
+        /// While the server cannot be reached: since when, and the task looking for it.
+        var current: (since: Date, search: Task<Void, Never>)?
+        var last: DatabaseOutage?
     }
 
     /// The connection pool requests go through.
@@ -45,18 +54,15 @@ public final class PostgresOperationStore: HostStore, Sendable {
         // One connection first: a refused login or an unreachable server is an error now, with the server's reason,
         // instead of the pool retrying in the background while the first query waits.
         do {
-            let probe = try await PostgresConnection.connect(
-                configuration: PostgresConnection.Configuration(
-                    host: settings.host,
-                    port: settings.port,
-                    username: settings.user,
-                    password: settings.password,
-                    database: settings.database,
-                    tls: settings.requireTLS ? .require(try .init(configuration: .makeClientConfiguration())) : .disable
-                ),
-                id: 0,
-                logger: logger
+            probeConfiguration = PostgresConnection.Configuration(
+                host: settings.host,
+                port: settings.port,
+                username: settings.user,
+                password: settings.password,
+                database: settings.database,
+                tls: settings.requireTLS ? .require(try .init(configuration: .makeClientConfiguration())) : .disable
             )
+            let probe = try await PostgresConnection.connect(configuration: probeConfiguration, id: 0, logger: logger)
             try await probe.close()
         } catch {
             throw Self.storageError(error, location: settings.location)
@@ -72,7 +78,7 @@ public final class PostgresOperationStore: HostStore, Sendable {
         configuration.options.maximumConnections = 16
         self.configuration = configuration
         let client = PostgresClient(configuration: configuration)
-        pool = Mutex(Pool(client: client, runner: Task { await client.run() }, since: .now))
+        pool = Mutex(Pool(client: client, runner: Task { await client.run() }))
         self.logger = logger
         location = settings.location
         do {
@@ -85,23 +91,102 @@ public final class PostgresOperationStore: HostStore, Sendable {
 
     deinit { close() }
 
-    /// Stops the connection pool.
-    public func close() { pool.withLock { $0.runner.cancel() } }
+    /// Stops the connection pool, and the search for the server if it cannot be reached.
+    public func close() {
+        outages.withLock { $0.current?.search.cancel() }
+        pool.withLock { $0.runner.cancel() }
+    }
 
-    /// Replaces the connection pool with a new one, at most every ten seconds, after a request found the server
-    /// gone or silent: a pool whose connections died with a restarting server can stay stuck retrying them long
-    /// after the server is back (the multi-host restart test saw requests wait for minutes). Requests still waiting
-    /// in the old pool fail at once when it stops, and their callers try again.
-    func reconnect() {
-        let old = pool.withLock { pool -> Task<Void, Never>? in
-            guard pool.since.duration(to: .now) > .seconds(10) else { return nil }
+    /// The last outage that ended: when a request first found the server gone, and when it answered again.
+    public var lastOutage: DatabaseOutage? { outages.withLock { $0.last } }
+
+    /// Whether the server is known not to answer now: requests then fail at once (``guarded(_:)``).
+    var isUnreachable: Bool { outages.withLock { $0.current != nil } }
+
+    /// Called when a request found the server gone or silent: from now on requests fail at once, instead of queueing
+    /// in a pool that cannot connect, and one task looks for the server every half second until it answers.
+    ///
+    /// postgres-nio's pool alone is not enough here: after a restart under load its waiting requests went unanswered
+    /// for the whole request timeout (30 s) although the server answered again after five, so every host held its
+    /// passes, and their leases ran out, for that long.
+    func beginOutage() {
+        outages.withLock { outages in
+            guard outages.current == nil else { return }
+            let search = Task<Void, Never> { [weak self] in
+                guard let self else { return }
+                await self.awaitServer()
+            }
+            outages.current = (Date(), search)
+        }
+    }
+
+    /// Looks for the server every half second; once a connection of its own gets an answer, checks that the pool
+    /// answers too (within two seconds) and replaces the pool if it does not, then lets requests through again.
+    private func awaitServer() async {
+        logger.warning(
+            "the PostgreSQL server cannot be reached; requests fail until it answers (looking every 0.5 s)",
+            metadata: ["database": "\(location)"]
+        )
+        while !Task.isCancelled {
+            if await answers(
+                timeout: .seconds(5),
+                { [probeConfiguration, logger] in
+                    let connection = try await PostgresConnection.connect(
+                        configuration: probeConfiguration,
+                        id: 0,
+                        logger: logger
+                    )
+                    defer { Task { try? await connection.close() } }
+                    _ = try await connection.query("SELECT 1", logger: logger).get()
+                }
+            ) {
+                let pooled = await answers(
+                    timeout: .seconds(2),
+                    { [self] in
+                        for try await _ in try await client.query("SELECT 1", logger: logger) {}
+                    }
+                )
+                if !pooled { replacePool() }
+                let since = outages.withLock { outages -> Date? in
+                    let since = outages.current?.since
+                    outages.current = nil
+                    if let since { outages.last = DatabaseOutage(lostAt: since, answeredAt: Date()) }
+                    return since
+                }
+                // At the outage warning's level: whoever sees that the server went away sees that it came back.
+                logger.warning(
+                    "the PostgreSQL server answers again",
+                    metadata: [
+                        "database": "\(location)",
+                        "after": "\(String(format: "%.1f", Date().timeIntervalSince(since ?? Date()))) s",
+                        "pool": "\(pooled ? "kept" : "replaced")",
+                    ]
+                )
+                return
+            }
+            try? await Task.sleep(for: .milliseconds(500))
+        }
+    }
+
+    /// Whether `request` ends without an error within `timeout`.
+    private func answers(timeout: Duration, _ request: @escaping @Sendable () async throws -> Void) async -> Bool {
+        do {
+            try await Self.withTimeout(timeout, location: location, watch: requests, request)
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// Replaces the connection pool with a new one; requests still waiting in the old one fail at once when it stops.
+    private func replacePool() {
+        let old = pool.withLock { pool -> Task<Void, Never> in
             let client = PostgresClient(configuration: configuration)
             let old = pool.runner
-            pool = Pool(client: client, runner: Task { await client.run() }, since: .now)
+            pool = Pool(client: client, runner: Task { await client.run() })
             return old
         }
-        guard let old else { return }
-        logger.notice("reconnecting to the PostgreSQL server", metadata: ["database": "\(location)"])
+        logger.notice("reconnecting to the PostgreSQL server with a new pool", metadata: ["database": "\(location)"])
         old.cancel()
     }
 

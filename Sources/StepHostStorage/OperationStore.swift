@@ -90,9 +90,28 @@ public protocol OperationStore: Sendable {
 
     /// When the earliest unfinished operation (or only `id`) is next due, or `nil` if none is unfinished.
     func nextDue(id: String?) async throws -> Date?
+
+    /// The last time this store found its database server gone and then answering again; `nil` if it never did
+    /// (an embedded database is never away).
+    var lastOutage: DatabaseOutage? { get }
+}
+
+/// A time the database server could not be reached, as one store saw it.
+public struct DatabaseOutage: Sendable, Hashable {
+    /// When a request first found the server gone or silent.
+    public var lostAt: Date
+    /// When it answered again.
+    public var answeredAt: Date
+
+    public init(lostAt: Date, answeredAt: Date) {
+        self.lostAt = lostAt
+        self.answeredAt = answeredAt
+    }
 }
 
 extension OperationStore {
+    public var lastOutage: DatabaseOutage? { nil }
+
     /// The states of the operations with `ids` that exist (an unknown stored state is left out). Stores override
     /// it to read the state column alone.
     public func operationStates(ids: [String]) async throws -> [String: OperationState] {

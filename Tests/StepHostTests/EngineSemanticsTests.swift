@@ -683,6 +683,66 @@ struct EngineSemanticsTests {
         #expect(second.calls.count == 1)
     }
 
+    /// A step that was running when the database went away, taken over from a host on another machine after the
+    /// outage, is repeated without counting as a host death (that host gave its pass up; nothing crashed): no
+    /// death is reported and the operation does not have to run alone. A step that began after the database
+    /// answered again, or a takeover later than a lease after it, still counts.
+    @Test func aStepInterruptedByADatabaseOutageIsNotCountedAsAHostDeath() async throws {
+        let store = InMemoryOperationStore()
+        let clock = TestClock()
+        let step = ScriptedStep.done("step", weight: 10)
+        let deaths = Mutex<[String]>([])
+        let engine = Engine(
+            pipeline: Pipeline([step, CreateRuntimeStep(provisioner: LocalProvisioner(records: store))]),
+            store: store,
+            options: Self.options { $0.lease = .seconds(30) },
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+            owner: Harness.owner,
+            clock: clock,
+            hostDied: { running, _ in deaths.withLock { $0.append(running.step) } }
+        )
+        let remote = ClaimOwner("another-machine:41:7:1")
+        /// An operation whose host on another machine recorded `step` as running from `startedAt`, claim expired.
+        func interrupted(_ name: String, startedAt: Date) async throws -> String {
+            let created = try await engine.createOperation(
+                parameters: try ProvisioningParameters(json: #"{"name":"\#(name)"}"#)
+            )
+            let claimed = try await store.claimDue(
+                now: clock.now,
+                owner: remote,
+                lease: .seconds(30),
+                limit: 1,
+                id: created.id
+            )
+            try #require(claimed.count == 1)
+            try await store.markRunning(
+                operationID: created.id,
+                owner: remote,
+                step: RunningStep(step: "step", plugin: "step", pluginFileHash: nil, pass: 1, startedAt: startedAt),
+                until: startedAt
+            )
+            return created.id
+        }
+        let start = clock.now
+        store.outage.withLock {
+            $0 = DatabaseOutage(lostAt: start.addingTimeInterval(1), answeredAt: start.addingTimeInterval(61))
+        }
+        // Running when the database went away; taken over 5 s after it answered again: excused.
+        let excused = try await interrupted("excused", startedAt: start)
+        // Begun after the database answered: a death.
+        let after = try await interrupted("after", startedAt: start.addingTimeInterval(62))
+        clock.advance(by: 66)
+        #expect(try await engine.runToCompletion(operationID: excused).state == .succeeded)
+        #expect(deaths.withLock { $0 } == [])
+        #expect(try await engine.runToCompletion(operationID: after).state == .succeeded)
+        #expect(deaths.withLock { $0 } == ["step"])
+        // Running in the outage, but taken over more than a lease after it ended: a death.
+        let late = try await interrupted("late", startedAt: start.addingTimeInterval(30))
+        clock.advance(by: 30)
+        #expect(try await engine.runToCompletion(operationID: late).state == .succeeded)
+        #expect(deaths.withLock { $0 } == ["step", "step"])
+    }
+
     /// The running record says whether the pass ran alone: false while another pass runs beside it, true when it
     /// is the host's only one. (A death counts only in the second case.)
     @Test func runningRecordSaysWhetherThePassRanAlone() async throws {

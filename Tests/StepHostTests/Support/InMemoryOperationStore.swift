@@ -1,6 +1,7 @@
 import Foundation
 import StepHostCore
 import StepHostStorage
+import Synchronization
 
 /// An operation store in memory, for fast engine tests. `StoreConformanceTests` runs the same suite
 /// against it and the SQLite store, so it cannot drift from the real one's semantics.
@@ -53,6 +54,9 @@ actor InMemoryOperationStore: OperationStore, LocalProvisioningRecords, Provisio
     /// How often the whole listing was read: the engine must not read it to run a queue (a long queue would be
     /// loaded whole); it reads ids and states.
     private(set) var listings = 0
+    /// What ``lastOutage`` reports: an in-memory store is never away, so a test says when it was.
+    nonisolated let outage = Mutex<DatabaseOutage?>(nil)
+    nonisolated var lastOutage: DatabaseOutage? { outage.withLock { $0 } }
 
     func unfinishedOperationIDs() -> [String] {
         operations.values.filter { !$0.state.isFinal }.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }

@@ -126,6 +126,33 @@ func runProcess(
     )
 }
 
+/// Runs `executable` to its end, waiting with `waitpid` itself, and returns its exit status; its standard output and
+/// error go to `output`. For a script that leaves a daemon behind (a database server it starts): Foundation's
+/// `Process` was seen never to notice the end of such a script (`waitUntilExit` hung with the script a zombie), and
+/// reading its pipes would wait for the daemon, which inherits them.
+func runToEnd(_ executable: URL, _ arguments: [String], output: URL) throws -> Int32 {
+    let descriptor = open(output.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+    guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    defer { close(descriptor) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_adddup2(&actions, descriptor, 1)
+    posix_spawn_file_actions_adddup2(&actions, descriptor, 2)
+    let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
+    defer { for argument in argv { free(argument) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, executable.path, &actions, nil, argv, environ)
+    guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EIO) }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 {
+        guard errno == EINTR else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .ECHILD) }
+    }
+    // Exited: its status; killed: 128 + the signal, as a shell reports it.
+    return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+}
+
 /// Compiles the fixture plugin with `defines` into `output` (mode 0755) with the system C compiler.
 @discardableResult
 func compileFixture(
