@@ -465,26 +465,10 @@ public final class PostgresOperationStore: HostStore, Sendable {
         try await guarded { [self] in
             try await retryingConflicts {
                 try await client.withTransaction(logger: logger) { connection in
-                    // The operation's row first, then its claim: the order every transaction here takes them in (a
-                    // claim locks due rows before it writes their claims), so two hosts never wait on each other in a
-                    // circle. A host claiming now skips this row instead of waiting for it.
-                    try await Self.execute(
-                        on: connection,
-                        "SELECT version FROM operations WHERE id = \(operation.id) FOR UPDATE",
-                        logger: logger
-                    )
-                    if let claim {
-                        var holder: String?
-                        for try await owner in try await connection.query(
-                            "SELECT owner FROM claims WHERE operation_id = \(operation.id) FOR UPDATE",
-                            logger: logger
-                        ).decode(String.self) {
-                            holder = owner
-                        }
-                        guard holder == claim.description else {
-                            throw StorageError.claimLost(operationID: operation.id, owner: claim, holder: holder)
-                        }
-                    }
+                    // The operation's row first (the UPDATE locks it), then its claim: the order every transaction here
+                    // takes them in (a claim locks due rows before it writes their claims), so two hosts never wait on
+                    // each other in a circle. A host claiming now skips this row instead of waiting for it. A claim
+                    // found lost afterwards throws, and the update is rolled back with the transaction.
                     var saved = operation
                     saved.version = operation.version + 1
                     var updated = 0
@@ -504,6 +488,18 @@ public final class PostgresOperationStore: HostStore, Sendable {
                         }
                         guard let current else { throw StorageError.missing(operation.id) }
                         throw StorageError.conflict(operation.id, stored: current, basedOn: operation.version)
+                    }
+                    if let claim {
+                        var holder: String?
+                        for try await owner in try await connection.query(
+                            "SELECT owner FROM claims WHERE operation_id = \(operation.id) FOR UPDATE",
+                            logger: logger
+                        ).decode(String.self) {
+                            holder = owner
+                        }
+                        guard holder == claim.description else {
+                            throw StorageError.claimLost(operationID: operation.id, owner: claim, holder: holder)
+                        }
                     }
                     for run in stepRuns {
                         try await Self.execute(

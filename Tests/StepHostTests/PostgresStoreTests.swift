@@ -102,6 +102,62 @@ struct PostgresStoreTests {
         #expect(!"\(String(describing: malformed))".contains("hunter2-secret"))
     }
 
+    /// Choosing the store on the command line: conflicting choices and URLs that are not PostgreSQL's are refused
+    /// with exit 64 and a message that names the fix and never the password; a password missing from the URL is
+    /// taken from `$PGPASSWORD`, so the same command then reads the database.
+    @Test func theStoreIsChosenOnceAndThePasswordMayComeFromTheEnvironment() async throws {
+        let url = try await Self.scratch()
+        let store = try await PostgresOperationStore(url: url, logger: Self.logger)
+        store.close()
+        var components = try #require(URLComponents(string: url))
+        let password = try #require(components.password)
+        let directory = try TemporaryDirectory("stephost-choice")
+        let sqlite = directory.file("x.sqlite").path
+        let clean = ["STEPHOST_DATABASE_URL": "", "STEPHOST_DB": "", "PGPASSWORD": ""]
+        func stephost(_ arguments: [String], _ environment: [String: String] = [:]) throws -> ProcessResult {
+            try runProcess(
+                Paths.stephost,
+                ["operations", "list"] + arguments,
+                environment: clean.merging(environment) { _, new in new },
+                in: directory.url
+            )
+        }
+        let refusals: [([String], [String: String], String)] = [
+            (
+                ["--db", sqlite, "--database-url", url], [:],
+                "give --db (a SQLite file) or --database-url (PostgreSQL), not both"
+            ),
+            (["--db", url], [:], "--db takes a SQLite file; give a PostgreSQL URL with --database-url"),
+            (["--database-url", "mysql://admin:\(password)@db/x"], [:], "--database-url is not postgres://"),
+            (
+                [], ["STEPHOST_DATABASE_URL": url, "STEPHOST_DB": sqlite],
+                "both STEPHOST_DATABASE_URL and STEPHOST_DB are set"
+            ),
+            (
+                [], ["STEPHOST_DATABASE_URL": "postgres://nobody:\(password)@"],
+                "STEPHOST_DATABASE_URL is not postgres://"
+            ),
+        ]
+        for (arguments, environment, message) in refusals {
+            let result = try stephost(arguments, environment)
+            #expect(result.status == 64, "\(arguments) \(environment.keys.sorted()): \(result.stderr)")
+            #expect(result.stderr.contains(message), "\(result.stderr)")
+            #expect(!(result.stdout + result.stderr).contains(password), "the password was shown: \(result.stderr)")
+        }
+        // The flag wins over the environment, which is not then looked at.
+        let chosen = try stephost(["--database-url", url], ["STEPHOST_DB": sqlite])
+        #expect(chosen.status == 0, "\(chosen.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: sqlite), "the SQLite file was created")
+        components.password = nil
+        let withoutPassword = try #require(components.string)
+        let filled = try stephost(["--database-url", withoutPassword], ["PGPASSWORD": password])
+        #expect(filled.status == 0, "\(filled.stderr)")
+        let refused = try stephost(["--database-url", withoutPassword], ["PGPASSWORD": "wrong-\(password)"])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("password authentication failed"), "\(refused.stderr)")
+        #expect(!refused.stderr.contains(password), "\(refused.stderr)")
+    }
+
     /// A database a newer stephost migrated is refused, naming the migrations this host does not know.
     @Test func aDatabaseOfANewerStephostIsRefused() async throws {
         let url = try await Self.scratch()
