@@ -49,4 +49,9 @@ public enum PostgresURLCheck {
     public static func location(_ url: String) -> String? {
         PostgresOperationStore.location(ofURL: url)
     }
+
+    /// What is wrong with `url` (never its password), or `nil` if it is a usable PostgreSQL URL.
+    public static func problem(_ url: String) -> String? {
+        PostgresOperationStore.problem(inURL: url)
+    }
 }

@@ -262,6 +262,20 @@ extension PostgresOperationStore {
                 return storageError(inner, location: location)
             }
         }
+        if let error = error as? PSQLError, let tls = error.underlying as? NIOSSLError {
+            // A refused certificate would otherwise read as a server that cannot be reached: say what TLS said. (It
+            // stays a disconnection: a running host keeps trying, in case the certificate is being replaced.)
+            let unverified = "\(tls)".contains("CERTIFICATE_VERIFY_FAILED")
+            return StorageError(
+                .disconnected,
+                "TLS with the PostgreSQL server \(location) failed"
+                    + (unverified
+                        ? ": its certificate could not be verified against the trusted authorities; give the one that "
+                            + "signed it with sslrootcert=PATH in the URL"
+                        : ""),
+                cause: "\(tls)"
+            )
+        }
         if let error = error as? PSQLError, Self.isDisconnection(error) {
             return StorageError(
                 .disconnected,
@@ -292,6 +306,8 @@ struct PostgresURL {
     var password: String?
     var database: String
     var requireTLS: Bool
+    /// `sslrootcert`: a PEM file of the certificate authorities to trust instead of the system's (a private CA).
+    var rootCertificates: String?
 
     init(_ text: String) throws {
         guard let url = URLComponents(string: text), url.scheme == "postgres" || url.scheme == "postgresql",
@@ -313,6 +329,33 @@ struct PostgresURL {
             throw StorageError(.unavailable, "sslmode=\(mode) is not supported; use sslmode=disable or sslmode=require")
         }
         requireTLS = mode == "require"
+        rootCertificates = url.queryItems?.first { $0.name == "sslrootcert" }?.value
+        if let rootCertificates {
+            guard requireTLS else {
+                throw StorageError(.unavailable, "sslrootcert is given without sslmode=require; add sslmode=require")
+            }
+            guard FileManager.default.isReadableFile(atPath: rootCertificates) else {
+                throw StorageError(
+                    .unavailable,
+                    "sslrootcert=\(rootCertificates) cannot be read; give a PEM file of the CA certificates to trust"
+                )
+            }
+        }
+        let known: Set = ["sslmode", "sslrootcert"]
+        if let unknown = url.queryItems?.first(where: { !known.contains($0.name) }) {
+            throw StorageError(
+                .unavailable,
+                "the database URL parameter \(unknown.name) is not supported; stephost reads sslmode and sslrootcert"
+            )
+        }
+    }
+
+    /// The TLS client configuration: full verification of the server's certificate and name, against the system's
+    /// trust roots or those of ``rootCertificates``.
+    func tlsConfiguration() -> TLSConfiguration {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        if let rootCertificates { configuration.trustRoots = .file(rootCertificates) }
+        return configuration
     }
 
     /// `user@host:port/database`.
@@ -353,6 +396,20 @@ extension PostgresOperationStore {
 
 extension PostgresOperationStore {
     /// Records migration `id` as applied without running anything: for tests of a database a newer stephost wrote.
+    /// Whether the pool's connection is encrypted, as the server sees it (`pg_stat_ssl`).
+    package func connectionUsesTLSForTesting() async throws -> Bool {
+        try await guarded { [self] in
+            var encrypted = false
+            for try await ssl in try await client.query(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                logger: logger
+            ).decode(Bool.self) {
+                encrypted = ssl
+            }
+            return encrypted
+        }
+    }
+
     package func insertMigrationForTesting(_ id: String) async throws {
         try await guarded { [self] in
             try await execute(

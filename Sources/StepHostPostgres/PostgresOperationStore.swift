@@ -47,7 +47,7 @@ public final class PostgresOperationStore: HostStore, Sendable {
     /// The requests waiting for an answer, and their deadlines.
     let requests = RequestWatch()
 
-    /// Connects to the database at `url` (`postgres://user:password@host:port/database[?sslmode=disable|require]`)
+    /// Connects to the database at `url` (`postgres://user:password@host:port/database[?sslmode=disable|require[&sslrootcert=PATH]]`)
     /// and applies the schema; `readOnly` applies nothing and refuses a schema that is not current.
     public init(url: String, logger: Logger, readOnly: Bool = false) async throws {
         let settings = try PostgresURL(url)
@@ -60,7 +60,7 @@ public final class PostgresOperationStore: HostStore, Sendable {
                 username: settings.user,
                 password: settings.password,
                 database: settings.database,
-                tls: settings.requireTLS ? .require(try .init(configuration: .makeClientConfiguration())) : .disable
+                tls: settings.requireTLS ? .require(try .init(configuration: settings.tlsConfiguration())) : .disable
             )
             let probe = try await PostgresConnection.connect(configuration: probeConfiguration, id: 0, logger: logger)
             try await probe.close()
@@ -73,7 +73,7 @@ public final class PostgresOperationStore: HostStore, Sendable {
             username: settings.user,
             password: settings.password,
             database: settings.database,
-            tls: settings.requireTLS ? .require(.makeClientConfiguration()) : .disable
+            tls: settings.requireTLS ? .require(settings.tlsConfiguration()) : .disable
         )
         configuration.options.maximumConnections = 16
         self.configuration = configuration
@@ -294,6 +294,18 @@ public final class PostgresOperationStore: HostStore, Sendable {
     /// `user@host:port/database` of a PostgreSQL URL (never its password); `nil` if it is not one.
     public static func location(ofURL url: String) -> String? {
         (try? PostgresURL(url))?.location
+    }
+
+    /// What is wrong with `url` (never its password), or `nil` if this host can use it.
+    public static func problem(inURL url: String) -> String? {
+        do {
+            _ = try PostgresURL(url)
+            return nil
+        } catch let error as StorageError {
+            return error.message
+        } catch {
+            return "the database URL cannot be read"
+        }
     }
 
     private func migrate(readOnly: Bool) async throws {

@@ -21,7 +21,9 @@ struct DatabaseOptions: ParsableArguments {
         name: .customLong("database-url"),
         help: ArgumentHelp(
             "A PostgreSQL database instead of the SQLite file, for several hosts sharing the work: "
-                + "postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=require] (default: $STEPHOST_DATABASE_URL, "
+                + "postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=require[&sslrootcert=CA.pem]] (TLS verifies "
+                + "the server's certificate and name; sslrootcert: the CAs to trust instead of the system's) (default: "
+                + "$STEPHOST_DATABASE_URL, "
                 + "else the configuration file's database-url). A password on the command line is visible to "
                 + "other users of the machine: prefer the variable, the file or $PGPASSWORD.",
             valueName: "url"
@@ -41,12 +43,13 @@ struct DatabaseOptions: ParsableArguments {
 
     /// Throws unless `url` is a PostgreSQL URL this host can use; the message never shows the password.
     private static func check(_ url: String, from source: String) throws {
-        guard HostStores.isPostgresURL(url), PostgresURLCheck.location(url) != nil else {
+        guard HostStores.isPostgresURL(url) else {
             throw ValidationError(
-                "\(source) is not postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=disable|require] "
-                    + "(the value is not shown: it may hold a password)"
+                "\(source) is not postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=disable|require"
+                    + "[&sslrootcert=PATH]] (the value is not shown: it may hold a password)"
             )
         }
+        if let problem = PostgresURLCheck.problem(url) { throw ValidationError("\(source): \(problem)") }
     }
 
     /// The PostgreSQL URL, if one is selected: `--database-url`, else `--db` (which selects the SQLite file), else

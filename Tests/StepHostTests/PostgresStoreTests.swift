@@ -135,7 +135,19 @@ struct PostgresStoreTests {
             ),
             (
                 [], ["STEPHOST_DATABASE_URL": "postgres://nobody:\(password)@"],
-                "STEPHOST_DATABASE_URL is not postgres://"
+                "STEPHOST_DATABASE_URL: the database URL is not postgres://"
+            ),
+            (
+                ["--database-url", url + "?sslrootcert=/nonexistent.pem"], [:],
+                "sslrootcert is given without sslmode=require"
+            ),
+            (
+                ["--database-url", url + "?sslmode=require&sslrootcert=/nonexistent.pem"], [:],
+                "sslrootcert=/nonexistent.pem cannot be read"
+            ),
+            (
+                ["--database-url", url + "?application_name=x"], [:],
+                "the database URL parameter application_name is not supported"
             ),
         ]
         for (arguments, environment, message) in refusals {
@@ -156,6 +168,41 @@ struct PostgresStoreTests {
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("password authentication failed"), "\(refused.stderr)")
         #expect(!refused.stderr.contains(password), "\(refused.stderr)")
+    }
+
+    /// TLS with `sslmode=require`: the connection is encrypted (the server says so of its own backend), and the
+    /// server's certificate is verified: accepted against the authority given with `sslrootcert` (the private one
+    /// `scripts/with-postgres` made), refused against the system's trust roots, which do not know it, with a message
+    /// that says so. The command line takes the same URL.
+    @Test func tlsIsUsedAndTheServerIsVerified() async throws {
+        let authority = try #require(
+            ProcessInfo.processInfo.environment["STEPHOST_TEST_PG_CA"],
+            "no test certificate authority: run the tests through scripts/with-postgres (scripts/test does)"
+        )
+        let plain = try await Self.scratch()
+        let password = try #require(URLComponents(string: plain)?.password)
+        let secure = plain + "?sslmode=require&sslrootcert=" + authority
+        let store = try await PostgresOperationStore(url: secure, logger: Self.logger)
+        #expect(try await store.connectionUsesTLSForTesting())
+        store.close()
+        let unencrypted = try await PostgresOperationStore(url: plain, logger: Self.logger)
+        #expect(try await !unencrypted.connectionUsesTLSForTesting())
+        unencrypted.close()
+
+        // The system's trust roots do not know the test authority: refused, and the message says why and what to do.
+        let error = await #expect(throws: StorageError.self) {
+            try await PostgresOperationStore(url: plain + "?sslmode=require", logger: Self.logger)
+        }
+        let text = "\(String(describing: error))"
+        #expect(text.contains("its certificate could not be verified"), "\(text)")
+        #expect(text.contains("sslrootcert=PATH"), "\(text)")
+        #expect(!text.contains(password), "\(text)")
+        let listed = try runProcess(
+            Paths.stephost,
+            ["operations", "list", "--database-url", secure],
+            environment: ["STEPHOST_DATABASE_URL": "", "STEPHOST_DB": ""]
+        )
+        #expect(listed.status == 0, "\(listed.stderr)")
     }
 
     /// A database a newer stephost migrated is refused, naming the migrations this host does not know.

@@ -253,7 +253,7 @@ struct ConfigurationReader {
                 .invalidValue,
                 at: entry.value,
                 entry.path,
-                "is not postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=disable|require] (the value is not "
+                "is not postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=disable|require[&sslrootcert=PATH]] (the value is not "
                     + "shown: it may hold a password)"
             )
         }
