@@ -633,18 +633,11 @@ struct EngineSemanticsTests {
             var created = try await harness.create()
             created.hostDeaths = earlier
             created = try await store.save(created)
-            let claimed = try await store.claimDue(
-                now: clock.now,
-                owner: dead,
-                lease: .seconds(600),
-                limit: 1,
-                id: created.id
-            )
-            try #require(claimed.count == 1)
-            try await store.markRunning(
-                operationID: created.id,
+            try await store.leaveRunning(
+                created.id,
                 owner: dead,
                 step: running(step, alone: alone),
+                now: clock.now,
                 until: clock.now
             )
             return created.id
@@ -707,18 +700,11 @@ struct EngineSemanticsTests {
             let created = try await engine.createOperation(
                 parameters: try ProvisioningParameters(json: #"{"name":"\#(name)"}"#)
             )
-            let claimed = try await store.claimDue(
-                now: clock.now,
-                owner: remote,
-                lease: .seconds(30),
-                limit: 1,
-                id: created.id
-            )
-            try #require(claimed.count == 1)
-            try await store.markRunning(
-                operationID: created.id,
+            try await store.leaveRunning(
+                created.id,
                 owner: remote,
                 step: RunningStep(step: "step", plugin: "step", pluginFileHash: nil, pass: 1, startedAt: startedAt),
+                now: clock.now,
                 until: startedAt
             )
             return created.id
@@ -792,9 +778,8 @@ struct EngineSemanticsTests {
         for name in ["a", "b", "suspect", "c", "d"] {
             ids.append(try await harness.create(#"{"name":"\#(name)"}"#).id)
         }
-        _ = try await store.claimDue(now: clock.now, owner: dead, lease: .seconds(600), limit: 1, id: ids[2])
-        try await store.markRunning(
-            operationID: ids[2],
+        try await store.leaveRunning(
+            ids[2],
             owner: dead,
             step: RunningStep(
                 step: "slow",
@@ -804,6 +789,7 @@ struct EngineSemanticsTests {
                 startedAt: clock.now,
                 alone: false
             ),
+            now: clock.now,
             until: clock.now
         )
         let report = try await harness.engine.runUntilIdle()

@@ -2,6 +2,7 @@ import Foundation
 import StepHostCore
 import StepHostStorage
 import Synchronization
+import Testing
 
 /// An operation store in memory, for fast engine tests. `StoreConformanceTests` runs the same suite
 /// against it and the SQLite store, so it cannot drift from the real one's semantics.
@@ -137,6 +138,14 @@ actor InMemoryOperationStore: OperationStore, LocalProvisioningRecords, Provisio
             claimed.append(ClaimedOperation(operation, interrupted: interrupted))
         }
         return claimed
+    }
+
+    /// What a host that died inside `step` leaves behind: `id` claimed by `owner` at `now`, `step` recorded as
+    /// running, and the claim running out at `until`.
+    func leaveRunning(_ id: String, owner: ClaimOwner, step: RunningStep, now: Date, until: Date) throws {
+        let claimed = try claimDue(now: now, owner: owner, lease: .seconds(600), limit: 1, id: id)
+        try #require(claimed.count == 1, "operation \(id) could not be claimed")
+        try markRunning(operationID: id, owner: owner, step: step, until: until)
     }
 
     func markRunning(operationID: String, owner: ClaimOwner, step: RunningStep, until: Date) throws {
