@@ -334,6 +334,52 @@ struct MultiHostTests {
         for host in hosts { #expect(try host.stop().status == 0) }
     }
 
+    /// A server that stops answering but keeps its connections open (every server process paused, as behind a
+    /// network partition): a request is given up after the request timeout (30 s), saying so, instead of waiting
+    /// until TCP gives up hours later; while the server is away the next request fails at once; once it answers
+    /// again, the store finds it and reports the outage.
+    @Test func aServerThatStopsAnsweringIsGivenUpAfterTheRequestTimeout() async throws {
+        let control = URL(
+            fileURLWithPath: try #require(
+                ProcessInfo.processInfo.environment["STEPHOST_TEST_PG_CONTROL"],
+                "no server control script: run the tests through scripts/with-postgres (scripts/test does)"
+            )
+        )
+        let admin = try #require(ProcessInfo.processInfo.environment["STEPHOST_TEST_DATABASE_URL"])
+        let url = try await PostgresOperationStore.createScratchDatabase(adminURL: admin, logger: Self.logger)
+        let store = try await PostgresOperationStore(url: url, logger: Self.logger)
+        defer { store.close() }
+        _ = try await store.operationCounts(now: Date())
+        let directory = try TemporaryDirectory("stephost-partition")
+        let log = directory.file("control.log")
+        try #require(try runToEnd(control, ["pause"], output: log) == 0)
+        var paused = true
+        // Whatever happens, the server runs again for the tests after this one.
+        defer { if paused { _ = try? runToEnd(control, ["resume"], output: log) } }
+
+        let silent = await #expect(throws: StorageError.self) {
+            try await within(120, "a request to a server that does not answer") {
+                _ = try await store.operationCounts(now: Date())
+            }
+        }
+        #expect(silent?.code == .disconnected)
+        #expect(silent?.message.contains("did not answer within") == true, "\(String(describing: silent))")
+        let meanwhile = await #expect(throws: StorageError.self) {
+            try await within(5, "a request while the server is known to be away") {
+                _ = try await store.operationCounts(now: Date())
+            }
+        }
+        #expect(meanwhile?.code == .disconnected)
+
+        try #require(try runToEnd(control, ["resume"], output: log) == 0)
+        paused = false
+        #expect(
+            try await eventually(within: 60) { (try? await store.operationCounts(now: Date())) != nil },
+            "the store did not answer again after the server did"
+        )
+        #expect(store.lastOutage != nil)
+    }
+
     /// Forty instances, each PUT to two hosts at the same moment (both requests complete together, held at their
     /// last byte): one operation per instance, and both answers name it.
     @Test func theSamePutOnTwoHostsAtOnceCreatesOneOperation() async throws {
