@@ -18,17 +18,12 @@ import Synchronization
 /// - The schema is applied at start-up under a transaction-scoped advisory lock, so hosts starting together do
 ///   not race.
 public final class PostgresOperationStore: HostStore, Sendable {
-    /// The connection pool now, and the task that runs it; replaced when the server answers again after an outage
-    /// and the old pool does not (``awaitServer()``).
-    private let pool: Mutex<Pool>
-    private let configuration: PostgresClient.Configuration
+    /// The connection pool requests go through, and the task that runs it.
+    let client: PostgresClient
+    private let runner: Task<Void, Never>
     /// One connection of its own, outside the pool: how the store looks for the server during an outage.
     private let probeConfiguration: PostgresConnection.Configuration
     let logger: Logger
-    private struct Pool {
-        var client: PostgresClient
-        var runner: Task<Void, Never>
-    }
     /// The outage now, if any, and the last one that ended (see ``lastOutage``).
     private let outages = Mutex<Outages>(Outages())
     private struct Outages {
@@ -37,8 +32,6 @@ public final class PostgresOperationStore: HostStore, Sendable {
         var last: DatabaseOutage?
     }
 
-    /// The connection pool requests go through.
-    var client: PostgresClient { pool.withLock { $0.client } }
     /// Where the store connects, without the password: for messages.
     public let location: String
     /// How long one request (a query, or a whole transaction) may go without an answer before it is given up as a
@@ -76,9 +69,9 @@ public final class PostgresOperationStore: HostStore, Sendable {
             tls: settings.requireTLS ? .require(settings.tlsConfiguration()) : .disable
         )
         configuration.options.maximumConnections = 16
-        self.configuration = configuration
         let client = PostgresClient(configuration: configuration)
-        pool = Mutex(Pool(client: client, runner: Task { await client.run() }))
+        self.client = client
+        runner = Task { await client.run() }
         self.logger = logger
         location = settings.location
         do {
@@ -94,7 +87,7 @@ public final class PostgresOperationStore: HostStore, Sendable {
     /// Stops the connection pool, and the search for the server if it cannot be reached.
     public func close() {
         outages.withLock { $0.current?.search.cancel() }
-        pool.withLock { $0.runner.cancel() }
+        runner.cancel()
     }
 
     /// The last outage that ended: when a request first found the server gone, and when it answered again.
@@ -103,12 +96,10 @@ public final class PostgresOperationStore: HostStore, Sendable {
     /// Whether the server is known not to answer now: requests then fail at once (``guarded(_:)``).
     var isUnreachable: Bool { outages.withLock { $0.current != nil } }
 
-    /// Called when a request found the server gone or silent: from now on requests fail at once, instead of queueing
-    /// in a pool that cannot connect, and one task looks for the server every half second until it answers.
-    ///
-    /// postgres-nio's pool alone is not enough here: after a restart under load its waiting requests went unanswered
-    /// for the whole request timeout (30 s) although the server answered again after five, so every host held its
-    /// passes, and their leases ran out, for that long.
+    /// Called when a request found the server gone or silent: from now on requests fail at once, instead of each
+    /// waiting out the request timeout (30 s) behind a server that does not answer, and one task looks for the
+    /// server every half second until it answers. The pool reconnects by itself; the search is what tells the host
+    /// (and ``lastOutage``) when the server is back.
     func beginOutage() {
         outages.withLock { outages in
             guard outages.current == nil else { return }
@@ -120,8 +111,8 @@ public final class PostgresOperationStore: HostStore, Sendable {
         }
     }
 
-    /// Looks for the server every half second; once a connection of its own gets an answer, checks that the pool
-    /// answers too (within two seconds) and replaces the pool if it does not, then lets requests through again.
+    /// Looks for the server every half second; once a connection of its own gets an answer, records the outage and
+    /// lets requests through again.
     private func awaitServer() async {
         logger.warning(
             "the PostgreSQL server cannot be reached; requests fail until it answers (looking every 0.5 s)",
@@ -140,13 +131,6 @@ public final class PostgresOperationStore: HostStore, Sendable {
                     _ = try await connection.query("SELECT 1", logger: logger).get()
                 }
             ) {
-                let pooled = await answers(
-                    timeout: .seconds(2),
-                    { [self] in
-                        for try await _ in try await client.query("SELECT 1", logger: logger) {}
-                    }
-                )
-                if !pooled { replacePool() }
                 let since = outages.withLock { outages -> Date? in
                     let since = outages.current?.since
                     outages.current = nil
@@ -159,7 +143,6 @@ public final class PostgresOperationStore: HostStore, Sendable {
                     metadata: [
                         "database": "\(location)",
                         "after": "\(String(format: "%.1f", Date().timeIntervalSince(since ?? Date()))) s",
-                        "pool": "\(pooled ? "kept" : "replaced")",
                     ]
                 )
                 return
@@ -176,18 +159,6 @@ public final class PostgresOperationStore: HostStore, Sendable {
         } catch {
             return false
         }
-    }
-
-    /// Replaces the connection pool with a new one; requests still waiting in the old one fail at once when it stops.
-    private func replacePool() {
-        let old = pool.withLock { pool -> Task<Void, Never> in
-            let client = PostgresClient(configuration: configuration)
-            let old = pool.runner
-            pool = Pool(client: client, runner: Task { await client.run() })
-            return old
-        }
-        logger.notice("reconnecting to the PostgreSQL server with a new pool", metadata: ["database": "\(location)"])
-        old.cancel()
     }
 
     // MARK: - Schema

@@ -156,6 +156,15 @@ struct PostgresStoreTests {
             #expect(result.stderr.contains(message), "\(result.stderr)")
             #expect(!(result.stdout + result.stderr).contains(password), "the password was shown: \(result.stderr)")
         }
+        // A server that cannot be reached (nothing listens on the port) stops the command with exit 74, saying so
+        // and naming the database without its password.
+        var closed = components
+        closed.port = try freeLoopbackPort()
+        let unreachable = try stephost(["--database-url", try #require(closed.string)])
+        #expect(unreachable.status == 74, "\(unreachable.stderr)")
+        #expect(unreachable.stderr.contains("cannot be reached"), "\(unreachable.stderr)")
+        #expect(unreachable.stderr.contains("stephost@127.0.0.1:\(closed.port!)"), "\(unreachable.stderr)")
+        #expect(!unreachable.stderr.contains(password), "\(unreachable.stderr)")
         // The flag wins over the environment, which is not then looked at.
         let chosen = try stephost(["--database-url", url], ["STEPHOST_DB": sqlite])
         #expect(chosen.status == 0, "\(chosen.stderr)")
